@@ -1,0 +1,285 @@
+//! The running service: shared state, the router with its middleware, and
+//! start-up and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::{AdminAuth, KeyCache};
+use crate::config::ServeConfig;
+use crate::error::error_response;
+use crate::metrics::Metrics;
+use crate::request::MAX_BODY_BYTES;
+use crate::secrets::Sealer;
+use crate::store::{SqlStore, Store};
+use crate::{ingest, operator, ops};
+
+/// Everything a request handler may use, built once at start-up.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub sealer: Sealer,
+    pub metrics: Metrics,
+    pub admin: AdminAuth,
+    pub key_cache: KeyCache,
+    pub config: AppConfig,
+}
+
+/// Settings handlers read at run time.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long a fetched device result counts as fresh (`mode: cached`).
+    pub signal_ttl: Duration,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "Missing API key")]
+    pub error: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "riskgate", description = "Self-hosted, multi-tenant fraud decision service"),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and their OpenAPI description, from the same annotations.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ingest::router())
+        .merge(operator::routes::router())
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api();
+    let doc = Arc::new(doc);
+    let routes = routes.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    );
+    routes
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        }))
+        .layer(middleware::from_fn(json_errors))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            // The path only: query strings and headers may carry secrets.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    app.metrics.http_requests.with_label_values(&[&method, &route, &status]).inc();
+    app.metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Rewrites any error response that is not already JSON (axum's own 405s and
+/// extractor rejections) into the `{"error": …}` contract.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_owned(),
+        _ if status.is_server_error() => "Internal server error".to_owned(),
+        _ if !text.trim().is_empty() => text.trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let mut rewritten = error_response(status, &message);
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        rewritten.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    rewritten
+}
+
+/// A started server: where it listens, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The admin token generated at this start, if one was (printed once).
+    pub generated_admin_token: Option<String>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, closes the database.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.task.await.unwrap_or(Ok(()));
+        result
+    }
+
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Connects the store, prepares secrets, binds the listener and starts serving
+/// in the background. The returned server stops on [`Running::shutdown`], or on
+/// SIGTERM/SIGINT when `handle_signals` is set.
+pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running, StartError> {
+    // Secrets first: a missing key must not leave a half-initialised database.
+    let sealer = crate::config::sealer(&config.db)?;
+    let store = SqlStore::connect(&config.db.database_url).await?;
+    tracing::info!(database = %config.db.database_url.redacted(), backend = store.backend(), "database ready");
+    let (admin, generated_admin_token) =
+        AdminAuth::init(&store, config.admin_token.as_deref()).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let state = AppState::new(Inner {
+        store: store.clone(),
+        sealer,
+        metrics: Metrics::new()?,
+        admin,
+        key_cache: KeyCache::default(),
+        config: AppConfig { signal_ttl: config.signal_ttl },
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let (shutdown, mut stop) = watch::channel(false);
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => {}
+                _ = signal(), if handle_signals => tracing::info!("shutdown signal received"),
+            }
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+        store.close().await;
+        served
+    });
+    Ok(Running { addr, state, generated_admin_token, shutdown, task })
+}
+
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,173 @@
+//! Who is calling: the subscriber behind an `X-API-Key`, or the operator
+//! holding the admin token. Both are extractors, so a handler that names one
+//! cannot run unauthenticated.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::secrets::{key_id_of, new_admin_token, sha256_hex, verify_hash};
+use crate::store::{KeyAuthRow, Store, StoreResult, SubscriberStatus};
+
+pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// Key lookups are cached this long, so a revocation or a suspension takes
+/// effect within this bound even with many requests per second per key.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// The authenticated subscriber of a request.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub id: String,
+    pub key_id: String,
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, message)
+}
+
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, KeyAuthRow)>>,
+}
+
+impl KeyCache {
+    /// Drops a key at once (this process revoked it).
+    pub fn forget(&self, key_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key_id);
+        }
+    }
+
+    /// Drops every key of a subscriber whose status changed.
+    pub fn forget_subscriber(&self, subscriber_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, row)| row.subscriber_id != subscriber_id);
+        }
+    }
+
+    async fn lookup(&self, store: &dyn Store, key_id: &str) -> StoreResult<Option<KeyAuthRow>> {
+        if let Ok(entries) = self.entries.lock() {
+            if let Some((at, row)) = entries.get(key_id) {
+                if at.elapsed() < KEY_CACHE_TTL {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let found = store.find_key_for_auth(key_id).await?;
+        if let (Some(row), Ok(mut entries)) = (&found, self.entries.lock()) {
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.retain(|_, (at, _)| at.elapsed() < KEY_CACHE_TTL);
+                if entries.len() >= KEY_CACHE_MAX {
+                    entries.clear();
+                }
+            }
+            entries.insert(key_id.to_owned(), (Instant::now(), row.clone()));
+        }
+        Ok(found)
+    }
+}
+
+impl FromRequestParts<AppState> for Subscriber {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get("x-api-key") else {
+            return Err(unauthorized("Missing API key"));
+        };
+        if header.as_bytes().iter().all(u8::is_ascii_whitespace) {
+            return Err(unauthorized("Missing API key"));
+        }
+        let invalid = || unauthorized("Invalid API key");
+        let presented = header.to_str().map_err(|_| invalid())?.trim();
+        let key_id = key_id_of(presented).ok_or_else(invalid)?;
+        let row = app.key_cache.lookup(app.store.as_ref(), key_id).await?.ok_or_else(invalid)?;
+        // The hash is checked before anything else about the row, so a guessed
+        // key id alone tells an attacker nothing (not even "revoked").
+        if !verify_hash(presented, &row.key_hash)
+            || row.revoked
+            || row.subscriber_status != SubscriberStatus::Active
+        {
+            return Err(invalid());
+        }
+        Ok(Subscriber { id: row.subscriber_id, key_id: key_id.to_owned() })
+    }
+}
+
+/// Where the admin token's hash comes from.
+#[derive(Debug, Clone)]
+pub enum AdminAuth {
+    /// `--admin-token` was given: its hash, kept in memory only.
+    Fixed(String),
+    /// The hash stored in the database at first start (read per request, so a
+    /// rotation with `riskgate admin-token rotate` takes effect at once).
+    Stored,
+}
+
+impl AdminAuth {
+    /// Resolves the admin token at start-up: the flag's, or the stored one, or a
+    /// new one that is stored hashed and returned so it can be printed once.
+    pub async fn init(store: &dyn Store, flag: Option<&str>) -> StoreResult<(Self, Option<String>)> {
+        if let Some(token) = flag {
+            return Ok((Self::Fixed(sha256_hex(token)), None));
+        }
+        if store.get_setting(ADMIN_TOKEN_SETTING).await?.is_some() {
+            return Ok((Self::Stored, None));
+        }
+        let token = new_admin_token();
+        let stored = store.insert_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(&token)).await?;
+        // Another process that started at the same moment won: its token stands.
+        Ok((Self::Stored, stored.then_some(token)))
+    }
+
+    async fn verify(&self, store: &dyn Store, presented: &str) -> StoreResult<bool> {
+        Ok(match self {
+            Self::Fixed(hash) => verify_hash(presented, hash),
+            Self::Stored => match store.get_setting(ADMIN_TOKEN_SETTING).await? {
+                Some(hash) => verify_hash(presented, &hash),
+                None => false,
+            },
+        })
+    }
+}
+
+/// Replaces the stored admin token and returns the new one.
+pub async fn rotate_admin_token(store: &dyn Store) -> StoreResult<String> {
+    let token = new_admin_token();
+    store.put_setting(ADMIN_TOKEN_SETTING, &sha256_hex(&token)).await?;
+    Ok(token)
+}
+
+/// Proof that the request carries the operator's admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Err(unauthorized("Missing admin token"));
+        };
+        let invalid = || unauthorized("Invalid admin token");
+        let value = header.to_str().map_err(|_| invalid())?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(invalid)?;
+        if app.admin.verify(app.store.as_ref(), token).await? {
+            Ok(Operator)
+        } else {
+            Err(invalid())
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The command line: `riskgate serve` (the default) and the operator commands,
+//! which work directly on the database named by `--database-url`.
+//!
+//! Operator commands print the same JSON the operator API answers with.
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::rotate_admin_token;
+use crate::config::{sealer, DbArgs, ServeConfig};
+use crate::error::ApiError;
+use crate::operator;
+use crate::store::{JobFilter, JobState, SqlStore, Store, SubscriberStatus};
+
+#[derive(Debug, Parser)]
+#[command(name = "riskgate", version, about = "Self-hosted, multi-tenant fraud decision service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(Box<ServeConfig>),
+    /// Create, list, show, suspend and reactivate subscribers.
+    Subscriber {
+        #[command(subcommand)]
+        action: SubscriberAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Issue, list and revoke a subscriber's API keys.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Store a subscriber's device-provider credentials.
+    Provider {
+        #[command(subcommand)]
+        action: ProviderAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Inspect recorded jobs.
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replace the operator admin token (prints the new one once).
+    AdminToken {
+        #[command(subcommand)]
+        action: AdminTokenAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberAction {
+    /// Create a subscriber; prints it with its webhook signing secret (once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Its id (1-64 of [A-Za-z0-9_-]); generated when absent.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    List,
+    Show { id: String },
+    /// Suspend: its API keys are refused from the next request on.
+    Suspend { id: String },
+    /// Reactivate a suspended subscriber.
+    Activate { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Issue an API key; prints it once.
+    Create {
+        subscriber_id: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List { subscriber_id: String },
+    Revoke { subscriber_id: String, key_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderAction {
+    /// Store credentials: fingerprint needs --secret-key (and takes --region,
+    /// --api-version); stytch needs --project-id and --secret; fingerprintiq
+    /// needs --secret-key. Secrets may come from the environment instead.
+    Set {
+        subscriber_id: String,
+        /// fingerprint, stytch or fingerprintiq.
+        provider: String,
+        #[arg(long, env = "RISKGATE_PROVIDER_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        api_version: Option<String>,
+        #[arg(long)]
+        project_id: Option<String>,
+        #[arg(long, env = "RISKGATE_PROVIDER_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobAction {
+    /// List jobs, newest first.
+    List {
+        #[arg(long)]
+        subscriber: Option<String>,
+        /// pending, running, succeeded or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenAction {
+    /// Generate a new admin token, store its hash, print it once. Servers
+    /// started without --admin-token accept it at once.
+    Rotate,
+}
+
+/// The arguments as clap should see them: no command means `serve`, so
+/// `riskgate --listen …` works like `riskgate serve --listen …`.
+pub fn with_default_command(args: Vec<OsString>) -> Vec<OsString> {
+    let first = args.get(1).and_then(|a| a.to_str());
+    let explicit = matches!(first, Some(a) if !a.starts_with('-'))
+        || matches!(first, Some("-h" | "--help" | "-V" | "--version"));
+    if explicit {
+        return args;
+    }
+    let mut out = Vec::with_capacity(args.len() + 1);
+    out.extend(args.first().cloned());
+    out.push("serve".into());
+    out.extend(args.into_iter().skip(1));
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Api(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<ApiError> for CliError {
+    fn from(err: ApiError) -> Self {
+        Self::Api(err.message)
+    }
+}
+
+fn print(value: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn open(db: &DbArgs) -> Result<SqlStore, CliError> {
+    SqlStore::connect(&db.database_url)
+        .await
+        .map_err(|e| CliError::Other(anyhow::anyhow!("database {}: {e}", db.database_url.redacted())))
+}
+
+/// Runs one operator command to completion.
+pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(_) => Err(CliError::Other(anyhow::anyhow!("serve is not an operator command"))),
+        Command::Subscriber { action, db } => {
+            let store = open(&db).await?;
+            let result = subscriber(&store, &db, action).await;
+            store.close().await;
+            result
+        }
+        Command::Key { action, db } => {
+            let store = open(&db).await?;
+            let result = match action {
+                KeyAction::Create { subscriber_id, name } => {
+                    print(&operator::create_key(&store, &subscriber_id, name.as_deref()).await?)
+                }
+                KeyAction::List { subscriber_id } => {
+                    print(&operator::list_keys(&store, &subscriber_id).await?)
+                }
+                KeyAction::Revoke { subscriber_id, key_id } => {
+                    print(&operator::revoke_key(&store, &subscriber_id, &key_id).await?)
+                }
+            };
+            store.close().await;
+            result
+        }
+        Command::Provider { action: ProviderAction::Set { subscriber_id, provider, secret_key, region, api_version, project_id, secret }, db } => {
+            let sealer = sealer(&db).map_err(anyhow::Error::from)?;
+            let provider = operator::parse_provider(&provider)?;
+            let mut body = Map::new();
+            for (field, value) in [
+                ("secret_key", secret_key),
+                ("region", region),
+                ("api_version", api_version),
+                ("project_id", project_id),
+                ("secret", secret),
+            ] {
+                if let Some(value) = value {
+                    body.insert(field.to_owned(), Value::String(value));
+                }
+            }
+            let store = open(&db).await?;
+            let result = operator::put_provider(&store, &sealer, &subscriber_id, provider, &body)
+                .await
+                .map_err(|e| CliError::Api(cli_field_names(&e.message)));
+            store.close().await;
+            print(&result?)
+        }
+        Command::Job { action: JobAction::List { subscriber, state, limit }, db } => {
+            let state = state
+                .map(|s| {
+                    JobState::parse(&s).ok_or_else(|| {
+                        CliError::Api("--state: expected pending, running, succeeded or failed".into())
+                    })
+                })
+                .transpose()?;
+            let store = open(&db).await?;
+            let filter = JobFilter { subscriber_id: subscriber, kind: None, state, limit };
+            let result = operator::list_jobs(&store, &filter).await;
+            store.close().await;
+            print(&result?)
+        }
+        Command::AdminToken { action: AdminTokenAction::Rotate, db } => {
+            let store = open(&db).await?;
+            let token = rotate_admin_token(&store).await.map_err(|e| anyhow::anyhow!("{e}"));
+            store.close().await;
+            print(&json!({ "admin_token": token? }))
+        }
+    }
+}
+
+async fn subscriber(store: &SqlStore, db: &DbArgs, action: SubscriberAction) -> Result<(), CliError> {
+    match action {
+        SubscriberAction::Create { name, id } => {
+            let sealer = sealer(db).map_err(anyhow::Error::from)?;
+            let mut body = Map::new();
+            body.insert("name".into(), Value::String(name));
+            if let Some(id) = id {
+                body.insert("id".into(), Value::String(id));
+            }
+            print(&operator::create_subscriber(store, &sealer, &body).await?)
+        }
+        SubscriberAction::List => print(&operator::list_subscribers(store).await?),
+        SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
+        SubscriberAction::Suspend { id } => {
+            print(&operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended)).await?)
+        }
+        SubscriberAction::Activate { id } => {
+            print(&operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active)).await?)
+        }
+    }
+}
+
+/// Error messages name JSON fields; on the command line they are flags.
+fn cli_field_names(message: &str) -> String {
+    let mut out = message.to_owned();
+    for field in ["secret_key", "region", "api_version", "project_id", "secret"] {
+        let flag = format!("--{}", field.replace('_', "-"));
+        out = out
+            .replace(&format!("Missing '{field}' in request body"), &format!("missing {flag}"))
+            .replace(&format!("Invalid '{field}'"), &format!("invalid {flag}"));
+    }
+    out
+}

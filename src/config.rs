@@ -1,0 +1,133 @@
+//! Start-up configuration: every flag of `riskgate serve`, each also read from
+//! `RISKGATE_<FLAG>`. Values are parsed into typed settings here, so a bad one
+//! stops start-up with a message that names it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::secrets::{SecretsError, Sealer};
+use crate::store::DatabaseUrl;
+
+/// Where the database is and how stored secrets are sealed; shared by `serve`
+/// and the operator commands.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// `sqlite://PATH` (created if absent) or `postgres://…`.
+    #[arg(long, env = "RISKGATE_DATABASE_URL", default_value = "sqlite://riskgate.db", global = true)]
+    pub database_url: DatabaseUrl,
+
+    /// Secret (16+ characters) from which the key sealing provider credentials
+    /// and webhook secrets is derived. Required with PostgreSQL; with SQLite a
+    /// random key is kept in `<database file>.secrets-key` when this is unset.
+    #[arg(long, env = "RISKGATE_SECRETS_KEY", hide_env_values = true, global = true)]
+    pub secrets_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to serve on.
+    #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// `redis://…` for the shared signal cache and velocity counters (none: embedded).
+    #[arg(long, env = "RISKGATE_REDIS_URL", value_parser = parse_redis_url)]
+    pub redis_url: Option<String>,
+
+    /// Operator bearer token. When absent, one is generated at first start,
+    /// printed once and stored hashed.
+    #[arg(long, env = "RISKGATE_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<String>,
+
+    /// Base URL of the Fingerprint Server API (default: the regional public host).
+    #[arg(long, env = "RISKGATE_FINGERPRINT_BASE_URL", value_parser = parse_http_url)]
+    pub fingerprint_base_url: Option<url::Url>,
+
+    /// Base URL of the Stytch API (default: Stytch's public host).
+    #[arg(long, env = "RISKGATE_STYTCH_BASE_URL", value_parser = parse_http_url)]
+    pub stytch_base_url: Option<url::Url>,
+
+    /// Base URL of the FingerprintIQ API (default: its public host).
+    #[arg(long, env = "RISKGATE_FINGERPRINTIQ_BASE_URL", value_parser = parse_http_url)]
+    pub fingerprintiq_base_url: Option<url::Url>,
+
+    /// Let `callback_url` point at loopback or private addresses.
+    #[arg(long, env = "RISKGATE_ALLOW_PRIVATE_CALLBACKS")]
+    pub allow_private_callbacks: bool,
+
+    /// How long a fetched device result stays fresh: a repeat ingest within it
+    /// answers `mode: cached` (e.g. `24h`, `90m`).
+    #[arg(long, env = "RISKGATE_SIGNAL_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub signal_ttl: Duration,
+
+    /// Log format.
+    #[arg(long, env = "RISKGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl ServeConfig {
+    /// A configuration with every default, on the given database (tests, tools).
+    pub fn for_database(database_url: DatabaseUrl) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: DbArgs { database_url, secrets_key: None },
+            redis_url: None,
+            admin_token: None,
+            fingerprint_base_url: None,
+            stytch_base_url: None,
+            fingerprintiq_base_url: None,
+            allow_private_callbacks: false,
+            signal_ttl: Duration::from_secs(24 * 3600),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+fn parse_redis_url(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "redis" | "rediss" => Ok(s.to_owned()),
+        other => Err(format!("expected redis:// or rediss://, got {other}://")),
+    }
+}
+
+fn parse_http_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err("expected an absolute http:// or https:// URL".into()),
+    }
+}
+
+fn parse_admin_token(s: &str) -> Result<String, String> {
+    if s.chars().count() < 16 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("expected at least 16 characters without spaces".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// The file beside an SQLite database that holds its sealing key.
+pub fn key_file_for(sqlite_path: &str) -> PathBuf {
+    PathBuf::from(format!("{sqlite_path}.secrets-key"))
+}
+
+/// The sealer for stored secrets: from `--secrets-key` when given, else (SQLite
+/// only) from the key file beside the database.
+pub fn sealer(db: &DbArgs) -> Result<Sealer, SecretsError> {
+    match (&db.secrets_key, &db.database_url) {
+        (Some(key), _) => Sealer::from_passphrase(key),
+        (None, DatabaseUrl::Sqlite { path }) => Sealer::from_key_file(&key_file_for(path)),
+        (None, DatabaseUrl::Postgres { .. }) => Err(SecretsError::KeyRequired),
+    }
+}

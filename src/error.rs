@@ -1,0 +1,80 @@
+//! The HTTP error contract: every rejection is `{"error": "<message>"}`.
+//!
+//! Handlers return [`ApiError`]; lower layers have their own error types that
+//! convert into it. Unexpected failures are logged with their cause and answer
+//! a generic 500 that carries no detail a client could misuse.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::bad_request(format!("Missing '{field}' in request body"))
+    }
+
+    pub fn invalid(field: &str, why: &str) -> Self {
+        Self::bad_request(format!("Invalid '{field}': {why}"))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.status, &self.message)
+    }
+}
+
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+impl From<StoreError> for ApiError {
+    #[track_caller]
+    fn from(err: StoreError) -> Self {
+        let location = std::panic::Location::caller();
+        match err {
+            StoreError::Conflict(what) => Self::conflict(format!("Conflict: {what}")),
+            StoreError::Unavailable(ref source) => {
+                tracing::error!(error = %source, %location, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable, try again")
+            }
+            other => {
+                tracing::error!(error = ?other, %location, "storage failure");
+                Self::internal()
+            }
+        }
+    }
+}

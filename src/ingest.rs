@@ -1,0 +1,202 @@
+//! `POST /fingerprint/ingest`: accept a device-identification request id and
+//! record a durable job to fetch the provider's analysis of it.
+//!
+//! The job row is committed before the `202` is written, so an acknowledged
+//! ingest survives a crash of the process right after it answered.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::Subscriber;
+use crate::error::ApiError;
+use crate::operator::configured_providers;
+use crate::providers::Provider;
+use crate::request::{optional_text, required, subscriber_id, text, JsonObject};
+use crate::secrets::random_id;
+use crate::store::{now_millis, Enqueued, NewJob};
+
+pub const DEVICE_FETCH_JOB: &str = "device_fetch";
+const ID_MAX: usize = 256;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest))
+}
+
+/// The cache keys of one ingest, the same on Redis and the embedded cache.
+pub fn cache_keys(subscriber_id: &str, request_id: &str, session_id: &str, user_id: &str) -> [String; 3] {
+    [
+        format!("rg:{subscriber_id}:fp:req:{request_id}"),
+        format!("rg:{subscriber_id}:fp:session:{session_id}"),
+        format!("rg:{subscriber_id}:fp:user:{user_id}"),
+    ]
+}
+
+/// Request ids end up in provider URLs (`/v4/events/{id}`) and cache keys, so
+/// they are held to the characters the providers use.
+fn request_id(value: &serde_json::Value) -> Result<&str, ApiError> {
+    let id = text(value, "request_id", ID_MAX)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    if !id.chars().all(allowed) || !id.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::invalid(
+            "request_id",
+            "expected letters, digits and . _ - : only",
+        ));
+    }
+    Ok(id)
+}
+
+/// `POST /fingerprint/ingest` body.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body; the handler reads it field by field
+pub struct IngestRequest {
+    /// The provider's request (event) id: Fingerprint `requestId` / `event_id`,
+    /// Stytch `telemetry_id`, FingerprintIQ event id.
+    #[schema(example = "1708102555327.NLOjmg")]
+    request_id: String,
+    /// The subscriber's id (a string, or an integer standing for its decimal form).
+    #[schema(value_type = String, example = "12")]
+    subscriber_id: serde_json::Value,
+    #[schema(example = "DEV-SESSION-XYZ")]
+    session_id: String,
+    #[schema(example = "user@example.com")]
+    user_id: String,
+    /// Which provider to ask; the subscriber's default (first configured) when absent.
+    provider: Option<Provider>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestMode {
+    /// A durable fetch job was recorded.
+    Queued,
+    /// A fresh result is already cached; nothing fetched.
+    Cached,
+    /// A job for this request id is already pending or running.
+    InFlight,
+}
+
+impl IngestMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Cached => "cached",
+            Self::InFlight => "in_flight",
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Always `accepted`.
+    #[schema(example = "accepted")]
+    status: &'static str,
+    mode: IngestMode,
+    /// Cache keys under which the result is (or will be) readable.
+    redis_keys: [String; 3],
+    request_id: String,
+    user_id: String,
+    session_id: String,
+}
+
+/// Accept a device-identification request id for background prefetch.
+#[utoipa::path(
+    post,
+    path = "/fingerprint/ingest",
+    tag = "fingerprint",
+    request_body = IngestRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Accepted; the fetch is recorded durably", body = IngestResponse),
+        (status = 400, description = "Invalid JSON, or a missing or malformed field", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 403, description = "subscriber_id does not match API key", body = crate::app::ErrorBody),
+        (status = 413, description = "Request body too large", body = crate::app::ErrorBody),
+        (status = 422, description = "No device provider configured (or not the one asked for)", body = crate::app::ErrorBody),
+    )
+)]
+async fn ingest(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    // Absent fields are reported before malformed ones, in the documented order.
+    let fields = ["request_id", "subscriber_id", "session_id", "user_id"];
+    for field in fields {
+        required(&body, field)?;
+    }
+    let request_id = request_id(required(&body, "request_id")?)?;
+    let claimed = subscriber_id(required(&body, "subscriber_id")?, "subscriber_id")?;
+    let session_id = text(required(&body, "session_id")?, "session_id", ID_MAX)?;
+    let user_id = text(required(&body, "user_id")?, "user_id", ID_MAX)?;
+    if claimed != subscriber.id {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "subscriber_id does not match API key"));
+    }
+    let asked = optional_text(&body, "provider", 32)?
+        .map(|p| {
+            Provider::parse(p).ok_or_else(|| {
+                ApiError::invalid("provider", &format!("expected {}", Provider::EXPECTED))
+            })
+        })
+        .transpose()?;
+
+    let configured = configured_providers(app.store.as_ref(), &subscriber.id).await?;
+    let Some((default, _)) = configured.first() else {
+        return Err(ApiError::unprocessable("No device provider configured for this subscriber"));
+    };
+    let provider = match asked {
+        Some(p) if !configured.iter().any(|(c, _)| *c == p) => {
+            return Err(ApiError::unprocessable(format!(
+                "Provider '{}' is not configured for this subscriber",
+                p.as_str()
+            )))
+        }
+        Some(p) => p,
+        None => *default,
+    };
+
+    let job = NewJob {
+        id: format!("job_{}", random_id(20)),
+        kind: DEVICE_FETCH_JOB.to_owned(),
+        subscriber_id: subscriber.id.clone(),
+        dedupe_key: request_id.to_owned(),
+        payload: json!({
+            "request_id": request_id,
+            "session_id": session_id,
+            "user_id": user_id,
+            "provider": provider,
+        })
+        .to_string(),
+    };
+    let fresh_since = now_millis() - millis(app.config.signal_ttl);
+    let mode = match app.store.enqueue_unique(&job, fresh_since).await? {
+        Enqueued::Queued(_) => IngestMode::Queued,
+        Enqueued::InFlight(_) => IngestMode::InFlight,
+        Enqueued::Done(_) => IngestMode::Cached,
+    };
+    app.metrics.ingests.with_label_values(&[mode.as_str()]).inc();
+    tracing::debug!(subscriber_id = %subscriber.id, %request_id, mode = mode.as_str(), "ingest accepted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(IngestResponse {
+            status: "accepted",
+            mode,
+            redis_keys: cache_keys(&subscriber.id, request_id, session_id, user_id),
+            request_id: request_id.to_owned(),
+            user_id: user_id.to_owned(),
+            session_id: session_id.to_owned(),
+        }),
+    ))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,22 @@
+//! riskgate: a self-hosted, multi-tenant fraud decision service.
+//!
+//! Layers, top to bottom: `app` (router, start-up) → feature modules
+//! (`ingest`, `operator`, `ops`) → `auth`, `request`, `error` → pure logic
+//! (`providers`, `rules`, `secrets`) and `store`. Nothing points upward.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod operator;
+pub mod ops;
+pub mod providers;
+pub mod request;
+pub mod rules;
+pub mod secrets;
+pub mod store;

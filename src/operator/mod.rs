@@ -1,0 +1,409 @@
+//! What operators do to subscribers: create and suspend them, issue and revoke
+//! their API keys, store their provider credentials and rule sets, inspect
+//! their jobs. The HTTP operator API ([`routes`]) and the command line (`cli`)
+//! both call these functions, so the two cannot disagree.
+
+pub mod routes;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::providers::{parse_credentials, Provider};
+use crate::request::{optional, optional_text, required_text, subscriber_id};
+use crate::rules::{parse_rule_set, RuleSet};
+use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
+use crate::store::{
+    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow, Store,
+    StoreError, SubscriberRow, SubscriberStatus,
+};
+
+const NAME_MAX: usize = 200;
+
+pub fn rfc3339(ms: Millis) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// The sealing context of a subscriber's webhook secret.
+pub fn webhook_secret_context(subscriber_id: &str) -> String {
+    format!("subscriber:{subscriber_id}:webhook_secret")
+}
+
+/// The sealing context of a subscriber's credentials for one provider.
+pub fn credentials_context(subscriber_id: &str, provider: Provider) -> String {
+    format!("subscriber:{subscriber_id}:provider:{}", provider.as_str())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriberView {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = String, example = "active")]
+    pub status: SubscriberStatus,
+    /// Configured providers, first configured (the default) first.
+    pub providers: Vec<Provider>,
+    pub default_provider: Option<Provider>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The Standard Webhooks signing secret; only in the response that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriberList {
+    pub subscribers: Vec<SubscriberView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    /// The full key. Shown this once; riskgate keeps only its hash.
+    pub api_key: String,
+    pub subscriber_id: String,
+    pub name: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub key_id: String,
+    pub subscriber_id: String,
+    pub name: Option<String>,
+    /// `active` or `revoked`.
+    pub status: &'static str,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub subscriber_id: String,
+    pub provider: Provider,
+    /// Non-secret settings (region, API version, Stytch project id).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Whether ingests without a `provider` use this one.
+    pub is_default: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSetView {
+    pub subscriber_id: String,
+    /// 0 until the first `PUT`; each `PUT` adds one.
+    pub version: i64,
+    #[serde(flatten)]
+    pub rule_set: RuleSet,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub subscriber_id: String,
+    /// What the job is about: for a device fetch, the provider's request id.
+    pub key: String,
+    #[schema(value_type = String, example = "pending")]
+    pub state: JobState,
+    pub attempts: i64,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+impl From<&JobRow> for JobView {
+    fn from(job: &JobRow) -> Self {
+        Self {
+            id: job.id.clone(),
+            kind: job.kind.clone(),
+            subscriber_id: job.subscriber_id.clone(),
+            key: job.dedupe_key.clone(),
+            state: job.state,
+            attempts: job.attempts,
+            payload: serde_json::from_str(&job.payload).unwrap_or(Value::Null),
+            last_error: job.last_error.clone(),
+            created_at: rfc3339(job.created_at),
+            updated_at: rfc3339(job.updated_at),
+            finished_at: job.finished_at.map(rfc3339),
+        }
+    }
+}
+
+fn key_view(row: &ApiKeyRow) -> ApiKeyView {
+    ApiKeyView {
+        key_id: row.key_id.clone(),
+        subscriber_id: row.subscriber_id.clone(),
+        name: row.name.clone(),
+        status: if row.revoked_at.is_some() { "revoked" } else { "active" },
+        created_at: rfc3339(row.created_at),
+        revoked_at: row.revoked_at.map(rfc3339),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Subscriber '{id}' not found"))
+}
+
+/// The subscriber's providers, in the order they were first configured.
+pub async fn configured_providers(
+    store: &dyn Store,
+    subscriber_id: &str,
+) -> Result<Vec<(Provider, ProviderCredentialRow)>, ApiError> {
+    let rows = store.list_provider_credentials(subscriber_id).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Provider::parse(&row.provider).map(|p| (p, row)))
+        .collect())
+}
+
+async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, ApiError> {
+    let providers: Vec<Provider> =
+        configured_providers(store, &row.id).await?.into_iter().map(|(p, _)| p).collect();
+    Ok(SubscriberView {
+        default_provider: providers.first().copied(),
+        providers,
+        id: row.id,
+        name: row.name,
+        status: row.status,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        webhook_secret: None,
+    })
+}
+
+async fn existing(store: &dyn Store, id: &str) -> Result<SubscriberRow, ApiError> {
+    store.get_subscriber(id).await?.ok_or_else(|| not_found(id))
+}
+
+pub async fn create_subscriber(
+    store: &dyn Store,
+    sealer: &Sealer,
+    body: &Map<String, Value>,
+) -> Result<SubscriberView, ApiError> {
+    let name = required_text(body, "name", NAME_MAX)?;
+    let id = match optional(body, "id") {
+        Some(value) => subscriber_id(value, "id")?,
+        None => format!("sub_{}", random_id(16)),
+    };
+    let secret = new_webhook_secret();
+    let now = now_millis();
+    let row = SubscriberRow {
+        webhook_secret_sealed: sealer.seal(&secret, &webhook_secret_context(&id)),
+        id: id.clone(),
+        name: name.to_owned(),
+        status: SubscriberStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.create_subscriber(&row).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict(format!("Subscriber '{id}' already exists")))
+        }
+        Err(err) => return Err(err.into()),
+    }
+    tracing::info!(subscriber_id = %id, "subscriber created");
+    let mut created = view(store, row).await?;
+    created.webhook_secret = Some(secret);
+    Ok(created)
+}
+
+pub async fn list_subscribers(store: &dyn Store) -> Result<SubscriberList, ApiError> {
+    let mut subscribers = Vec::new();
+    for row in store.list_subscribers().await? {
+        subscribers.push(view(store, row).await?);
+    }
+    Ok(SubscriberList { subscribers })
+}
+
+pub async fn get_subscriber(store: &dyn Store, id: &str) -> Result<SubscriberView, ApiError> {
+    view(store, existing(store, id).await?).await
+}
+
+pub async fn update_subscriber(
+    store: &dyn Store,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<SubscriberView, ApiError> {
+    let name = optional_text(body, "name", NAME_MAX)?;
+    let status = optional_text(body, "status", 16)?
+        .map(|s| {
+            SubscriberStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "expected active or suspended"))
+        })
+        .transpose()?;
+    if name.is_none() && status.is_none() {
+        return Err(ApiError::bad_request("Request body must contain 'name' or 'status'"));
+    }
+    set_subscriber(store, id, name, status).await
+}
+
+pub async fn set_subscriber(
+    store: &dyn Store,
+    id: &str,
+    name: Option<&str>,
+    status: Option<SubscriberStatus>,
+) -> Result<SubscriberView, ApiError> {
+    let row = store.update_subscriber(id, name, status).await?.ok_or_else(|| not_found(id))?;
+    if let Some(status) = status {
+        tracing::info!(subscriber_id = %id, status = status.as_str(), "subscriber status set");
+    }
+    view(store, row).await
+}
+
+pub async fn create_key(
+    store: &dyn Store,
+    subscriber_id: &str,
+    name: Option<&str>,
+) -> Result<ApiKeyCreated, ApiError> {
+    existing(store, subscriber_id).await?;
+    let key = new_api_key();
+    let row = ApiKeyRow {
+        key_id: key.key_id.clone(),
+        subscriber_id: subscriber_id.to_owned(),
+        name: name.map(str::to_owned),
+        key_hash: key.hash,
+        created_at: now_millis(),
+        revoked_at: None,
+    };
+    store.create_api_key(&row).await?;
+    tracing::info!(%subscriber_id, key_id = %row.key_id, "api key created");
+    Ok(ApiKeyCreated {
+        key_id: key.key_id,
+        api_key: key.api_key,
+        subscriber_id: subscriber_id.to_owned(),
+        name: row.name,
+        created_at: rfc3339(row.created_at),
+    })
+}
+
+pub fn key_name(body: &Map<String, Value>) -> Result<Option<&str>, ApiError> {
+    optional_text(body, "name", NAME_MAX)
+}
+
+pub async fn list_keys(store: &dyn Store, subscriber_id: &str) -> Result<ApiKeyList, ApiError> {
+    existing(store, subscriber_id).await?;
+    let keys = store.list_api_keys(subscriber_id).await?.iter().map(key_view).collect();
+    Ok(ApiKeyList { keys })
+}
+
+pub async fn revoke_key(
+    store: &dyn Store,
+    subscriber_id: &str,
+    key_id: &str,
+) -> Result<ApiKeyView, ApiError> {
+    existing(store, subscriber_id).await?;
+    let row = store
+        .revoke_api_key(subscriber_id, key_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("API key '{key_id}' not found")))?;
+    tracing::info!(%subscriber_id, %key_id, "api key revoked");
+    Ok(key_view(&row))
+}
+
+pub fn parse_provider(name: &str) -> Result<Provider, ApiError> {
+    Provider::parse(name).ok_or_else(|| {
+        ApiError::not_found(format!("Unknown provider '{name}': expected {}", Provider::EXPECTED))
+    })
+}
+
+pub async fn put_provider(
+    store: &dyn Store,
+    sealer: &Sealer,
+    subscriber_id: &str,
+    provider: Provider,
+    body: &Map<String, Value>,
+) -> Result<ProviderView, ApiError> {
+    existing(store, subscriber_id).await?;
+    let parsed = parse_credentials(provider, body).map_err(|e| ApiError::bad_request(e.0))?;
+    let now = now_millis();
+    let row = ProviderCredentialRow {
+        subscriber_id: subscriber_id.to_owned(),
+        provider: provider.as_str().to_owned(),
+        sealed: sealer.seal(&parsed.secret, &credentials_context(subscriber_id, provider)),
+        settings: parsed.settings.to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_provider_credentials(&row).await?;
+    tracing::info!(%subscriber_id, provider = provider.as_str(), "provider credentials stored");
+    let configured = configured_providers(store, subscriber_id).await?;
+    let position = configured.iter().position(|(p, _)| *p == provider);
+    let (_, stored) = position
+        .map(|i| &configured[i])
+        .ok_or_else(|| StoreError::Corrupt("credentials vanished after write".into()))?;
+    Ok(ProviderView {
+        subscriber_id: subscriber_id.to_owned(),
+        provider,
+        settings: parsed.settings,
+        is_default: position == Some(0),
+        created_at: rfc3339(stored.created_at),
+        updated_at: rfc3339(stored.updated_at),
+    })
+}
+
+pub async fn get_rules(store: &dyn Store, subscriber_id: &str) -> Result<RuleSetView, ApiError> {
+    existing(store, subscriber_id).await?;
+    match store.current_rule_set(subscriber_id).await? {
+        Some(row) => {
+            let rule_set: RuleSet = serde_json::from_str(&row.body)
+                .map_err(|e| StoreError::Corrupt(format!("rule set: {e}")))?;
+            Ok(RuleSetView {
+                subscriber_id: row.subscriber_id,
+                version: row.version,
+                rule_set,
+                updated_at: Some(rfc3339(row.created_at)),
+            })
+        }
+        None => Ok(RuleSetView {
+            subscriber_id: subscriber_id.to_owned(),
+            version: 0,
+            rule_set: RuleSet::default(),
+            updated_at: None,
+        }),
+    }
+}
+
+pub async fn put_rules(
+    store: &dyn Store,
+    subscriber_id: &str,
+    body: &Map<String, Value>,
+) -> Result<RuleSetView, ApiError> {
+    existing(store, subscriber_id).await?;
+    let rule_set = parse_rule_set(body).map_err(ApiError::bad_request)?;
+    let stored = serde_json::to_string(&rule_set).map_err(|_| ApiError::internal())?;
+    let row = store.put_rule_set(subscriber_id, &stored).await?;
+    tracing::info!(%subscriber_id, version = row.version, rules = rule_set.rules.len(), "rule set stored");
+    Ok(RuleSetView {
+        subscriber_id: row.subscriber_id,
+        version: row.version,
+        rule_set,
+        updated_at: Some(rfc3339(row.created_at)),
+    })
+}
+
+pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList, ApiError> {
+    if let Some(id) = &filter.subscriber_id {
+        existing(store, id).await?;
+    }
+    let jobs = store.list_jobs(filter).await?.iter().map(JobView::from).collect();
+    Ok(JobList { jobs })
+}

@@ -1,0 +1,219 @@
+//! The operator API under `/admin`, authenticated with the admin token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::*;
+use crate::app::{AppState, ErrorBody};
+use crate::auth::Operator;
+use crate::request::JsonObject;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update))
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(revoke_api_key))
+        .routes(routes!(put_provider_credentials))
+        .routes(routes!(show_rules, replace_rules))
+        .routes(routes!(list_subscriber_jobs))
+}
+
+/// Create a subscriber. The response carries its webhook signing secret, once.
+#[utoipa::path(post, path = "/admin/subscribers", tag = "operator",
+    request_body(content = Object, description = "`{\"id\"?: string|integer, \"name\": string}`"),
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, body = SubscriberView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn create(
+    State(app): State<AppState>,
+    _: Operator,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<SubscriberView>), ApiError> {
+    let created = create_subscriber(app.store.as_ref(), &app.sealer, &body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// List subscribers.
+#[utoipa::path(get, path = "/admin/subscribers", tag = "operator",
+    security(("admin_token" = [])),
+    responses((status = 200, body = SubscriberList), (status = 401, body = ErrorBody)))]
+async fn list(State(app): State<AppState>, _: Operator) -> Result<Json<SubscriberList>, ApiError> {
+    Ok(Json(list_subscribers(app.store.as_ref()).await?))
+}
+
+/// Read one subscriber.
+#[utoipa::path(get, path = "/admin/subscribers/{id}", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = SubscriberView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<SubscriberView>, ApiError> {
+    Ok(Json(get_subscriber(app.store.as_ref(), &id).await?))
+}
+
+/// Rename a subscriber or set its status (`active` / `suspended`). A suspended
+/// subscriber's keys stop working on the next request.
+#[utoipa::path(patch, path = "/admin/subscribers/{id}", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{\"name\"?: string, \"status\"?: \"active\"|\"suspended\"}`"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = SubscriberView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<SubscriberView>, ApiError> {
+    let updated = update_subscriber(app.store.as_ref(), &id, &body).await?;
+    app.key_cache.forget_subscriber(&id);
+    Ok(Json(updated))
+}
+
+/// Issue an API key. The key is in this response only; riskgate stores its hash.
+#[utoipa::path(post, path = "/admin/subscribers/{id}/keys", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{\"name\"?: string}` (a label; the body may be empty)"),
+    security(("admin_token" = [])),
+    responses((status = 201, body = ApiKeyCreated), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_api_key(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
+    // An empty body is fine here: the only field is an optional label.
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        crate::request::parse_object(&body)?
+    };
+    let created = create_key(app.store.as_ref(), &id, key_name(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// List a subscriber's API keys (ids and status, never the keys).
+#[utoipa::path(get, path = "/admin/subscribers/{id}/keys", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_api_keys(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    Ok(Json(list_keys(app.store.as_ref(), &id).await?))
+}
+
+/// Revoke an API key; it is refused from the next request on.
+#[utoipa::path(delete, path = "/admin/subscribers/{id}/keys/{key_id}", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id"), ("key_id" = String, Path, description = "Key id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = ApiKeyView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_api_key(
+    State(app): State<AppState>,
+    _: Operator,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let revoked = revoke_key(app.store.as_ref(), &id, &key_id).await?;
+    app.key_cache.forget(&key_id);
+    Ok(Json(revoked))
+}
+
+/// Store a subscriber's credentials for one provider (sealed; never returned).
+///
+/// `fingerprint`: `{"secret_key", "region"?: "us"|"eu"|"ap", "api_version"?: "v4"|"v3"}`;
+/// `stytch`: `{"project_id", "secret"}`; `fingerprintiq`: `{"secret_key"}`.
+#[utoipa::path(put, path = "/admin/subscribers/{id}/providers/{provider}", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id"),
+           ("provider" = Provider, Path, description = "fingerprint, stytch or fingerprintiq")),
+    request_body(content = Object, description = "The provider's credentials"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = ProviderView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_provider_credentials(
+    State(app): State<AppState>,
+    _: Operator,
+    Path((id, provider)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<ProviderView>, ApiError> {
+    let provider = parse_provider(&provider)?;
+    Ok(Json(put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?))
+}
+
+/// Read the subscriber's current rule set and thresholds.
+#[utoipa::path(get, path = "/admin/subscribers/{id}/rules", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RuleSetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show_rules(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<RuleSetView>, ApiError> {
+    Ok(Json(get_rules(app.store.as_ref(), &id).await?))
+}
+
+/// Replace the subscriber's rule set. It is validated whole; a bad rule is a
+/// `400` naming it, and the previous version stays in force.
+#[utoipa::path(put, path = "/admin/subscribers/{id}/rules", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body = RuleSet,
+    security(("admin_token" = [])),
+    responses((status = 200, body = RuleSetView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn replace_rules(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<RuleSetView>, ApiError> {
+    Ok(Json(put_rules(app.store.as_ref(), &id, &body).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct JobQuery {
+    /// `pending`, `running`, `succeeded` or `failed`.
+    state: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+/// List a subscriber's jobs, newest first.
+#[utoipa::path(get, path = "/admin/subscribers/{id}/jobs", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id"), JobQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_subscriber_jobs(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    Query(query): Query<JobQuery>,
+) -> Result<Json<JobList>, ApiError> {
+    let state = query
+        .state
+        .map(|s| {
+            JobState::parse(&s)
+                .ok_or_else(|| ApiError::invalid("state", "expected pending, running, succeeded or failed"))
+        })
+        .transpose()?;
+    let filter = JobFilter {
+        subscriber_id: Some(id),
+        kind: None,
+        state,
+        limit: query.limit.unwrap_or(100),
+    };
+    Ok(Json(list_jobs(app.store.as_ref(), &filter).await?))
+}

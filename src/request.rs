@@ -1,0 +1,159 @@
+//! Reading request bodies the way the wire contract says: any Content-Type, a
+//! JSON object or `400 Invalid JSON: …`, at most 1 MiB or `413`; and the field
+//! checks shared by every endpoint.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The request body as a JSON object, whatever Content-Type the client sent
+/// (curl's default `application/x-www-form-urlencoded` included).
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+            } else {
+                ApiError::bad_request("Invalid JSON: the request body could not be read")
+            }
+        })?;
+        parse_object(&bytes).map(JsonObject)
+    }
+}
+
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ApiError::bad_request(format!(
+            "Invalid JSON: expected an object, got {}",
+            json_kind(&other)
+        ))),
+        Err(err) => Err(ApiError::bad_request(format!("Invalid JSON: {err}"))),
+    }
+}
+
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The field's value; absent and `null` are both "missing".
+pub fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a Value, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(ApiError::missing(field)),
+        Some(value) => Ok(value),
+    }
+}
+
+/// A present, non-null field; `None` when absent or `null`.
+pub fn optional<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    body.get(field).filter(|v| !v.is_null())
+}
+
+/// A non-empty string of at most `max` characters without control characters.
+pub fn text<'a>(value: &'a Value, field: &str, max: usize) -> Result<&'a str, ApiError> {
+    let Value::String(s) = value else {
+        return Err(ApiError::invalid(field, &format!("expected a string, got {}", json_kind(value))));
+    };
+    if s.trim().is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(ApiError::invalid(field, &format!("must be at most {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, "must not contain control characters"));
+    }
+    Ok(s)
+}
+
+pub fn required_text<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<&'a str, ApiError> {
+    text(required(body, field)?, field, max)
+}
+
+pub fn optional_text<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    optional(body, field).map(|v| text(v, field, max)).transpose()
+}
+
+/// A subscriber id: 1–64 characters of `[A-Za-z0-9_-]`, or a JSON integer that
+/// stands for its decimal form (`12` and `"12"` are the same subscriber).
+pub fn subscriber_id(value: &Value, field: &str) -> Result<String, ApiError> {
+    let id = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => {
+            return Err(ApiError::invalid(
+                field,
+                "expected a string of 1-64 characters from [A-Za-z0-9_-] or an integer",
+            ))
+        }
+    };
+    if is_subscriber_id(&id) {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid(field, "expected 1-64 characters from [A-Za-z0-9_-]"))
+    }
+}
+
+pub fn is_subscriber_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subscriber_ids_accept_integers_and_strings_alike() {
+        assert_eq!(subscriber_id(&json!(12), "subscriber_id").unwrap(), "12");
+        assert_eq!(subscriber_id(&json!("12"), "subscriber_id").unwrap(), "12");
+        assert_eq!(subscriber_id(&json!("acme_eu-1"), "subscriber_id").unwrap(), "acme_eu-1");
+        for bad in [json!(1.5), json!(""), json!("a b"), json!("x".repeat(65)), json!(true), json!([1])] {
+            assert!(subscriber_id(&bad, "subscriber_id").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        assert!(parse_object(b"{}").is_ok());
+        let err = parse_object(b"[1]").unwrap_err();
+        assert_eq!(err.message, "Invalid JSON: expected an object, got an array");
+        let err = parse_object(b"request_id=1").unwrap_err();
+        assert!(err.message.starts_with("Invalid JSON: "), "{}", err.message);
+        assert!(parse_object(b"").is_err());
+    }
+
+    #[test]
+    fn text_fields_are_bounded() {
+        assert!(text(&json!("ok"), "f", 3).is_ok());
+        assert!(text(&json!("toolong"), "f", 3).is_err());
+        assert!(text(&json!("  "), "f", 3).is_err());
+        assert!(text(&json!("a\nb"), "f", 3).is_err());
+        assert!(text(&json!(5), "f", 3).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! A subscriber's rule set: its shape and limits.
+//!
+//! Rules are stored and versioned now; compiling and evaluating their
+//! expressions belongs to scoring. Validation is pure and names the rule at
+//! fault so an analyst can fix it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+pub const DEFAULT_REVIEW_THRESHOLD: f64 = 0.30;
+pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.70;
+pub const MAX_RULES: usize = 500;
+const MAX_NAME: usize = 128;
+const MAX_EXPRESSION: usize = 4096;
+const MAX_DESCRIPTION: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Review,
+    Block,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "allow" => Some(Self::Allow),
+            "review" => Some(Self::Review),
+            "block" => Some(Self::Block),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rule {
+    /// Unique within the set; reported in `rule_hits`.
+    pub name: String,
+    /// A boolean expression over the scoring features.
+    pub expression: String,
+    /// Added to the score when the rule hits, in [-1, 1].
+    pub weight: f64,
+    /// An action the rule forces when it hits (the stricter action wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RuleSet {
+    pub review_threshold: f64,
+    pub block_threshold: f64,
+    pub rules: Vec<Rule>,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self {
+            review_threshold: DEFAULT_REVIEW_THRESHOLD,
+            block_threshold: DEFAULT_BLOCK_THRESHOLD,
+            rules: Vec::new(),
+        }
+    }
+}
+
+fn number(value: Option<&Value>, default: f64, what: &str) -> Result<f64, String> {
+    match value {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("Invalid '{what}': not a number")),
+        Some(_) => Err(format!("Invalid '{what}': expected a number")),
+    }
+}
+
+fn string<'a>(rule: &'a Map<String, Value>, field: &str, label: &str, max: usize) -> Result<Option<&'a str>, String> {
+    match rule.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{label}: '{field}' must not be empty")),
+        Some(Value::String(s)) if s.chars().count() > max => {
+            Err(format!("{label}: '{field}' must be at most {max} characters"))
+        }
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("{label}: '{field}' must be a string")),
+    }
+}
+
+/// Validates a rule-set document. Errors are `400` messages.
+pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
+    let review = number(body.get("review_threshold"), DEFAULT_REVIEW_THRESHOLD, "review_threshold")?;
+    let block = number(body.get("block_threshold"), DEFAULT_BLOCK_THRESHOLD, "block_threshold")?;
+    if !(0.0..=1.0).contains(&review) || !(0.0..=1.0).contains(&block) {
+        return Err("Invalid thresholds: each must lie in [0, 1]".into());
+    }
+    if review > block {
+        return Err("Invalid thresholds: review_threshold must not exceed block_threshold".into());
+    }
+    let items = match body.get("rules") {
+        None | Some(Value::Null) => return Err("Missing 'rules' in request body".into()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err("Invalid 'rules': expected an array".into()),
+    };
+    if items.len() > MAX_RULES {
+        return Err(format!("Invalid 'rules': at most {MAX_RULES} rules"));
+    }
+    let mut rules = Vec::with_capacity(items.len());
+    let mut names = std::collections::HashSet::new();
+    for (index, item) in items.iter().enumerate() {
+        let Value::Object(rule) = item else {
+            return Err(format!("Invalid rule #{}: expected an object", index + 1));
+        };
+        let position = format!("Invalid rule #{}", index + 1);
+        let name = string(rule, "name", &position, MAX_NAME)?
+            .ok_or_else(|| format!("{position}: missing 'name'"))?;
+        let label = format!("Invalid rule '{name}'");
+        if !names.insert(name.to_owned()) {
+            return Err(format!("{label}: the name is used twice"));
+        }
+        let expression = string(rule, "expression", &label, MAX_EXPRESSION)?
+            .ok_or_else(|| format!("{label}: missing 'expression'"))?;
+        let weight = match rule.get("weight") {
+            None | Some(Value::Null) => return Err(format!("{label}: missing 'weight'")),
+            Some(v) => v.as_f64().ok_or_else(|| format!("{label}: 'weight' must be a number"))?,
+        };
+        if !(-1.0..=1.0).contains(&weight) {
+            return Err(format!("{label}: 'weight' must lie in [-1, 1]"));
+        }
+        let action = string(rule, "action", &label, 16)?
+            .map(|a| Action::parse(a).ok_or_else(|| format!("{label}: 'action' must be allow, review or block")))
+            .transpose()?;
+        let description = string(rule, "description", &label, MAX_DESCRIPTION)?.map(str::to_owned);
+        let enabled = match rule.get("enabled") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(format!("{label}: 'enabled' must be a boolean")),
+        };
+        rules.push(Rule {
+            name: name.to_owned(),
+            expression: expression.to_owned(),
+            weight,
+            action,
+            description,
+            enabled,
+        });
+    }
+    Ok(RuleSet { review_threshold: review, block_threshold: block, rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<RuleSet, String> {
+        parse_rule_set(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn a_valid_set_round_trips_with_default_thresholds() {
+        let set = parse(json!({"rules": [
+            {"name": "Big", "expression": "amount > 500", "weight": 0.2},
+            {"name": "Trusted", "expression": "customer.status == 'trusted'", "weight": -0.3, "action": "allow"}
+        ]}))
+        .unwrap();
+        assert_eq!(set.review_threshold, 0.30);
+        assert_eq!(set.rules[1].action, Some(Action::Allow));
+        let again: RuleSet = serde_json::from_value(serde_json::to_value(&set).unwrap()).unwrap();
+        assert_eq!(again, set);
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let err = parse(json!({"rules": [{"name": "Big", "expression": "x", "weight": 2}]})).unwrap_err();
+        assert_eq!(err, "Invalid rule 'Big': 'weight' must lie in [-1, 1]");
+        let err = parse(json!({"rules": [{"name": "A", "expression": "x", "weight": 0.1},
+                                          {"name": "A", "expression": "y", "weight": 0.1}]}))
+        .unwrap_err();
+        assert!(err.contains("used twice"), "{err}");
+        let err = parse(json!({"rules": [{"expression": "x", "weight": 0.1}]})).unwrap_err();
+        assert_eq!(err, "Invalid rule #1: missing 'name'");
+        let err = parse(json!({"review_threshold": 0.8, "block_threshold": 0.5, "rules": []})).unwrap_err();
+        assert!(err.contains("must not exceed"), "{err}");
+        assert!(parse(json!({})).is_err());
+    }
+}
