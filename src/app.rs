@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::{Json, Router};
+use axum::Router;
 use serde::Serialize;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -102,21 +102,14 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document of the whole API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
+/// The OpenAPI document of the whole API, built once from the annotations.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| api().1)
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api();
-    let doc = Arc::new(doc);
-    let routes = routes.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
-    );
+    let (routes, _) = api();
     routes
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))

@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -58,4 +59,11 @@ async fn readyz(State(app): State<AppState>) -> Response {
 async fn metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
     let text = app.metrics.render(app.store.as_ref()).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// This document: every route with its request and response schemas.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(crate::app::openapi())
 }
