@@ -142,7 +142,10 @@ async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -
     let method = req.method().as_str().to_owned();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    app.metrics.http_requests.with_label_values(&[&method, &route, &status]).inc();
+    app.metrics
+        .http_requests
+        .with_label_values(&[&method, &route, &status])
+        .inc();
     app.metrics
         .http_duration
         .with_label_values(&[&method, &route])
@@ -210,7 +213,10 @@ pub enum StartError {
     #[error("{0}")]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -232,14 +238,20 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         metrics: Metrics::new()?,
         admin,
         key_cache: KeyCache::default(),
-        config: AppConfig { signal_ttl: config.signal_ttl },
+        config: AppConfig {
+            signal_ttl: config.signal_ttl,
+        },
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let (shutdown, mut stop) = watch::channel(false);
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -249,11 +261,19 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
                 _ = signal(), if handle_signals => tracing::info!("shutdown signal received"),
             }
         };
-        let served = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await;
         store.close().await;
         served
     });
-    Ok(Running { addr, state, generated_admin_token, shutdown, task })
+    Ok(Running {
+        addr,
+        state,
+        generated_admin_token,
+        shutdown,
+        task,
+    })
 }
 
 async fn signal() {

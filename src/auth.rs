@@ -78,7 +78,10 @@ impl KeyCache {
 impl FromRequestParts<AppState> for Subscriber {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(header) = parts.headers.get("x-api-key") else {
             return Err(unauthorized("Missing API key"));
         };
@@ -88,7 +91,11 @@ impl FromRequestParts<AppState> for Subscriber {
         let invalid = || unauthorized("Invalid API key");
         let presented = header.to_str().map_err(|_| invalid())?.trim();
         let key_id = key_id_of(presented).ok_or_else(invalid)?;
-        let row = app.key_cache.lookup(app.store.as_ref(), key_id).await?.ok_or_else(invalid)?;
+        let row = app
+            .key_cache
+            .lookup(app.store.as_ref(), key_id)
+            .await?
+            .ok_or_else(invalid)?;
         // The hash is checked before anything else about the row, so a guessed
         // key id alone tells an attacker nothing (not even "revoked").
         if !verify_hash(presented, &row.key_hash)
@@ -97,7 +104,10 @@ impl FromRequestParts<AppState> for Subscriber {
         {
             return Err(invalid());
         }
-        Ok(Subscriber { id: row.subscriber_id, key_id: key_id.to_owned() })
+        Ok(Subscriber {
+            id: row.subscriber_id,
+            key_id: key_id.to_owned(),
+        })
     }
 }
 
@@ -114,7 +124,10 @@ pub enum AdminAuth {
 impl AdminAuth {
     /// Resolves the admin token at start-up: the flag's, or the stored one, or a
     /// new one that is stored hashed and returned so it can be printed once.
-    pub async fn init(store: &dyn Store, flag: Option<&str>) -> StoreResult<(Self, Option<String>)> {
+    pub async fn init(
+        store: &dyn Store,
+        flag: Option<&str>,
+    ) -> StoreResult<(Self, Option<String>)> {
         if let Some(token) = flag {
             return Ok((Self::Fixed(sha256_hex(token)), None));
         }
@@ -122,7 +135,9 @@ impl AdminAuth {
             return Ok((Self::Stored, None));
         }
         let token = new_admin_token();
-        let stored = store.insert_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(&token)).await?;
+        let stored = store
+            .insert_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(&token))
+            .await?;
         // Another process that started at the same moment won: its token stands.
         Ok((Self::Stored, stored.then_some(token)))
     }
@@ -141,7 +156,9 @@ impl AdminAuth {
 /// Replaces the stored admin token and returns the new one.
 pub async fn rotate_admin_token(store: &dyn Store) -> StoreResult<String> {
     let token = new_admin_token();
-    store.put_setting(ADMIN_TOKEN_SETTING, &sha256_hex(&token)).await?;
+    store
+        .put_setting(ADMIN_TOKEN_SETTING, &sha256_hex(&token))
+        .await?;
     Ok(token)
 }
 
@@ -152,7 +169,10 @@ pub struct Operator;
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(unauthorized("Missing admin token"));
         };

@@ -16,7 +16,11 @@ use crate::operator;
 use crate::store::{JobFilter, JobState, SqlStore, Store, SubscriberStatus};
 
 #[derive(Debug, Parser)]
-#[command(name = "riskgate", version, about = "Self-hosted, multi-tenant fraud decision service")]
+#[command(
+    name = "riskgate",
+    version,
+    about = "Self-hosted, multi-tenant fraud decision service"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -74,11 +78,17 @@ pub enum SubscriberAction {
         id: Option<String>,
     },
     List,
-    Show { id: String },
+    Show {
+        id: String,
+    },
     /// Suspend: its API keys are refused from the next request on.
-    Suspend { id: String },
+    Suspend {
+        id: String,
+    },
     /// Reactivate a suspended subscriber.
-    Activate { id: String },
+    Activate {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,8 +100,13 @@ pub enum KeyAction {
         #[arg(long)]
         name: Option<String>,
     },
-    List { subscriber_id: String },
-    Revoke { subscriber_id: String, key_id: String },
+    List {
+        subscriber_id: String,
+    },
+    Revoke {
+        subscriber_id: String,
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,15 +189,20 @@ fn print(value: &impl Serialize) -> Result<(), CliError> {
 }
 
 async fn open(db: &DbArgs) -> Result<SqlStore, CliError> {
-    SqlStore::connect(&db.database_url)
-        .await
-        .map_err(|e| CliError::Other(anyhow::anyhow!("database {}: {e}", db.database_url.redacted())))
+    SqlStore::connect(&db.database_url).await.map_err(|e| {
+        CliError::Other(anyhow::anyhow!(
+            "database {}: {e}",
+            db.database_url.redacted()
+        ))
+    })
 }
 
 /// Runs one operator command to completion.
 pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Serve(_) => Err(CliError::Other(anyhow::anyhow!("serve is not an operator command"))),
+        Command::Serve(_) => Err(CliError::Other(anyhow::anyhow!(
+            "serve is not an operator command"
+        ))),
         Command::Subscriber { action, db } => {
             let store = open(&db).await?;
             let result = subscriber(&store, &db, action).await;
@@ -192,20 +212,34 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
         Command::Key { action, db } => {
             let store = open(&db).await?;
             let result = match action {
-                KeyAction::Create { subscriber_id, name } => {
-                    print(&operator::create_key(&store, &subscriber_id, name.as_deref()).await?)
-                }
+                KeyAction::Create {
+                    subscriber_id,
+                    name,
+                } => print(&operator::create_key(&store, &subscriber_id, name.as_deref()).await?),
                 KeyAction::List { subscriber_id } => {
                     print(&operator::list_keys(&store, &subscriber_id).await?)
                 }
-                KeyAction::Revoke { subscriber_id, key_id } => {
-                    print(&operator::revoke_key(&store, &subscriber_id, &key_id).await?)
-                }
+                KeyAction::Revoke {
+                    subscriber_id,
+                    key_id,
+                } => print(&operator::revoke_key(&store, &subscriber_id, &key_id).await?),
             };
             store.close().await;
             result
         }
-        Command::Provider { action: ProviderAction::Set { subscriber_id, provider, secret_key, region, api_version, project_id, secret }, db } => {
+        Command::Provider {
+            action:
+                ProviderAction::Set {
+                    subscriber_id,
+                    provider,
+                    secret_key,
+                    region,
+                    api_version,
+                    project_id,
+                    secret,
+                },
+            db,
+        } => {
             let sealer = sealer(&db).map_err(anyhow::Error::from)?;
             let provider = operator::parse_provider(&provider)?;
             let mut body = Map::new();
@@ -227,30 +261,54 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             store.close().await;
             print(&result?)
         }
-        Command::Job { action: JobAction::List { subscriber, state, limit }, db } => {
+        Command::Job {
+            action:
+                JobAction::List {
+                    subscriber,
+                    state,
+                    limit,
+                },
+            db,
+        } => {
             let state = state
                 .map(|s| {
                     JobState::parse(&s).ok_or_else(|| {
-                        CliError::Api("--state: expected pending, running, succeeded or failed".into())
+                        CliError::Api(
+                            "--state: expected pending, running, succeeded or failed".into(),
+                        )
                     })
                 })
                 .transpose()?;
             let store = open(&db).await?;
-            let filter = JobFilter { subscriber_id: subscriber, kind: None, state, limit };
+            let filter = JobFilter {
+                subscriber_id: subscriber,
+                kind: None,
+                state,
+                limit,
+            };
             let result = operator::list_jobs(&store, &filter).await;
             store.close().await;
             print(&result?)
         }
-        Command::AdminToken { action: AdminTokenAction::Rotate, db } => {
+        Command::AdminToken {
+            action: AdminTokenAction::Rotate,
+            db,
+        } => {
             let store = open(&db).await?;
-            let token = rotate_admin_token(&store).await.map_err(|e| anyhow::anyhow!("{e}"));
+            let token = rotate_admin_token(&store)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"));
             store.close().await;
             print(&json!({ "admin_token": token? }))
         }
     }
 }
 
-async fn subscriber(store: &SqlStore, db: &DbArgs, action: SubscriberAction) -> Result<(), CliError> {
+async fn subscriber(
+    store: &SqlStore,
+    db: &DbArgs,
+    action: SubscriberAction,
+) -> Result<(), CliError> {
     match action {
         SubscriberAction::Create { name, id } => {
             let sealer = sealer(db).map_err(anyhow::Error::from)?;
@@ -263,22 +321,31 @@ async fn subscriber(store: &SqlStore, db: &DbArgs, action: SubscriberAction) -> 
         }
         SubscriberAction::List => print(&operator::list_subscribers(store).await?),
         SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
-        SubscriberAction::Suspend { id } => {
-            print(&operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended)).await?)
-        }
-        SubscriberAction::Activate { id } => {
-            print(&operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active)).await?)
-        }
+        SubscriberAction::Suspend { id } => print(
+            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended)).await?,
+        ),
+        SubscriberAction::Activate { id } => print(
+            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active)).await?,
+        ),
     }
 }
 
 /// Error messages name JSON fields; on the command line they are flags.
 fn cli_field_names(message: &str) -> String {
     let mut out = message.to_owned();
-    for field in ["secret_key", "region", "api_version", "project_id", "secret"] {
+    for field in [
+        "secret_key",
+        "region",
+        "api_version",
+        "project_id",
+        "secret",
+    ] {
         let flag = format!("--{}", field.replace('_', "-"));
         out = out
-            .replace(&format!("Missing '{field}' in request body"), &format!("missing {flag}"))
+            .replace(
+                &format!("Missing '{field}' in request body"),
+                &format!("missing {flag}"),
+            )
             .replace(&format!("Invalid '{field}'"), &format!("invalid {flag}"));
     }
     out

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::secrets::{SecretsError, Sealer};
+use crate::secrets::{Sealer, SecretsError};
 use crate::store::DatabaseUrl;
 
 /// Where the database is and how stored secrets are sealed; shared by `serve`
@@ -16,13 +16,23 @@ use crate::store::DatabaseUrl;
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
     /// `sqlite://PATH` (created if absent) or `postgres://…`.
-    #[arg(long, env = "RISKGATE_DATABASE_URL", default_value = "sqlite://riskgate.db", global = true)]
+    #[arg(
+        long,
+        env = "RISKGATE_DATABASE_URL",
+        default_value = "sqlite://riskgate.db",
+        global = true
+    )]
     pub database_url: DatabaseUrl,
 
     /// Secret (16+ characters) from which the key sealing provider credentials
     /// and webhook secrets is derived. Required with PostgreSQL; with SQLite a
     /// random key is kept in `<database file>.secrets-key` when this is unset.
-    #[arg(long, env = "RISKGATE_SECRETS_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "RISKGATE_SECRETS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub secrets_key: Option<String>,
 }
 
@@ -81,7 +91,10 @@ impl ServeConfig {
     pub fn for_database(database_url: DatabaseUrl) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            db: DbArgs { database_url, secrets_key: None },
+            db: DbArgs {
+                database_url,
+                secrets_key: None,
+            },
             redis_url: None,
             admin_token: None,
             fingerprint_base_url: None,

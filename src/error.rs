@@ -19,7 +19,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -69,7 +72,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => Self::conflict(format!("Conflict: {what}")),
             StoreError::Unavailable(ref source) => {
                 tracing::error!(error = %source, %location, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable, try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Database unavailable, try again",
+                )
             }
             other => {
                 tracing::error!(error = ?other, %location, "storage failure");

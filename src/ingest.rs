@@ -32,7 +32,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The cache keys of one ingest, the same on Redis and the embedded cache.
-pub fn cache_keys(subscriber_id: &str, request_id: &str, session_id: &str, user_id: &str) -> [String; 3] {
+pub fn cache_keys(
+    subscriber_id: &str,
+    request_id: &str,
+    session_id: &str,
+    user_id: &str,
+) -> [String; 3] {
     [
         format!("rg:{subscriber_id}:fp:req:{request_id}"),
         format!("rg:{subscriber_id}:fp:session:{session_id}"),
@@ -138,7 +143,10 @@ async fn ingest(
     let session_id = text(required(&body, "session_id")?, "session_id", ID_MAX)?;
     let user_id = text(required(&body, "user_id")?, "user_id", ID_MAX)?;
     if claimed != subscriber.id {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "subscriber_id does not match API key"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "subscriber_id does not match API key",
+        ));
     }
     let asked = optional_text(&body, "provider", 32)?
         .map(|p| {
@@ -150,7 +158,9 @@ async fn ingest(
 
     let configured = configured_providers(app.store.as_ref(), &subscriber.id).await?;
     let Some((default, _)) = configured.first() else {
-        return Err(ApiError::unprocessable("No device provider configured for this subscriber"));
+        return Err(ApiError::unprocessable(
+            "No device provider configured for this subscriber",
+        ));
     };
     let provider = match asked {
         Some(p) if !configured.iter().any(|(c, _)| *c == p) => {
@@ -182,7 +192,10 @@ async fn ingest(
         Enqueued::InFlight(_) => IngestMode::InFlight,
         Enqueued::Done(_) => IngestMode::Cached,
     };
-    app.metrics.ingests.with_label_values(&[mode.as_str()]).inc();
+    app.metrics
+        .ingests
+        .with_label_values(&[mode.as_str()])
+        .inc();
     tracing::debug!(subscriber_id = %subscriber.id, %request_id, mode = mode.as_str(), "ingest accepted");
     Ok((
         StatusCode::ACCEPTED,

@@ -11,7 +11,12 @@ fn main() -> ExitCode {
     let args = with_default_command(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(err) if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
             let _ = err.print();
             return ExitCode::SUCCESS;
         }
@@ -19,12 +24,18 @@ fn main() -> ExitCode {
             // One line that names the flag or value at fault; clap's usage
             // block would bury it in a service manager's log.
             let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("riskgate: {}", first.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("riskgate: cannot start the async runtime: {err}");
@@ -47,8 +58,11 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -65,7 +79,9 @@ async fn serve(config: ServeConfig) -> ExitCode {
         }
     };
     if let Some(token) = &running.generated_admin_token {
-        println!("riskgate: generated an admin token; it is shown only this once and stored hashed:");
+        println!(
+            "riskgate: generated an admin token; it is shown only this once and stored hashed:"
+        );
         println!("  {token}");
     }
     println!("riskgate listening on http://{}", running.addr);

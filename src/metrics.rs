@@ -23,30 +23,46 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![
-                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                    0.5, 1.0, 2.5,
-                ]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5,
+            ]),
             &["method", "route"],
         )?;
         let ingests = IntCounterVec::new(
             Opts::new("ingest_total", "Accepted fingerprint ingests by mode"),
             &["mode"],
         )?;
-        let jobs = IntGaugeVec::new(Opts::new("jobs", "Jobs in the database by kind and state"), &["kind", "state"])?;
+        let jobs = IntGaugeVec::new(
+            Opts::new("jobs", "Jobs in the database by kind and state"),
+            &["kind", "state"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ingests.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, ingests, jobs })
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            ingests,
+            jobs,
+        })
     }
 
     /// The text exposition, with job gauges read fresh from the database.
     pub async fn render(&self, store: &dyn Store) -> StoreResult<String> {
         let counts = store.job_counts().await?;
         self.jobs.reset();
-        for (kind, state) in counts.iter().map(|(k, _, _)| k).flat_map(|k| JobState::ALL.map(|s| (k, s))) {
+        for (kind, state) in counts
+            .iter()
+            .map(|(k, _, _)| k)
+            .flat_map(|k| JobState::ALL.map(|s| (k, s)))
+        {
             self.jobs.with_label_values(&[kind, state.as_str()]).set(0);
         }
         for (kind, state, n) in &counts {

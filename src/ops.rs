@@ -45,7 +45,11 @@ async fn healthz() -> Json<Health> {
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 async fn readyz(State(app): State<AppState>) -> Response {
     match app.store.ping().await {
-        Ok(()) => Json(Ready { status: "ready", database: app.store.backend() }).into_response(),
+        Ok(()) => Json(Ready {
+            status: "ready",
+            database: app.store.backend(),
+        })
+        .into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             error_response(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")

@@ -68,16 +68,25 @@ pub fn optional<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Val
 /// A non-empty string of at most `max` characters without control characters.
 pub fn text<'a>(value: &'a Value, field: &str, max: usize) -> Result<&'a str, ApiError> {
     let Value::String(s) = value else {
-        return Err(ApiError::invalid(field, &format!("expected a string, got {}", json_kind(value))));
+        return Err(ApiError::invalid(
+            field,
+            &format!("expected a string, got {}", json_kind(value)),
+        ));
     };
     if s.trim().is_empty() {
         return Err(ApiError::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(ApiError::invalid(field, &format!("must be at most {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            &format!("must be at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, "must not contain control characters"));
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(s)
 }
@@ -95,7 +104,9 @@ pub fn optional_text<'a>(
     field: &str,
     max: usize,
 ) -> Result<Option<&'a str>, ApiError> {
-    optional(body, field).map(|v| text(v, field, max)).transpose()
+    optional(body, field)
+        .map(|v| text(v, field, max))
+        .transpose()
 }
 
 /// A subscriber id: 1–64 characters of `[A-Za-z0-9_-]`, or a JSON integer that
@@ -114,13 +125,18 @@ pub fn subscriber_id(value: &Value, field: &str) -> Result<String, ApiError> {
     if is_subscriber_id(&id) {
         Ok(id)
     } else {
-        Err(ApiError::invalid(field, "expected 1-64 characters from [A-Za-z0-9_-]"))
+        Err(ApiError::invalid(
+            field,
+            "expected 1-64 characters from [A-Za-z0-9_-]",
+        ))
     }
 }
 
 pub fn is_subscriber_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -132,8 +148,18 @@ mod tests {
     fn subscriber_ids_accept_integers_and_strings_alike() {
         assert_eq!(subscriber_id(&json!(12), "subscriber_id").unwrap(), "12");
         assert_eq!(subscriber_id(&json!("12"), "subscriber_id").unwrap(), "12");
-        assert_eq!(subscriber_id(&json!("acme_eu-1"), "subscriber_id").unwrap(), "acme_eu-1");
-        for bad in [json!(1.5), json!(""), json!("a b"), json!("x".repeat(65)), json!(true), json!([1])] {
+        assert_eq!(
+            subscriber_id(&json!("acme_eu-1"), "subscriber_id").unwrap(),
+            "acme_eu-1"
+        );
+        for bad in [
+            json!(1.5),
+            json!(""),
+            json!("a b"),
+            json!("x".repeat(65)),
+            json!(true),
+            json!([1]),
+        ] {
             assert!(subscriber_id(&bad, "subscriber_id").is_err(), "{bad}");
         }
     }
@@ -142,7 +168,10 @@ mod tests {
     fn bodies_must_be_objects() {
         assert!(parse_object(b"{}").is_ok());
         let err = parse_object(b"[1]").unwrap_err();
-        assert_eq!(err.message, "Invalid JSON: expected an object, got an array");
+        assert_eq!(
+            err.message,
+            "Invalid JSON: expected an object, got an array"
+        );
         let err = parse_object(b"request_id=1").unwrap_err();
         assert!(err.message.starts_with("Invalid JSON: "), "{}", err.message);
         assert!(parse_object(b"").is_err());

@@ -75,18 +75,27 @@ impl Default for RuleSet {
 fn number(value: Option<&Value>, default: f64, what: &str) -> Result<f64, String> {
     match value {
         None | Some(Value::Null) => Ok(default),
-        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("Invalid '{what}': not a number")),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| format!("Invalid '{what}': not a number")),
         Some(_) => Err(format!("Invalid '{what}': expected a number")),
     }
 }
 
-fn string<'a>(rule: &'a Map<String, Value>, field: &str, label: &str, max: usize) -> Result<Option<&'a str>, String> {
+fn string<'a>(
+    rule: &'a Map<String, Value>,
+    field: &str,
+    label: &str,
+    max: usize,
+) -> Result<Option<&'a str>, String> {
     match rule.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{label}: '{field}' must not be empty")),
-        Some(Value::String(s)) if s.chars().count() > max => {
-            Err(format!("{label}: '{field}' must be at most {max} characters"))
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(format!("{label}: '{field}' must not be empty"))
         }
+        Some(Value::String(s)) if s.chars().count() > max => Err(format!(
+            "{label}: '{field}' must be at most {max} characters"
+        )),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(format!("{label}: '{field}' must be a string")),
     }
@@ -94,8 +103,16 @@ fn string<'a>(rule: &'a Map<String, Value>, field: &str, label: &str, max: usize
 
 /// Validates a rule-set document. Errors are `400` messages.
 pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
-    let review = number(body.get("review_threshold"), DEFAULT_REVIEW_THRESHOLD, "review_threshold")?;
-    let block = number(body.get("block_threshold"), DEFAULT_BLOCK_THRESHOLD, "block_threshold")?;
+    let review = number(
+        body.get("review_threshold"),
+        DEFAULT_REVIEW_THRESHOLD,
+        "review_threshold",
+    )?;
+    let block = number(
+        body.get("block_threshold"),
+        DEFAULT_BLOCK_THRESHOLD,
+        "block_threshold",
+    )?;
     if !(0.0..=1.0).contains(&review) || !(0.0..=1.0).contains(&block) {
         return Err("Invalid thresholds: each must lie in [0, 1]".into());
     }
@@ -127,13 +144,18 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
             .ok_or_else(|| format!("{label}: missing 'expression'"))?;
         let weight = match rule.get("weight") {
             None | Some(Value::Null) => return Err(format!("{label}: missing 'weight'")),
-            Some(v) => v.as_f64().ok_or_else(|| format!("{label}: 'weight' must be a number"))?,
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| format!("{label}: 'weight' must be a number"))?,
         };
         if !(-1.0..=1.0).contains(&weight) {
             return Err(format!("{label}: 'weight' must lie in [-1, 1]"));
         }
         let action = string(rule, "action", &label, 16)?
-            .map(|a| Action::parse(a).ok_or_else(|| format!("{label}: 'action' must be allow, review or block")))
+            .map(|a| {
+                Action::parse(a)
+                    .ok_or_else(|| format!("{label}: 'action' must be allow, review or block"))
+            })
             .transpose()?;
         let description = string(rule, "description", &label, MAX_DESCRIPTION)?.map(str::to_owned);
         let enabled = match rule.get("enabled") {
@@ -150,7 +172,11 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
             enabled,
         });
     }
-    Ok(RuleSet { review_threshold: review, block_threshold: block, rules })
+    Ok(RuleSet {
+        review_threshold: review,
+        block_threshold: block,
+        rules,
+    })
 }
 
 #[cfg(test)]
@@ -177,15 +203,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_rule() {
-        let err = parse(json!({"rules": [{"name": "Big", "expression": "x", "weight": 2}]})).unwrap_err();
+        let err =
+            parse(json!({"rules": [{"name": "Big", "expression": "x", "weight": 2}]})).unwrap_err();
         assert_eq!(err, "Invalid rule 'Big': 'weight' must lie in [-1, 1]");
-        let err = parse(json!({"rules": [{"name": "A", "expression": "x", "weight": 0.1},
-                                          {"name": "A", "expression": "y", "weight": 0.1}]}))
+        let err = parse(
+            json!({"rules": [{"name": "A", "expression": "x", "weight": 0.1},
+                                          {"name": "A", "expression": "y", "weight": 0.1}]}),
+        )
         .unwrap_err();
         assert!(err.contains("used twice"), "{err}");
         let err = parse(json!({"rules": [{"expression": "x", "weight": 0.1}]})).unwrap_err();
         assert_eq!(err, "Invalid rule #1: missing 'name'");
-        let err = parse(json!({"review_threshold": 0.8, "block_threshold": 0.5, "rules": []})).unwrap_err();
+        let err = parse(json!({"review_threshold": 0.8, "block_threshold": 0.5, "rules": []}))
+            .unwrap_err();
         assert!(err.contains("must not exceed"), "{err}");
         assert!(parse(json!({})).is_err());
     }

@@ -69,7 +69,11 @@ pub fn new_api_key() -> NewApiKey {
         URL_SAFE_NO_PAD.encode(random_bytes::<32>())
     );
     let hash = sha256_hex(&api_key);
-    NewApiKey { key_id, api_key, hash }
+    NewApiKey {
+        key_id,
+        api_key,
+        hash,
+    }
 }
 
 /// The key id inside a presented API key, if it has the shape of one.
@@ -77,13 +81,18 @@ pub fn key_id_of(api_key: &str) -> Option<&str> {
     let rest = api_key.strip_prefix(API_KEY_PREFIX)?;
     let (key_id, secret) = rest.split_once('_')?;
     let well_formed = key_id.len() == KEY_ID_LEN
-        && key_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && key_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && !secret.is_empty();
     well_formed.then_some(key_id)
 }
 
 pub fn new_admin_token() -> String {
-    format!("{ADMIN_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+    format!(
+        "{ADMIN_TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
 }
 
 /// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
@@ -121,7 +130,9 @@ const SEALED_PREFIX: &str = "v1.";
 
 impl Sealer {
     fn from_key(key: [u8; 32]) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) }
+        Self {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        }
     }
 
     /// Derives the sealing key from an operator-supplied secret with HKDF-SHA256.
@@ -132,7 +143,8 @@ impl Sealer {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(b"riskgate-secrets-v1"), secret.as_bytes());
         let mut key = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit; expand cannot fail.
-        hk.expand(b"sealing key", &mut key).map_err(|_| SecretsError::KeyTooShort)?;
+        hk.expand(b"sealing key", &mut key)
+            .map_err(|_| SecretsError::KeyTooShort)?;
         Ok(Self::from_key(key))
     }
 
@@ -145,7 +157,9 @@ impl Sealer {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = STANDARD.decode(text.trim()).map_err(|e| file_err(e.to_string()))?;
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .map_err(|e| file_err(e.to_string()))?;
                 let key: [u8; 32] = bytes
                     .try_into()
                     .map_err(|_| file_err("expected 32 base64-encoded bytes".into()))?;
@@ -180,7 +194,10 @@ impl Sealer {
 
     pub fn seal(&self, plaintext: &str, context: &str) -> String {
         let nonce = random_bytes::<12>();
-        let payload = Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() };
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: context.as_bytes(),
+        };
         // Encryption with a valid key and nonce has no failure mode in this AEAD.
         let ciphertext = self
             .cipher
@@ -192,13 +209,18 @@ impl Sealer {
     }
 
     pub fn open(&self, sealed: &str, context: &str) -> Result<String, SecretsError> {
-        let encoded = sealed.strip_prefix(SEALED_PREFIX).ok_or(SecretsError::Open)?;
+        let encoded = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(SecretsError::Open)?;
         let bytes = STANDARD.decode(encoded).map_err(|_| SecretsError::Open)?;
         if bytes.len() < 12 {
             return Err(SecretsError::Open);
         }
         let (nonce, ciphertext) = bytes.split_at(12);
-        let payload = Payload { msg: ciphertext, aad: context.as_bytes() };
+        let payload = Payload {
+            msg: ciphertext,
+            aad: context.as_bytes(),
+        };
         let plain = self
             .cipher
             .decrypt(Nonce::from_slice(nonce), payload)
@@ -224,7 +246,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_have_no_id() {
-        for key in ["", "rg_live_", "rg_live_short_x", "sk_live_abcdefghijkl_x", "rg_live_ABCDEFGHIJKL_x"] {
+        for key in [
+            "",
+            "rg_live_",
+            "rg_live_short_x",
+            "sk_live_abcdefghijkl_x",
+            "rg_live_ABCDEFGHIJKL_x",
+        ] {
             assert_eq!(key_id_of(key), None, "{key}");
         }
     }
@@ -234,7 +262,10 @@ mod tests {
         let sealer = Sealer::from_passphrase("correct horse battery staple").unwrap();
         let sealed = sealer.seal("sk_secret", "sub:12:fingerprint");
         assert!(!sealed.contains("sk_secret"));
-        assert_eq!(sealer.open(&sealed, "sub:12:fingerprint").unwrap(), "sk_secret");
+        assert_eq!(
+            sealer.open(&sealed, "sub:12:fingerprint").unwrap(),
+            "sk_secret"
+        );
         assert!(sealer.open(&sealed, "sub:13:fingerprint").is_err());
         let other = Sealer::from_passphrase("another secret passphrase").unwrap();
         assert!(other.open(&sealed, "sub:12:fingerprint").is_err());

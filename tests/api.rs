@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! The HTTP API as a client sees it: the wire contract of the subscriber
 //! endpoints and the operator API, on every backend, against the real app.
 
@@ -14,22 +16,55 @@ fn ingest_body(subscriber: Value, request_id: &str) -> String {
 }
 
 async fn wire_contract_rejections(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let ok = ingest_body(json!(12), "req-1");
 
-    assert_eq!(app.ingest(None, ok.clone()).await, (401, json!({"error": "Missing API key"})));
-    let blank = app.client.post(app.url("/fingerprint/ingest")).header("X-API-Key", "").body(ok.clone());
-    assert_eq!(read(blank.send().await.unwrap()).await, (401, json!({"error": "Missing API key"})));
-    for bad in ["nope", "rg_live_aaaaaaaaaaaa_forged", &key[..key.len() - 1], &format!("{key}x")] {
-        assert_eq!(app.ingest(Some(bad), ok.clone()).await, (401, json!({"error": "Invalid API key"})), "{bad}");
+    assert_eq!(
+        app.ingest(None, ok.clone()).await,
+        (401, json!({"error": "Missing API key"}))
+    );
+    let blank = app
+        .client
+        .post(app.url("/fingerprint/ingest"))
+        .header("X-API-Key", "")
+        .body(ok.clone());
+    assert_eq!(
+        read(blank.send().await.unwrap()).await,
+        (401, json!({"error": "Missing API key"}))
+    );
+    for bad in [
+        "nope",
+        "rg_live_aaaaaaaaaaaa_forged",
+        &key[..key.len() - 1],
+        &format!("{key}x"),
+    ] {
+        assert_eq!(
+            app.ingest(Some(bad), ok.clone()).await,
+            (401, json!({"error": "Invalid API key"})),
+            "{bad}"
+        );
     }
 
     // Anything that is not a JSON object, whatever the Content-Type says.
-    for body in ["", "{", "request_id=1&subscriber_id=12", "[1,2]", "\"text\"", "null", "12", "{\"a\":1}}"] {
+    for body in [
+        "",
+        "{",
+        "request_id=1&subscriber_id=12",
+        "[1,2]",
+        "\"text\"",
+        "null",
+        "12",
+        "{\"a\":1}}",
+    ] {
         let (status, err) = app.ingest(Some(&key), body).await;
         assert_eq!(status, 400, "{body:?}");
-        assert!(err["error"].as_str().unwrap().starts_with("Invalid JSON: "), "{body:?} -> {err}");
+        assert!(
+            err["error"].as_str().unwrap().starts_with("Invalid JSON: "),
+            "{body:?} -> {err}"
+        );
     }
     let form = app
         .client
@@ -37,49 +72,94 @@ async fn wire_contract_rejections(backend: Backend) {
         .header("X-API-Key", &key)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(ok.clone());
-    assert_eq!(read(form.send().await.unwrap()).await.0, 202, "curl's default Content-Type is accepted");
+    assert_eq!(
+        read(form.send().await.unwrap()).await.0,
+        202,
+        "curl's default Content-Type is accepted"
+    );
 
     for field in ["request_id", "subscriber_id", "session_id", "user_id"] {
         let mut body: Value = serde_json::from_str(&ok).unwrap();
         body.as_object_mut().unwrap().remove(field);
         let expected = json!({"error": format!("Missing '{field}' in request body")});
-        assert_eq!(app.ingest(Some(&key), body.to_string()).await, (400, expected.clone()));
+        assert_eq!(
+            app.ingest(Some(&key), body.to_string()).await,
+            (400, expected.clone())
+        );
         body[field] = Value::Null;
-        assert_eq!(app.ingest(Some(&key), body.to_string()).await, (400, expected), "null is missing");
+        assert_eq!(
+            app.ingest(Some(&key), body.to_string()).await,
+            (400, expected),
+            "null is missing"
+        );
     }
 
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
-    assert_eq!(app.ingest(Some(&key), big).await, (413, json!({"error": "Request body too large"})));
+    assert_eq!(
+        app.ingest(Some(&key), big).await,
+        (413, json!({"error": "Request body too large"}))
+    );
 
     for other in [json!(13), json!("13"), json!("012")] {
         assert_eq!(
             app.ingest(Some(&key), ingest_body(other, "req-2")).await,
-            (403, json!({"error": "subscriber_id does not match API key"}))
+            (
+                403,
+                json!({"error": "subscriber_id does not match API key"})
+            )
         );
     }
 
-    let (status, body) = read(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    let (status, body) = read(
+        app.client
+            .get(app.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (404, json!({"error": "Not found"})));
-    let (status, body) = read(app.client.get(app.url("/fingerprint/ingest")).send().await.unwrap()).await;
-    assert_eq!((status, body), (405, json!({"error": "Method not allowed"})));
+    let (status, body) = read(
+        app.client
+            .get(app.url("/fingerprint/ingest"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (405, json!({"error": "Method not allowed"}))
+    );
     app.stop().await;
 }
 
 async fn integer_and_string_subscriber_ids_are_the_same(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let (status, first) = app.ingest(Some(&key), ingest_body(json!(12), "fp-1")).await;
     assert_eq!(status, 202);
-    let (status, second) = app.ingest(Some(&key), ingest_body(json!("12"), "fp-1")).await;
+    let (status, second) = app
+        .ingest(Some(&key), ingest_body(json!("12"), "fp-1"))
+        .await;
     assert_eq!(status, 202);
-    assert_eq!((first["mode"].as_str(), second["mode"].as_str()), (Some("queued"), Some("in_flight")));
+    assert_eq!(
+        (first["mode"].as_str(), second["mode"].as_str()),
+        (Some("queued"), Some("in_flight"))
+    );
     app.stop().await;
 }
 
 async fn ingest_answers_202_with_keys_and_modes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
-    let (status, body) = app.ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg")).await;
+    let (status, body) = app
+        .ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg"))
+        .await;
     assert_eq!(status, 202);
     assert_eq!(
         body,
@@ -92,11 +172,15 @@ async fn ingest_answers_202_with_keys_and_modes(backend: Backend) {
             "session_id": "sess-1"
         })
     );
-    let (_, again) = app.ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg")).await;
+    let (_, again) = app
+        .ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg"))
+        .await;
     assert_eq!(again["mode"], "in_flight");
 
     // The job is durable and visible to the operator.
-    let (status, jobs) = app.admin(Method::GET, "/admin/subscribers/12/jobs", None).await;
+    let (status, jobs) = app
+        .admin(Method::GET, "/admin/subscribers/12/jobs", None)
+        .await;
     assert_eq!(status, 200);
     let jobs = jobs["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "a repeat ingest records no second job");
@@ -105,17 +189,36 @@ async fn ingest_answers_202_with_keys_and_modes(backend: Backend) {
 
     // Once the worker has stored a result, a repeat ingest is `cached`.
     let job_id = jobs[0]["id"].as_str().unwrap();
-    let finished = app.store().finish_job(job_id, &JobOutcome::Succeeded { result: "{}".into() }).await.unwrap();
+    let finished = app
+        .store()
+        .finish_job(
+            job_id,
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
     assert!(finished);
-    let (_, cached) = app.ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg")).await;
+    let (_, cached) = app
+        .ingest(Some(&key), ingest_body(json!(12), "1708102555327.NLOjmg"))
+        .await;
     assert_eq!(cached["mode"], "cached");
-    let (_, pending) = app.admin(Method::GET, "/admin/subscribers/12/jobs?state=pending", None).await;
+    let (_, pending) = app
+        .admin(
+            Method::GET,
+            "/admin/subscribers/12/jobs?state=pending",
+            None,
+        )
+        .await;
     assert_eq!(pending["jobs"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
 
 async fn ingest_validates_fields_and_providers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let with = |patch: Value| {
         let mut body: Value = serde_json::from_str(&ingest_body(json!(12), "req-9")).unwrap();
@@ -138,50 +241,126 @@ async fn ingest_validates_fields_and_providers(backend: Backend) {
     ] {
         let (status, body) = app.ingest(Some(&key), with(patch.clone())).await;
         assert_eq!(status, 400, "{patch}");
-        assert!(body["error"].as_str().unwrap().contains(&format!("'{field}'")), "{patch} -> {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("'{field}'")),
+            "{patch} -> {body}"
+        );
     }
-    let (status, body) = app.ingest(Some(&key), with(json!({"provider": "stytch"}))).await;
-    assert_eq!((status, body), (422, json!({"error": "Provider 'stytch' is not configured for this subscriber"})));
-    let (status, body) = app.ingest(Some(&key), with(json!({"provider": "fingerprint"}))).await;
+    let (status, body) = app
+        .ingest(Some(&key), with(json!({"provider": "stytch"})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"error": "Provider 'stytch' is not configured for this subscriber"})
+        )
+    );
+    let (status, body) = app
+        .ingest(Some(&key), with(json!({"provider": "fingerprint"})))
+        .await;
     assert_eq!((status, body["mode"].as_str()), (202, Some("queued")));
 
     // A subscriber without providers gets the documented 422.
-    app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": "bare", "name": "Bare"}))).await;
+    app.admin(
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": "bare", "name": "Bare"})),
+    )
+    .await;
     let bare = app.new_key("bare").await;
-    let (status, body) = app.ingest(Some(&bare), ingest_body(json!("bare"), "req-1")).await;
-    assert_eq!((status, body), (422, json!({"error": "No device provider configured for this subscriber"})));
+    let (status, body) = app
+        .ingest(Some(&bare), ingest_body(json!("bare"), "req-1"))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"error": "No device provider configured for this subscriber"})
+        )
+    );
     app.stop().await;
 }
 
 async fn revocation_and_suspension_apply_on_the_next_request(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let other = app.new_key("12").await;
-    assert_eq!(app.ingest(Some(&key), ingest_body(json!(12), "a")).await.0, 202);
+    assert_eq!(
+        app.ingest(Some(&key), ingest_body(json!(12), "a")).await.0,
+        202
+    );
 
-    let (_, keys) = app.admin(Method::GET, "/admin/subscribers/12/keys", None).await;
+    let (_, keys) = app
+        .admin(Method::GET, "/admin/subscribers/12/keys", None)
+        .await;
     let key_id = riskgate::secrets::key_id_of(&key).unwrap();
-    assert!(!keys.to_string().contains(&key), "listing never shows a key");
+    assert!(
+        !keys.to_string().contains(&key),
+        "listing never shows a key"
+    );
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
-    let (status, revoked) =
-        app.admin(Method::DELETE, &format!("/admin/subscribers/12/keys/{key_id}"), None).await;
+    let (status, revoked) = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/subscribers/12/keys/{key_id}"),
+            None,
+        )
+        .await;
     assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")));
-    assert_eq!(app.ingest(Some(&key), ingest_body(json!(12), "b")).await, (401, json!({"error": "Invalid API key"})));
-    assert_eq!(app.ingest(Some(&other), ingest_body(json!(12), "b")).await.0, 202, "other keys keep working");
+    assert_eq!(
+        app.ingest(Some(&key), ingest_body(json!(12), "b")).await,
+        (401, json!({"error": "Invalid API key"}))
+    );
+    assert_eq!(
+        app.ingest(Some(&other), ingest_body(json!(12), "b"))
+            .await
+            .0,
+        202,
+        "other keys keep working"
+    );
 
-    let (status, _) = app.admin(Method::PATCH, "/admin/subscribers/12", Some(json!({"status": "suspended"}))).await;
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            "/admin/subscribers/12",
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(app.ingest(Some(&other), ingest_body(json!(12), "c")).await, (401, json!({"error": "Invalid API key"})));
-    app.admin(Method::PATCH, "/admin/subscribers/12", Some(json!({"status": "active"}))).await;
-    assert_eq!(app.ingest(Some(&other), ingest_body(json!(12), "c")).await.0, 202);
+    assert_eq!(
+        app.ingest(Some(&other), ingest_body(json!(12), "c")).await,
+        (401, json!({"error": "Invalid API key"}))
+    );
+    app.admin(
+        Method::PATCH,
+        "/admin/subscribers/12",
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    assert_eq!(
+        app.ingest(Some(&other), ingest_body(json!(12), "c"))
+            .await
+            .0,
+        202
+    );
 
-    let (status, _) = app.admin(Method::DELETE, "/admin/subscribers/12/keys/nosuchkey", None).await;
+    let (status, _) = app
+        .admin(Method::DELETE, "/admin/subscribers/12/keys/nosuchkey", None)
+        .await;
     assert_eq!(status, 404);
     app.stop().await;
 }
 
 async fn operator_api_requires_the_admin_token(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let get = |auth: Option<(&str, String)>| {
         let mut req = app.client.get(app.url("/admin/subscribers"));
@@ -193,86 +372,211 @@ async fn operator_api_requires_the_admin_token(backend: Backend) {
     let cases = [
         (None, "Missing admin token"),
         (Some(("X-API-Key", key.clone())), "Missing admin token"),
-        (Some(("Authorization", format!("Bearer {key}"))), "Invalid admin token"),
-        (Some(("Authorization", "Bearer wrong-token-0123456789".into())), "Invalid admin token"),
-        (Some(("Authorization", format!("Basic {ADMIN_TOKEN}"))), "Invalid admin token"),
+        (
+            Some(("Authorization", format!("Bearer {key}"))),
+            "Invalid admin token",
+        ),
+        (
+            Some(("Authorization", "Bearer wrong-token-0123456789".into())),
+            "Invalid admin token",
+        ),
+        (
+            Some(("Authorization", format!("Basic {ADMIN_TOKEN}"))),
+            "Invalid admin token",
+        ),
     ];
     for (auth, message) in cases {
         let (status, body) = read(get(auth.clone()).send().await.unwrap()).await;
         assert_eq!((status, body), (401, json!({"error": message})), "{auth:?}");
     }
-    let (status, _) = read(get(Some(("Authorization", format!("Bearer {ADMIN_TOKEN}")))).send().await.unwrap()).await;
+    let (status, _) = read(
+        get(Some(("Authorization", format!("Bearer {ADMIN_TOKEN}"))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     app.stop().await;
 }
 
 async fn operator_manages_subscribers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
-    let (status, created) = app.admin(Method::POST, "/admin/subscribers", Some(json!({"name": "Acme"}))).await;
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let (status, created) = app
+        .admin(
+            Method::POST,
+            "/admin/subscribers",
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(riskgate::request::is_subscriber_id(&id), "{id}");
     let secret = created["webhook_secret"].as_str().unwrap();
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
     assert!(raw.len() >= 24);
 
-    let (status, shown) = app.admin(Method::GET, &format!("/admin/subscribers/{id}"), None).await;
+    let (status, shown) = app
+        .admin(Method::GET, &format!("/admin/subscribers/{id}"), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(shown["name"], "Acme");
-    assert!(shown.get("webhook_secret").is_none(), "the secret is shown once");
+    assert!(
+        shown.get("webhook_secret").is_none(),
+        "the secret is shown once"
+    );
 
-    let (status, body) = app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": id, "name": "Again"}))).await;
-    assert_eq!((status, body), (409, json!({"error": format!("Subscriber '{id}' already exists")})));
-    let (status, body) = app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": "bad id", "name": "x"}))).await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/subscribers",
+            Some(json!({"id": id, "name": "Again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"error": format!("Subscriber '{id}' already exists")})
+        )
+    );
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/subscribers",
+            Some(json!({"id": "bad id", "name": "x"})),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": 7}))).await;
-    assert_eq!((status, body), (400, json!({"error": "Missing 'name' in request body"})));
+    let (status, body) = app
+        .admin(Method::POST, "/admin/subscribers", Some(json!({"id": 7})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "Missing 'name' in request body"}))
+    );
 
-    let (status, renamed) =
-        app.admin(Method::PATCH, &format!("/admin/subscribers/{id}"), Some(json!({"name": "Acme EU"}))).await;
-    assert_eq!((status, renamed["name"].as_str(), renamed["status"].as_str()), (200, Some("Acme EU"), Some("active")));
-    let (status, _) =
-        app.admin(Method::PATCH, &format!("/admin/subscribers/{id}"), Some(json!({"status": "deleted"}))).await;
+    let (status, renamed) = app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/subscribers/{id}"),
+            Some(json!({"name": "Acme EU"})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["name"].as_str(), renamed["status"].as_str()),
+        (200, Some("Acme EU"), Some("active"))
+    );
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/subscribers/{id}"),
+            Some(json!({"status": "deleted"})),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = app.admin(Method::PATCH, &format!("/admin/subscribers/{id}"), Some(json!({}))).await;
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/subscribers/{id}"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = app.admin(Method::GET, "/admin/subscribers/nobody", None).await;
+    let (status, _) = app
+        .admin(Method::GET, "/admin/subscribers/nobody", None)
+        .await;
     assert_eq!(status, 404);
 
-    app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": 12, "name": "Twelve"}))).await;
+    app.admin(
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": 12, "name": "Twelve"})),
+    )
+    .await;
     let (_, list) = app.admin(Method::GET, "/admin/subscribers", None).await;
-    let ids: Vec<_> = list["subscribers"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect();
+    let ids: Vec<_> = list["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
     assert_eq!(ids, [json!(id), json!("12")]);
     app.stop().await;
 }
 
 async fn provider_credentials_are_validated_and_never_shown(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
-    app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": 12, "name": "Acme"}))).await;
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.admin(
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": 12, "name": "Acme"})),
+    )
+    .await;
     let put = |provider: &'static str, body: Value| {
         let app = &app;
-        async move { app.admin(Method::PUT, &format!("/admin/subscribers/12/providers/{provider}"), Some(body)).await }
+        async move {
+            app.admin(
+                Method::PUT,
+                &format!("/admin/subscribers/12/providers/{provider}"),
+                Some(body),
+            )
+            .await
+        }
     };
-    assert_eq!(put("stytch", json!({"project_id": "project-test-1"})).await,
-        (400, json!({"error": "Missing 'secret' in request body"})));
-    assert_eq!(put("fingerprint", json!({"secret_key": "k", "api_version": "v9"})).await.0, 400);
+    assert_eq!(
+        put("stytch", json!({"project_id": "project-test-1"})).await,
+        (400, json!({"error": "Missing 'secret' in request body"}))
+    );
+    assert_eq!(
+        put(
+            "fingerprint",
+            json!({"secret_key": "k", "api_version": "v9"})
+        )
+        .await
+        .0,
+        400
+    );
     assert_eq!(put("acme", json!({"secret_key": "k"})).await.0, 404);
 
-    let (status, stytch) =
-        put("stytch", json!({"project_id": "project-test-1", "secret": "secret-test-STYTCH-xyz", "extra": 1})).await;
+    let (status, stytch) = put(
+        "stytch",
+        json!({"project_id": "project-test-1", "secret": "secret-test-STYTCH-xyz", "extra": 1}),
+    )
+    .await;
     assert_eq!((status, stytch["is_default"].as_bool()), (200, Some(true)));
-    let (status, fp) = put("fingerprint", json!({"secret_key": "fp-SECRET-abc123", "region": "eu"})).await;
+    let (status, fp) = put(
+        "fingerprint",
+        json!({"secret_key": "fp-SECRET-abc123", "region": "eu"}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(fp["settings"], json!({"region": "eu", "api_version": "v4"}));
-    assert_eq!(fp["is_default"], false, "the first configured provider stays the default");
+    assert_eq!(
+        fp["is_default"], false,
+        "the first configured provider stays the default"
+    );
     let (_, iq) = put("fingerprintiq", json!({"secret_key": "fiq_secret_QQQ"})).await;
     let (_, sub) = app.admin(Method::GET, "/admin/subscribers/12", None).await;
-    assert_eq!(sub["providers"], json!(["stytch", "fingerprint", "fingerprintiq"]));
+    assert_eq!(
+        sub["providers"],
+        json!(["stytch", "fingerprint", "fingerprintiq"])
+    );
     assert_eq!(sub["default_provider"], "stytch");
 
     let shown = format!("{stytch}{fp}{iq}{sub}");
-    let secrets = ["secret-test-STYTCH-xyz", "fp-SECRET-abc123", "fiq_secret_QQQ"];
+    let secrets = [
+        "secret-test-STYTCH-xyz",
+        "fp-SECRET-abc123",
+        "fiq_secret_QQQ",
+    ];
     for secret in secrets {
         assert!(!shown.contains(secret), "{secret} was returned");
     }
@@ -284,55 +588,120 @@ async fn provider_credentials_are_validated_and_never_shown(backend: Backend) {
     }
     let sealer = &app.running.as_ref().unwrap().state.sealer;
     let opened = sealer
-        .open(&rows[1].sealed, &riskgate::operator::credentials_context("12", riskgate::providers::Provider::Fingerprint))
+        .open(
+            &rows[1].sealed,
+            &riskgate::operator::credentials_context(
+                "12",
+                riskgate::providers::Provider::Fingerprint,
+            ),
+        )
         .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&opened).unwrap()["secret_key"], "fp-SECRET-abc123");
+    assert_eq!(
+        serde_json::from_str::<Value>(&opened).unwrap()["secret_key"],
+        "fp-SECRET-abc123"
+    );
     app.stop().await;
 }
 
 async fn rule_sets_are_validated_and_versioned(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
-    app.admin(Method::POST, "/admin/subscribers", Some(json!({"id": 12, "name": "Acme"}))).await;
-    let (status, initial) = app.admin(Method::GET, "/admin/subscribers/12/rules", None).await;
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.admin(
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": 12, "name": "Acme"})),
+    )
+    .await;
+    let (status, initial) = app
+        .admin(Method::GET, "/admin/subscribers/12/rules", None)
+        .await;
     assert_eq!(status, 200);
-    assert_eq!((initial["version"].as_i64(), initial["review_threshold"].as_f64()), (Some(0), Some(0.3)));
+    assert_eq!(
+        (
+            initial["version"].as_i64(),
+            initial["review_threshold"].as_f64()
+        ),
+        (Some(0), Some(0.3))
+    );
 
     let good = json!({"review_threshold": 0.4, "block_threshold": 0.8, "rules": [
         {"name": "Big amount", "expression": "amount > 1000", "weight": 0.25},
         {"name": "Trusted", "expression": "customer.status == 'trusted'", "weight": -0.5, "action": "allow"}
     ]});
-    let (status, stored) = app.admin(Method::PUT, "/admin/subscribers/12/rules", Some(good.clone())).await;
+    let (status, stored) = app
+        .admin(
+            Method::PUT,
+            "/admin/subscribers/12/rules",
+            Some(good.clone()),
+        )
+        .await;
     assert_eq!((status, stored["version"].as_i64()), (200, Some(1)));
     let bad = json!({"rules": [{"name": "Oops", "expression": "x", "weight": 3}]});
-    let (status, body) = app.admin(Method::PUT, "/admin/subscribers/12/rules", Some(bad)).await;
-    assert_eq!((status, body), (400, json!({"error": "Invalid rule 'Oops': 'weight' must lie in [-1, 1]"})));
-    let (_, current) = app.admin(Method::GET, "/admin/subscribers/12/rules", None).await;
-    assert_eq!(current["version"], 1, "a rejected set leaves the previous version in force");
+    let (status, body) = app
+        .admin(Method::PUT, "/admin/subscribers/12/rules", Some(bad))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "Invalid rule 'Oops': 'weight' must lie in [-1, 1]"})
+        )
+    );
+    let (_, current) = app
+        .admin(Method::GET, "/admin/subscribers/12/rules", None)
+        .await;
+    assert_eq!(
+        current["version"], 1,
+        "a rejected set leaves the previous version in force"
+    );
     assert_eq!(current["rules"][1]["action"], "allow");
     assert_eq!(current["block_threshold"], 0.8);
-    let (_, next) = app.admin(Method::PUT, "/admin/subscribers/12/rules", Some(good)).await;
+    let (_, next) = app
+        .admin(Method::PUT, "/admin/subscribers/12/rules", Some(good))
+        .await;
     assert_eq!(next["version"], 2);
     app.stop().await;
 }
 
 async fn tenants_are_isolated(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let a = app.subscriber_with_key("a").await;
     let b = app.subscriber_with_key("b").await;
-    assert_eq!(app.ingest(Some(&a), ingest_body(json!("a"), "shared-id")).await.1["mode"], "queued");
+    assert_eq!(
+        app.ingest(Some(&a), ingest_body(json!("a"), "shared-id"))
+            .await
+            .1["mode"],
+        "queued"
+    );
     // The same provider request id under another tenant is that tenant's own job.
-    assert_eq!(app.ingest(Some(&b), ingest_body(json!("b"), "shared-id")).await.1["mode"], "queued");
-    assert_eq!(app.ingest(Some(&b), ingest_body(json!("a"), "x")).await.0, 403);
+    assert_eq!(
+        app.ingest(Some(&b), ingest_body(json!("b"), "shared-id"))
+            .await
+            .1["mode"],
+        "queued"
+    );
+    assert_eq!(
+        app.ingest(Some(&b), ingest_body(json!("a"), "x")).await.0,
+        403
+    );
     app.stop().await;
 }
 
 async fn operations_endpoints(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     app.ingest(Some(&key), ingest_body(json!(12), "m-1")).await;
     app.ingest(None, "{}").await;
     let get = |path: &str| app.client.get(app.url(path)).send();
-    assert_eq!(read(get("/healthz").await.unwrap()).await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        read(get("/healthz").await.unwrap()).await,
+        (200, json!({"status": "ok"}))
+    );
     let (status, ready) = read(get("/readyz").await.unwrap()).await;
     assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
     let resp = get("/metrics").await.unwrap();
@@ -368,8 +737,17 @@ on_every_backend!(
 /// Every route the router serves is in `/openapi.json`, with its methods.
 #[tokio::test]
 async fn openapi_documents_every_route() {
-    let Some(app) = TestApp::start(Backend::Sqlite).await else { return };
-    let (status, doc) = read(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, doc) = read(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
@@ -391,10 +769,18 @@ async fn openapi_documents_every_route() {
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} undocumented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undocumented"
+        );
     }
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(documented, expected.len(), "documented routes: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        documented,
+        expected.len(),
+        "documented routes: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     let ingest = &paths["/fingerprint/ingest"]["post"];
     assert!(ingest["responses"]["202"].is_object());
     assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
@@ -404,10 +790,16 @@ async fn openapi_documents_every_route() {
 /// Hostile bodies and headers get 4xx JSON, never a 5xx or a dropped connection.
 #[tokio::test]
 async fn hostile_inputs_never_cause_server_errors() {
-    let Some(app) = TestApp::start(Backend::Sqlite).await else { return };
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
     let key = app.subscriber_with_key("12").await;
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-    let deep_obj = format!("{{\"request_id\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+    let deep_obj = format!(
+        "{{\"request_id\": {}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
     let bodies = vec![
         deep,
         deep_obj,
@@ -422,29 +814,67 @@ async fn hostile_inputs_never_cause_server_errors() {
     ];
     for body in bodies {
         let (status, resp) = app.ingest(Some(&key), body.clone()).await;
-        assert!((400..500).contains(&status), "{status} {resp} for {}", &body[..body.len().min(80)]);
+        assert!(
+            (400..500).contains(&status),
+            "{status} {resp} for {}",
+            &body[..body.len().min(80)]
+        );
         assert!(resp["error"].is_string());
     }
     let long = "x".repeat(10_000);
-    let weird_keys: [&[u8]; 4] = [b"rg_live_\xe9\xff", b"rg_live_aaaaaaaaaaaa_", b"\t rg_live_ \t", long.as_bytes()];
+    let weird_keys: [&[u8]; 4] = [
+        b"rg_live_\xe9\xff",
+        b"rg_live_aaaaaaaaaaaa_",
+        b"\t rg_live_ \t",
+        long.as_bytes(),
+    ];
     for weird in weird_keys {
         let header = reqwest::header::HeaderValue::from_bytes(weird).unwrap();
-        let req = app.client.post(app.url("/fingerprint/ingest")).header("X-API-Key", header).body("{}");
+        let req = app
+            .client
+            .post(app.url("/fingerprint/ingest"))
+            .header("X-API-Key", header)
+            .body("{}");
         let (status, _) = read(req.send().await.unwrap()).await;
         assert_eq!(status, 401, "{weird:?}");
     }
-    let bad_query = app.client.get(app.url("/admin/subscribers/12/jobs?limit=abc")).bearer_auth(ADMIN_TOKEN);
+    let bad_query = app
+        .client
+        .get(app.url("/admin/subscribers/12/jobs?limit=abc"))
+        .bearer_auth(ADMIN_TOKEN);
     let (status, body) = read(bad_query.send().await.unwrap()).await;
     assert_eq!(status, 400, "{body}");
-    let bad_state = app.client.get(app.url("/admin/subscribers/12/jobs?state=zombie")).bearer_auth(ADMIN_TOKEN);
+    let bad_state = app
+        .client
+        .get(app.url("/admin/subscribers/12/jobs?state=zombie"))
+        .bearer_auth(ADMIN_TOKEN);
     assert_eq!(read(bad_state.send().await.unwrap()).await.0, 400);
     // Admin bodies are held to the same contract.
-    let raw = app.client.post(app.url("/admin/subscribers")).bearer_auth(ADMIN_TOKEN).body("[]");
-    assert_eq!(read(raw.send().await.unwrap()).await, (400, json!({"error": "Invalid JSON: expected an object, got an array"})));
+    let raw = app
+        .client
+        .post(app.url("/admin/subscribers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body("[]");
+    assert_eq!(
+        read(raw.send().await.unwrap()).await,
+        (
+            400,
+            json!({"error": "Invalid JSON: expected an object, got an array"})
+        )
+    );
     // The service is still healthy.
-    let ok = app.ingest(Some(&key), ingest_body(json!(12), "after")).await;
+    let ok = app
+        .ingest(Some(&key), ingest_body(json!(12), "after"))
+        .await;
     assert_eq!(ok.0, 202);
-    let pending = app.store().list_jobs(&riskgate::store::JobFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let pending = app
+        .store()
+        .list_jobs(&riskgate::store::JobFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(pending.iter().all(|j| j.state == JobState::Pending));
     app.stop().await;
 }

@@ -152,7 +152,11 @@ fn key_view(row: &ApiKeyRow) -> ApiKeyView {
         key_id: row.key_id.clone(),
         subscriber_id: row.subscriber_id.clone(),
         name: row.name.clone(),
-        status: if row.revoked_at.is_some() { "revoked" } else { "active" },
+        status: if row.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        },
         created_at: rfc3339(row.created_at),
         revoked_at: row.revoked_at.map(rfc3339),
     }
@@ -175,8 +179,11 @@ pub async fn configured_providers(
 }
 
 async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, ApiError> {
-    let providers: Vec<Provider> =
-        configured_providers(store, &row.id).await?.into_iter().map(|(p, _)| p).collect();
+    let providers: Vec<Provider> = configured_providers(store, &row.id)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     Ok(SubscriberView {
         default_provider: providers.first().copied(),
         providers,
@@ -216,7 +223,9 @@ pub async fn create_subscriber(
     match store.create_subscriber(&row).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(format!("Subscriber '{id}' already exists")))
+            return Err(ApiError::conflict(format!(
+                "Subscriber '{id}' already exists"
+            )))
         }
         Err(err) => return Err(err.into()),
     }
@@ -251,7 +260,9 @@ pub async fn update_subscriber(
         })
         .transpose()?;
     if name.is_none() && status.is_none() {
-        return Err(ApiError::bad_request("Request body must contain 'name' or 'status'"));
+        return Err(ApiError::bad_request(
+            "Request body must contain 'name' or 'status'",
+        ));
     }
     set_subscriber(store, id, name, status).await
 }
@@ -262,7 +273,10 @@ pub async fn set_subscriber(
     name: Option<&str>,
     status: Option<SubscriberStatus>,
 ) -> Result<SubscriberView, ApiError> {
-    let row = store.update_subscriber(id, name, status).await?.ok_or_else(|| not_found(id))?;
+    let row = store
+        .update_subscriber(id, name, status)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     if let Some(status) = status {
         tracing::info!(subscriber_id = %id, status = status.as_str(), "subscriber status set");
     }
@@ -301,7 +315,12 @@ pub fn key_name(body: &Map<String, Value>) -> Result<Option<&str>, ApiError> {
 
 pub async fn list_keys(store: &dyn Store, subscriber_id: &str) -> Result<ApiKeyList, ApiError> {
     existing(store, subscriber_id).await?;
-    let keys = store.list_api_keys(subscriber_id).await?.iter().map(key_view).collect();
+    let keys = store
+        .list_api_keys(subscriber_id)
+        .await?
+        .iter()
+        .map(key_view)
+        .collect();
     Ok(ApiKeyList { keys })
 }
 
@@ -321,7 +340,10 @@ pub async fn revoke_key(
 
 pub fn parse_provider(name: &str) -> Result<Provider, ApiError> {
     Provider::parse(name).ok_or_else(|| {
-        ApiError::not_found(format!("Unknown provider '{name}': expected {}", Provider::EXPECTED))
+        ApiError::not_found(format!(
+            "Unknown provider '{name}': expected {}",
+            Provider::EXPECTED
+        ))
     })
 }
 
@@ -338,7 +360,10 @@ pub async fn put_provider(
     let row = ProviderCredentialRow {
         subscriber_id: subscriber_id.to_owned(),
         provider: provider.as_str().to_owned(),
-        sealed: sealer.seal(&parsed.secret, &credentials_context(subscriber_id, provider)),
+        sealed: sealer.seal(
+            &parsed.secret,
+            &credentials_context(subscriber_id, provider),
+        ),
         settings: parsed.settings.to_string(),
         created_at: now,
         updated_at: now,
@@ -404,6 +429,11 @@ pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList,
     if let Some(id) = &filter.subscriber_id {
         existing(store, id).await?;
     }
-    let jobs = store.list_jobs(filter).await?.iter().map(JobView::from).collect();
+    let jobs = store
+        .list_jobs(filter)
+        .await?
+        .iter()
+        .map(JobView::from)
+        .collect();
     Ok(JobList { jobs })
 }

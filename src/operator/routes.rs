@@ -149,7 +149,9 @@ async fn put_provider_credentials(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ProviderView>, ApiError> {
     let provider = parse_provider(&provider)?;
-    Ok(Json(put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?))
+    Ok(Json(
+        put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?,
+    ))
 }
 
 /// Read the subscriber's current rule set and thresholds.
@@ -205,8 +207,9 @@ async fn list_subscriber_jobs(
     let state = query
         .state
         .map(|s| {
-            JobState::parse(&s)
-                .ok_or_else(|| ApiError::invalid("state", "expected pending, running, succeeded or failed"))
+            JobState::parse(&s).ok_or_else(|| {
+                ApiError::invalid("state", "expected pending, running, succeeded or failed")
+            })
         })
         .transpose()?;
     let filter = JobFilter {

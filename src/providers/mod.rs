@@ -61,9 +61,16 @@ fn choice(
         return Ok(allowed[0]);
     };
     let given = text(value, name, 16).map_err(|e| CredentialError(e.message))?;
-    allowed.iter().copied().find(|a| *a == given).ok_or_else(|| {
-        CredentialError(format!("Invalid '{name}': expected one of {}", allowed.join(", ")))
-    })
+    allowed
+        .iter()
+        .copied()
+        .find(|a| *a == given)
+        .ok_or_else(|| {
+            CredentialError(format!(
+                "Invalid '{name}': expected one of {}",
+                allowed.join(", ")
+            ))
+        })
 }
 
 /// Validates one provider's credentials. Unknown fields are ignored; a missing
@@ -112,16 +119,23 @@ mod tests {
 
     #[test]
     fn fingerprint_defaults_to_us_v4_and_keeps_the_key_out_of_settings() {
-        let parsed =
-            parse_credentials(Provider::Fingerprint, &obj(json!({"secret_key": "sk_1", "x": 1}))).unwrap();
-        assert_eq!(parsed.settings, json!({"region": "us", "api_version": "v4"}));
+        let parsed = parse_credentials(
+            Provider::Fingerprint,
+            &obj(json!({"secret_key": "sk_1", "x": 1})),
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.settings,
+            json!({"region": "us", "api_version": "v4"})
+        );
         assert!(!parsed.settings.to_string().contains("sk_1"));
         assert!(parsed.secret.contains("sk_1"));
     }
 
     #[test]
     fn missing_and_bad_fields_are_named() {
-        let err = parse_credentials(Provider::Stytch, &obj(json!({"project_id": "p"}))).unwrap_err();
+        let err =
+            parse_credentials(Provider::Stytch, &obj(json!({"project_id": "p"}))).unwrap_err();
         assert_eq!(err.0, "Missing 'secret' in request body");
         let err = parse_credentials(
             Provider::Fingerprint,

@@ -226,8 +226,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self, subscriber_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
     /// Marks the key revoked (keeping the first revocation time); `None` if the
     /// subscriber has no such key.
-    async fn revoke_api_key(&self, subscriber_id: &str, key_id: &str)
-        -> StoreResult<Option<ApiKeyRow>>;
+    async fn revoke_api_key(
+        &self,
+        subscriber_id: &str,
+        key_id: &str,
+    ) -> StoreResult<Option<ApiKeyRow>>;
     async fn find_key_for_auth(&self, key_id: &str) -> StoreResult<Option<KeyAuthRow>>;
 
     /// Inserts or replaces one provider's credentials for a subscriber.

@@ -32,12 +32,17 @@ impl FromStr for DatabaseUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+        if let Some(rest) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() || path == ":memory:" {
                 return Err("expected sqlite://PATH with a file path".into());
             }
-            return Ok(Self::Sqlite { path: path.to_owned() });
+            return Ok(Self::Sqlite {
+                path: path.to_owned(),
+            });
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(Self::Postgres { url: s.to_owned() });
@@ -92,7 +97,9 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let (dialect, conn_url, max) = match url {
             // `mode=rwc` creates the file when it is absent.
-            DatabaseUrl::Sqlite { path } => (Dialect::Sqlite, format!("sqlite://{path}?mode=rwc"), 8),
+            DatabaseUrl::Sqlite { path } => {
+                (Dialect::Sqlite, format!("sqlite://{path}?mode=rwc"), 8)
+            }
             DatabaseUrl::Postgres { url } => (Dialect::Postgres, url.clone(), 16),
         };
         let mut options = AnyPoolOptions::new()
@@ -120,7 +127,6 @@ impl SqlStore {
         migrator.run(&pool).await?;
         Ok(Self { pool, dialect })
     }
-
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -190,8 +196,7 @@ fn job_from(row: &AnyRow) -> StoreResult<JobRow> {
     })
 }
 
-const SUBSCRIBER_COLUMNS: &str =
-    "id, name, status, webhook_secret_sealed, created_at, updated_at";
+const SUBSCRIBER_COLUMNS: &str = "id, name, status, webhook_secret_sealed, created_at, updated_at";
 const API_KEY_COLUMNS: &str = "key_id, subscriber_id, name, key_hash, created_at, revoked_at";
 const JOB_COLUMNS: &str = "id, kind, subscriber_id, dedupe_key, payload, state, attempts, run_at, \
      lease_expires_at, result, last_error, created_at, updated_at, finished_at";
@@ -206,7 +211,10 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -224,12 +232,13 @@ impl Store for SqlStore {
     }
 
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done =
+            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -275,7 +284,10 @@ impl Store for SqlStore {
 
     async fn list_subscribers(&self) -> StoreResult<Vec<SubscriberRow>> {
         let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(subscriber_from).collect()
     }
 
@@ -480,7 +492,10 @@ impl Store for SqlStore {
             }
             // Lost a race with a concurrent insert: look again.
         }
-        Err(StoreError::Conflict(format!("job {} is contended", job.dedupe_key)))
+        Err(StoreError::Conflict(format!(
+            "job {} is contended",
+            job.dedupe_key
+        )))
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRow>> {

@@ -30,7 +30,11 @@ impl Drop for TestDb {
         if let Some((base, schema)) = self.pg_schema.take() {
             // Best effort: leave nothing behind in the shared `test` database.
             let _ = std::process::Command::new("psql")
-                .args([&base, "-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                .args([
+                    &base,
+                    "-qc",
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                ])
                 .output();
         }
     }
@@ -55,7 +59,9 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("riskgate.db");
             Some(TestDb {
-                url: DatabaseUrl::Sqlite { path: path.to_str().unwrap().to_owned() },
+                url: DatabaseUrl::Sqlite {
+                    path: path.to_str().unwrap().to_owned(),
+                },
                 _dir: Some(dir),
                 pg_schema: None,
             })
@@ -75,7 +81,10 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
                 ),
             };
             let schema = format!("rg_test_{}", riskgate::secrets::random_id(16));
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
@@ -102,10 +111,20 @@ impl TestApp {
         let mut config = ServeConfig::for_database(db.url.clone());
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.db.secrets_key = Some(SECRETS_KEY.to_owned());
-        let running = riskgate::app::start(&config, false).await.expect("app starts");
+        let running = riskgate::app::start(&config, false)
+            .await
+            .expect("app starts");
         let base = format!("http://{}", running.addr);
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Some(Self { running: Some(running), base, client, db })
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Some(Self {
+            running: Some(running),
+            base,
+            client,
+            db,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,8 +135,16 @@ impl TestApp {
         self.running.as_ref().unwrap().state.store.clone()
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -128,7 +155,11 @@ impl TestApp {
     /// returns the key.
     pub async fn subscriber_with_key(&self, id: &str) -> String {
         let (status, _) = self
-            .admin(reqwest::Method::POST, "/admin/subscribers", Some(json!({"id": id, "name": id})))
+            .admin(
+                reqwest::Method::POST,
+                "/admin/subscribers",
+                Some(json!({"id": id, "name": id})),
+            )
             .await;
         assert_eq!(status, 201);
         let (status, _) = self
@@ -143,8 +174,13 @@ impl TestApp {
     }
 
     pub async fn new_key(&self, id: &str) -> String {
-        let (status, body) =
-            self.admin(reqwest::Method::POST, &format!("/admin/subscribers/{id}/keys"), None).await;
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/subscribers/{id}/keys"),
+                None,
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
         body["api_key"].as_str().unwrap().to_owned()
     }
@@ -175,7 +211,10 @@ pub async fn read(resp: reqwest::Response) -> (u16, Value) {
     let body = if is_json {
         serde_json::from_str(&text).unwrap()
     } else {
-        assert!(status < 400, "error responses must be JSON, got {status}: {text}");
+        assert!(
+            status < 400,
+            "error responses must be JSON, got {status}: {text}"
+        );
         Value::String(text)
     };
     (status, body)
@@ -190,7 +229,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::common::Backend::Sqlite).await
+                    super::$name($crate::common::Backend::Sqlite).await
                 }
             )*
         }
@@ -198,7 +237,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::common::Backend::Postgres).await
+                    super::$name($crate::common::Backend::Postgres).await
                 }
             )*
         }

@@ -1,0 +1,523 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The `riskgate` binary as an operator runs it: start-up flags and errors,
+//! the operator commands, the logs, and a `kill -9` in the middle of a burst.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
+use riskgate::store::{DatabaseUrl, SqlStore, Store};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_riskgate");
+
+fn db_arg(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
+        DatabaseUrl::Postgres { url } => url.clone(),
+    }
+}
+
+/// Runs an operator command; returns (success, stdout JSON or text, stderr).
+fn cli(url: &DatabaseUrl, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("RISKGATE_DATABASE_URL", db_arg(url))
+        .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout));
+    (
+        out.status.success(),
+        value,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(url: &DatabaseUrl, extra: &[&str]) -> Self {
+        Self::start_with_env(url, extra, &[])
+    }
+
+    fn start_with_env(url: &DatabaseUrl, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db_arg(url),
+            ])
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("RISKGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(addr) = line.strip_prefix("riskgate listening on ") {
+                break addr.to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base,
+            stderr,
+        }
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    fn stop(mut self) -> String {
+        // SIGTERM: the graceful path.
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "graceful shutdown exits 0, got {status}");
+        let log = self.stderr.lock().unwrap().clone();
+        log
+    }
+}
+
+#[test]
+fn bad_flags_stop_startup_with_one_line_naming_them() {
+    for (args, needle) in [
+        (vec!["--no-such-flag"], "--no-such-flag"),
+        (vec!["serve", "--listen", "not-an-address"], "--listen"),
+        (vec!["--database-url", "mysql://x"], "--database-url"),
+        (vec!["--redis-url", "http://x"], "--redis-url"),
+        (vec!["--log-format", "xml"], "--log-format"),
+        (vec!["--signal-ttl", "soon"], "--signal-ttl"),
+        (vec!["--admin-token", "short"], "--admin-token"),
+        (
+            vec!["--fingerprint-base-url", "ftp://x"],
+            "--fingerprint-base-url",
+        ),
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let out = Command::new(BIN)
+        .args(["--database-url", "postgres://127.0.0.1:1/x"])
+        .env_remove("RISKGATE_SECRETS_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secrets-key"));
+}
+
+#[test]
+fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rg.db");
+    let url = format!("sqlite://{}", db.display());
+    let run = || {
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--database-url", &url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
+        let base = loop {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(addr) = line.strip_prefix("riskgate listening on ") {
+                break addr.to_owned();
+            }
+            printed.push(line);
+        };
+        (child, base, printed.join("\n"))
+    };
+    let (mut first, base, banner) = run();
+    let token = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("rgadm_"))
+        .expect("token printed")
+        .to_owned();
+    let client = reqwest::blocking::Client::new();
+    let ok = client
+        .get(format!("{base}/admin/subscribers"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let raw = std::fs::read(&db).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains(&token),
+        "token stored in clear"
+    );
+
+    let (mut second, base, banner) = run();
+    assert!(
+        !banner.contains("rgadm_"),
+        "the token is printed only at first start"
+    );
+    let ok = client
+        .get(format!("{base}/admin/subscribers"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(
+        ok.status(),
+        200,
+        "the stored token still works after a restart"
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let url = &db.url;
+    let (ok, sub, err) = cli(
+        url,
+        &["subscriber", "create", "--name", "Acme", "--id", "12"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(sub["id"], "12");
+    assert!(sub["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    let (ok, _, err) = cli(
+        url,
+        &["subscriber", "create", "--name", "Acme", "--id", "12"],
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let (ok, _, err) = cli(
+        url,
+        &[
+            "provider",
+            "set",
+            "12",
+            "stytch",
+            "--project-id",
+            "project-test-1",
+        ],
+    );
+    assert!(!ok && err.contains("missing --secret"), "{err}");
+    let (ok, provider, err) = cli(
+        url,
+        &[
+            "provider",
+            "set",
+            "12",
+            "fingerprint",
+            "--secret-key",
+            "cli-SECRET-1",
+            "--region",
+            "ap",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(provider["settings"]["region"], "ap");
+    assert!(!provider.to_string().contains("cli-SECRET-1"));
+
+    let (ok, key, err) = cli(url, &["key", "create", "12", "--name", "checkout"]);
+    assert!(ok, "{err}");
+    let api_key = key["api_key"].as_str().unwrap().to_owned();
+    let key_id = key["key_id"].as_str().unwrap().to_owned();
+    let (_, keys, _) = cli(url, &["key", "list", "12"]);
+    assert_eq!(keys["keys"][0]["key_id"], key_id.as_str());
+    assert!(!keys.to_string().contains(&api_key));
+
+    let server = Server::start(url, &[]);
+    let client = reqwest::Client::new();
+    let ingest = |key: String, id: &str| {
+        let body =
+            json!({"request_id": id, "subscriber_id": 12, "session_id": "s", "user_id": "u"});
+        let req = client
+            .post(format!("{}/fingerprint/ingest", server.base))
+            .header("X-API-Key", key)
+            .json(&body);
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let (status, body) = ingest(api_key.clone(), "cli-1").await;
+    assert_eq!((status, body["mode"].as_str()), (202, Some("queued")));
+    let (_, jobs, _) = cli(
+        url,
+        &["job", "list", "--subscriber", "12", "--state", "pending"],
+    );
+    assert_eq!(jobs["jobs"][0]["key"], "cli-1");
+
+    let (ok, shown, _) = cli(url, &["subscriber", "suspend", "12"]);
+    assert!(ok);
+    assert_eq!(shown["status"], "suspended");
+    // The server caches key lookups for at most one second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ingest(api_key.clone(), "cli-2").await.0, 401);
+    cli(url, &["subscriber", "activate", "12"]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ingest(api_key.clone(), "cli-2").await.0, 202);
+    let (ok, revoked, _) = cli(url, &["key", "revoke", "12", &key_id]);
+    assert!(ok);
+    assert_eq!(revoked["status"], "revoked");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ingest(api_key.clone(), "cli-3").await.0, 401);
+
+    let (ok, rotated, _) = cli(url, &["admin-token", "rotate"]);
+    assert!(ok);
+    assert!(rotated["admin_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("rgadm_"));
+    let (_, list, _) = cli(url, &["subscriber", "list"]);
+    assert_eq!(list["subscribers"].as_array().unwrap().len(), 1);
+    let (ok, _, err) = cli(url, &["subscriber", "show", "nobody"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    server.stop();
+}
+
+/// Secrets that pass through the service never reach its logs, even at debug level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_secrets() {
+    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let server =
+        Server::start_with_env(&db.url, &["--log-format", "json"], &[("RUST_LOG", "debug")]);
+    let client = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let created: Value = admin(
+        reqwest::Method::POST,
+        "/admin/subscribers",
+        json!({"id": "s1", "name": "S"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let webhook_secret = created["webhook_secret"].as_str().unwrap().to_owned();
+    admin(
+        reqwest::Method::PUT,
+        "/admin/subscribers/s1/providers/stytch",
+        json!({"project_id": "p", "secret": "STYTCH-SECRET-42"}),
+    )
+    .await
+    .unwrap();
+    let key: Value = admin(
+        reqwest::Method::POST,
+        "/admin/subscribers/s1/keys",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let api_key = key["api_key"].as_str().unwrap().to_owned();
+    let body = json!({"request_id": "r", "subscriber_id": "s1", "session_id": "s", "user_id": "u"});
+    let resp = client
+        .post(format!("{}/fingerprint/ingest", server.base))
+        .header("X-API-Key", &api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let bad = client
+        .post(format!("{}/fingerprint/ingest", server.base))
+        .header("X-API-Key", format!("{api_key}zz"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let log = server.stop();
+    assert!(
+        log.contains("/fingerprint/ingest"),
+        "debug logs were written: {log}"
+    );
+    let first = log.lines().next().unwrap();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "--log-format json writes JSON lines: {first}"
+    );
+    for secret in [
+        ADMIN_TOKEN,
+        SECRETS_KEY,
+        &api_key,
+        &webhook_secret,
+        "STYTCH-SECRET-42",
+    ] {
+        assert!(!log.contains(secret), "log contains a secret");
+    }
+}
+
+/// `kill -9` during a burst of ingests: every request that got a `202` has its
+/// job after the restart.
+async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let mut server = Server::start(&db.url, &[]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    admin(
+        reqwest::Method::POST,
+        "/admin/subscribers",
+        json!({"id": 12, "name": "Acme"}),
+    )
+    .await
+    .unwrap();
+    admin(
+        reqwest::Method::PUT,
+        "/admin/subscribers/12/providers/fingerprint",
+        json!({"secret_key": "k"}),
+    )
+    .await
+    .unwrap();
+    let key: Value = admin(
+        reqwest::Method::POST,
+        "/admin/subscribers/12/keys",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["api_key"].as_str().unwrap().to_owned();
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for worker in 0..16 {
+        let (client, base, key, acked, stop) = (
+            client.clone(),
+            server.base.clone(),
+            key.clone(),
+            acked.clone(),
+            stop.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            for n in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let id = format!("burst-{worker}-{n}");
+                let body = json!({"request_id": id, "subscriber_id": 12, "session_id": "s", "user_id": "u"});
+                let sent = client.post(format!("{base}/fingerprint/ingest")).header("X-API-Key", &key).json(&body).send().await;
+                match sent {
+                    Ok(resp) if resp.status() == 202 => acked.lock().unwrap().push(id),
+                    Ok(resp) => panic!("unexpected {}", resp.status()),
+                    Err(_) => break, // the server died mid-request: not acknowledged
+                }
+            }
+        }));
+    }
+    // Let the burst build up, then kill the process without warning.
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+    }
+    server.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300);
+    eprintln!("{} ingests acknowledged before kill -9", acked.len());
+
+    let server = Server::start(&db.url, &[]);
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    let mut lost = Vec::new();
+    for id in &acked {
+        if store
+            .latest_job("12", riskgate::ingest::DEVICE_FETCH_JOB, id)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            lost.push(id);
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged ingests lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // And the restarted server knows them: a repeat is in flight, not queued again.
+    let body =
+        json!({"request_id": acked[0], "subscriber_id": 12, "session_id": "s", "user_id": "u"});
+    let resp = client
+        .post(format!("{}/fingerprint/ingest", server.base))
+        .header("X-API-Key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(resp).await.1["mode"], "in_flight");
+    store.close().await;
+    server.stop();
+}
+
+on_every_backend!(
+    operator_cli_manages_what_the_server_serves,
+    kill9_during_ingest_burst_loses_no_acknowledged_job
+);
