@@ -24,9 +24,11 @@ use crate::auth::{AdminAuth, KeyCache};
 use crate::config::ServeConfig;
 use crate::error::error_response;
 use crate::metrics::Metrics;
+use crate::providers::Provider;
 use crate::request::MAX_BODY_BYTES;
 use crate::secrets::Sealer;
 use crate::store::{SqlStore, Store};
+use crate::ttl_cache::TtlCache;
 use crate::{ingest, operator, ops};
 
 /// Everything a request handler may use, built once at start-up.
@@ -39,8 +41,14 @@ pub struct Inner {
     pub metrics: Metrics,
     pub admin: AdminAuth,
     pub key_cache: KeyCache,
+    /// Each subscriber's configured providers, for ingest.
+    pub provider_cache: TtlCache<Vec<Provider>>,
     pub config: AppConfig,
 }
+
+/// How stale a cached per-request lookup may be: changes made by another
+/// process or the CLI take effect within this bound.
+pub const LOOKUP_TTL: Duration = Duration::from_secs(1);
 
 /// Settings handlers read at run time.
 #[derive(Debug, Clone)]
@@ -238,6 +246,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         metrics: Metrics::new()?,
         admin,
         key_cache: KeyCache::default(),
+        provider_cache: TtlCache::new(LOOKUP_TTL, 10_000),
         config: AppConfig {
             signal_ttl: config.signal_ttl,
         },

@@ -2,24 +2,18 @@
 //! holding the admin token. Both are extractors, so a handler that names one
 //! cannot run unauthenticated.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
-use crate::app::AppState;
+use crate::app::{AppState, LOOKUP_TTL};
 use crate::error::ApiError;
 use crate::secrets::{key_id_of, new_admin_token, sha256_hex, verify_hash};
 use crate::store::{KeyAuthRow, Store, StoreResult, SubscriberStatus};
+use crate::ttl_cache::TtlCache;
 
 pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 
-/// Key lookups are cached this long, so a revocation or a suspension takes
-/// effect within this bound even with many requests per second per key.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 const KEY_CACHE_MAX: usize = 10_000;
 
 /// The authenticated subscriber of a request.
@@ -33,45 +27,37 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, message)
 }
 
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Instant, KeyAuthRow)>>,
+/// API-key lookups by key id, fresh to within [`LOOKUP_TTL`]: a revocation
+/// or suspension made elsewhere takes effect within that bound.
+pub struct KeyCache(TtlCache<KeyAuthRow>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self(TtlCache::new(LOOKUP_TTL, KEY_CACHE_MAX))
+    }
 }
 
 impl KeyCache {
+    async fn lookup(&self, store: &dyn Store, key_id: &str) -> StoreResult<Option<KeyAuthRow>> {
+        if let Some(row) = self.0.get(key_id) {
+            return Ok(Some(row));
+        }
+        let found = store.find_key_for_auth(key_id).await?;
+        if let Some(row) = &found {
+            self.0.put(key_id, row.clone());
+        }
+        Ok(found)
+    }
+
     /// Drops a key at once (this process revoked it).
     pub fn forget(&self, key_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key_id);
-        }
+        self.0.remove_where(|id, _| id == key_id);
     }
 
     /// Drops every key of a subscriber whose status changed.
     pub fn forget_subscriber(&self, subscriber_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, row)| row.subscriber_id != subscriber_id);
-        }
-    }
-
-    async fn lookup(&self, store: &dyn Store, key_id: &str) -> StoreResult<Option<KeyAuthRow>> {
-        if let Ok(entries) = self.entries.lock() {
-            if let Some((at, row)) = entries.get(key_id) {
-                if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Some(row.clone()));
-                }
-            }
-        }
-        let found = store.find_key_for_auth(key_id).await?;
-        if let (Some(row), Ok(mut entries)) = (&found, self.entries.lock()) {
-            if entries.len() >= KEY_CACHE_MAX {
-                entries.retain(|_, (at, _)| at.elapsed() < KEY_CACHE_TTL);
-                if entries.len() >= KEY_CACHE_MAX {
-                    entries.clear();
-                }
-            }
-            entries.insert(key_id.to_owned(), (Instant::now(), row.clone()));
-        }
-        Ok(found)
+        self.0
+            .remove_where(|_, row| row.subscriber_id == subscriber_id);
     }
 }
 

@@ -156,14 +156,14 @@ async fn ingest(
         })
         .transpose()?;
 
-    let configured = configured_providers(app.store.as_ref(), &subscriber.id).await?;
-    let Some((default, _)) = configured.first() else {
+    let configured = subscriber_providers(&app, &subscriber.id).await?;
+    let Some(default) = configured.first() else {
         return Err(ApiError::unprocessable(
             "No device provider configured for this subscriber",
         ));
     };
     let provider = match asked {
-        Some(p) if !configured.iter().any(|(c, _)| *c == p) => {
+        Some(p) if !configured.contains(&p) => {
             return Err(ApiError::unprocessable(format!(
                 "Provider '{}' is not configured for this subscriber",
                 p.as_str()
@@ -208,6 +208,24 @@ async fn ingest(
             session_id: session_id.to_owned(),
         }),
     ))
+}
+
+/// The subscriber's providers, first configured first, through a cache that is
+/// at most [`crate::app::LOOKUP_TTL`] stale.
+async fn subscriber_providers(
+    app: &AppState,
+    subscriber_id: &str,
+) -> Result<Vec<Provider>, ApiError> {
+    if let Some(providers) = app.provider_cache.get(subscriber_id) {
+        return Ok(providers);
+    }
+    let providers: Vec<Provider> = configured_providers(app.store.as_ref(), subscriber_id)
+        .await?
+        .into_iter()
+        .map(|(provider, _)| provider)
+        .collect();
+    app.provider_cache.put(subscriber_id, providers.clone());
+    Ok(providers)
 }
 
 fn millis(d: Duration) -> i64 {

@@ -20,3 +20,4 @@ pub mod request;
 pub mod rules;
 pub mod secrets;
 pub mod store;
+pub mod ttl_cache;

@@ -33,9 +33,13 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 /// A short random identifier of `len` lowercase letters and digits.
 pub fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rngs::OsRng;
-    (0..len)
-        .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
+    // One read of the OS generator per id, not one per character. The modulo
+    // bias (256 % 36) is irrelevant for identifiers.
+    let mut bytes = vec![0u8; len];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
 }
 

@@ -9,11 +9,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
+use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor, Row};
 
+use super::enqueue::Enqueuer;
 use super::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -76,9 +80,14 @@ enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    enqueuer: Enqueuer,
+    /// SQLite allows one writer at a time; queueing writers here, in order,
+    /// replaces SQLite's busy handler, whose growing sleeps (up to 100 ms a
+    /// try) made write latency spike under concurrent ingests.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-fn db_err(err: sqlx::Error) -> StoreError {
+pub(super) fn db_err(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_owned())
@@ -125,7 +134,25 @@ impl SqlStore {
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, dialect })
+        let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        // One committer suffices for SQLite's single writer; PostgreSQL takes
+        // several batches at once.
+        let committers = if dialect == Dialect::Sqlite { 1 } else { 4 };
+        let enqueuer = Enqueuer::spawn(pool.clone(), writer.clone(), committers);
+        Ok(Self {
+            pool,
+            dialect,
+            enqueuer,
+            writer,
+        })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
     }
 }
 
@@ -232,6 +259,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done =
             sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(key)
@@ -243,6 +271,7 @@ impl Store for SqlStore {
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -256,6 +285,7 @@ impl Store for SqlStore {
     }
 
     async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO subscribers (id, name, status, webhook_secret_sealed, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -297,6 +327,7 @@ impl Store for SqlStore {
         name: Option<&str>,
         status: Option<SubscriberStatus>,
     ) -> StoreResult<Option<SubscriberRow>> {
+        let _turn = self.write_turn().await;
         let sql = format!(
             "UPDATE subscribers SET name = COALESCE($2, name), status = COALESCE($3, status), \
              updated_at = $4 WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
@@ -313,6 +344,7 @@ impl Store for SqlStore {
     }
 
     async fn create_api_key(&self, row: &ApiKeyRow) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO api_keys (key_id, subscriber_id, name, key_hash, created_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -346,6 +378,7 @@ impl Store for SqlStore {
         subscriber_id: &str,
         key_id: &str,
     ) -> StoreResult<Option<ApiKeyRow>> {
+        let _turn = self.write_turn().await;
         let sql = format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
              WHERE subscriber_id = $1 AND key_id = $2 RETURNING {API_KEY_COLUMNS}"
@@ -382,6 +415,7 @@ impl Store for SqlStore {
     }
 
     async fn put_provider_credentials(&self, row: &ProviderCredentialRow) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         // Replacing credentials keeps `created_at`, so the default provider (the
         // first configured) does not change when its secret is rotated.
         sqlx::query(
@@ -419,6 +453,7 @@ impl Store for SqlStore {
     }
 
     async fn put_rule_set(&self, subscriber_id: &str, body: &str) -> StoreResult<RuleSetRow> {
+        let _turn = self.write_turn().await;
         // Two concurrent writers can pick the same next version; the primary key
         // rejects one of them, which then simply takes the next number.
         for _ in 0..5 {
@@ -455,47 +490,7 @@ impl Store for SqlStore {
     }
 
     async fn enqueue_unique(&self, job: &NewJob, done_since: Millis) -> StoreResult<Enqueued> {
-        // Each step is one autocommitted statement: the insert is durable when it
-        // returns, and the partial unique index `jobs_live` settles races between
-        // concurrent ingests of the same key without holding a transaction open.
-        for _ in 0..3 {
-            if let Some(latest) = self
-                .latest_job(&job.subscriber_id, &job.kind, &job.dedupe_key)
-                .await?
-            {
-                match latest.state {
-                    JobState::Pending | JobState::Running => return Ok(Enqueued::InFlight(latest)),
-                    JobState::Succeeded if latest.finished_at.unwrap_or(0) >= done_since => {
-                        return Ok(Enqueued::Done(latest))
-                    }
-                    _ => {}
-                }
-            }
-            let now = now_millis();
-            let sql = format!(
-                "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, attempts, \
-                 run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6) \
-                 ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
-            );
-            let inserted = sqlx::query(&sql)
-                .bind(&job.id)
-                .bind(&job.kind)
-                .bind(&job.subscriber_id)
-                .bind(&job.dedupe_key)
-                .bind(&job.payload)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-            if let Some(row) = inserted {
-                return Ok(Enqueued::Queued(job_from(&row)?));
-            }
-            // Lost a race with a concurrent insert: look again.
-        }
-        Err(StoreError::Conflict(format!(
-            "job {} is contended",
-            job.dedupe_key
-        )))
+        self.enqueuer.enqueue(job.clone(), done_since).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRow>> {
@@ -524,18 +519,8 @@ impl Store for SqlStore {
         kind: &str,
         dedupe_key: &str,
     ) -> StoreResult<Option<JobRow>> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE subscriber_id = $1 AND kind = $2 AND dedupe_key = $3 \
-             ORDER BY created_at DESC, id DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(subscriber_id)
-            .bind(kind)
-            .bind(dedupe_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(job_from).transpose()
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        latest_job_on(&mut conn, subscriber_id, kind, dedupe_key).await
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(String, JobState, i64)>> {
@@ -556,6 +541,7 @@ impl Store for SqlStore {
     }
 
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let (state, result, error) = match outcome {
             JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.as_str()), None),
             JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.as_str())),
@@ -576,4 +562,70 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+pub(super) async fn latest_job_on(
+    conn: &mut AnyConnection,
+    subscriber_id: &str,
+    kind: &str,
+    dedupe_key: &str,
+) -> StoreResult<Option<JobRow>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE subscriber_id = $1 AND kind = $2 AND dedupe_key = $3 \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(subscriber_id)
+        .bind(kind)
+        .bind(dedupe_key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(job_from).transpose()
+}
+
+/// Records `job` unless a live or fresh one exists; see [`Store::enqueue_unique`].
+/// Runs on the caller's connection, inside its transaction.
+pub(super) async fn enqueue_on(
+    conn: &mut AnyConnection,
+    job: &NewJob,
+    done_since: Millis,
+) -> StoreResult<Enqueued> {
+    // The partial unique index `jobs_live` settles races with other processes:
+    // a losing insert returns no row, and the next look finds the winner.
+    for _ in 0..3 {
+        if let Some(latest) =
+            latest_job_on(conn, &job.subscriber_id, &job.kind, &job.dedupe_key).await?
+        {
+            match latest.state {
+                JobState::Pending | JobState::Running => return Ok(Enqueued::InFlight(latest)),
+                JobState::Succeeded if latest.finished_at.unwrap_or(0) >= done_since => {
+                    return Ok(Enqueued::Done(latest))
+                }
+                _ => {}
+            }
+        }
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, attempts, \
+             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6) \
+             ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(&job.id)
+            .bind(&job.kind)
+            .bind(&job.subscriber_id)
+            .bind(&job.dedupe_key)
+            .bind(&job.payload)
+            .bind(now_millis())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        if let Some(row) = inserted {
+            return Ok(Enqueued::Queued(job_from(&row)?));
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "job {} is contended",
+        job.dedupe_key
+    )))
 }

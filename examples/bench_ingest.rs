@@ -1,0 +1,150 @@
+//! Ingest throughput benchmark: `POST /fingerprint/ingest` end to end over HTTP
+//! on loopback, each `202` backed by a committed job row.
+//!
+//! ```text
+//! cargo run --release --example bench_ingest -- [sqlite|postgres] [requests] [concurrency]
+//! ```
+//! PostgreSQL is taken from `RISKGATE_BENCH_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); the run uses a schema of its own
+//! and drops it afterwards. Client and server share the machine, so the figures
+//! are a floor for a dedicated server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use riskgate::config::ServeConfig;
+use riskgate::store::DatabaseUrl;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+const TOKEN: &str = "bench-admin-token-0123456789";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = args
+        .first()
+        .map(String::as_str)
+        .unwrap_or("sqlite")
+        .to_owned();
+    let requests: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut pg_schema = None;
+    let url = match backend.as_str() {
+        "sqlite" => DatabaseUrl::Sqlite {
+            path: dir.path().join("bench.db").display().to_string(),
+        },
+        "postgres" => {
+            let base = std::env::var("RISKGATE_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!("rg_bench_{}", riskgate::secrets::random_id(10));
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("PostgreSQL reachable");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pg_schema = Some((pool, schema.clone()));
+            let sep = if base.contains('?') { '&' } else { '?' };
+            DatabaseUrl::Postgres {
+                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+            }
+        }
+        other => panic!("unknown backend {other}: expected sqlite or postgres"),
+    };
+    let mut config = ServeConfig::for_database(url);
+    config.admin_token = Some(TOKEN.into());
+    config.db.secrets_key = Some("bench-secrets-key-0123456789".into());
+    let running = riskgate::app::start(&config, false).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+
+    let admin = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    admin("/admin/subscribers", json!({"id": 12, "name": "bench"}))
+        .await
+        .unwrap();
+    client
+        .put(format!("{base}/admin/subscribers/12/providers/fingerprint"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"secret_key": "k"}))
+        .send()
+        .await
+        .unwrap();
+    let key: Value = admin("/admin/subscribers/12/keys", json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["api_key"].as_str().unwrap().to_owned();
+
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, base, key, latencies, next) =
+                (client.clone(), base.clone(), key.clone(), latencies.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= requests {
+                        break;
+                    }
+                    let body = format!(
+                        r#"{{"request_id":"bench-{n}","subscriber_id":12,"session_id":"s-{n}","user_id":"u-{}"}}"#,
+                        n % 1000
+                    );
+                    let t = Instant::now();
+                    let resp = client
+                        .post(format!("{base}/fingerprint/ingest"))
+                        .header("X-API-Key", &key)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 202);
+                    resp.bytes().await.unwrap();
+                    mine.push(t.elapsed());
+                }
+                latencies.lock().await.extend(mine);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "ingest on {backend}: {requests} requests, concurrency {concurrency}: {:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        requests as f64 / elapsed.as_secs_f64(),
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(*latencies.last().unwrap()),
+    );
+    running.shutdown().await.unwrap();
+    if let Some((pool, schema)) = pg_schema {
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}
