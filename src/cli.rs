@@ -13,7 +13,7 @@ use crate::auth::rotate_admin_token;
 use crate::config::{sealer, DbArgs, ServeConfig};
 use crate::error::ApiError;
 use crate::operator;
-use crate::store::{JobFilter, JobState, SqlStore, Store, SubscriberStatus};
+use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -188,7 +188,17 @@ fn print(value: &impl Serialize) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn open(db: &DbArgs) -> Result<SqlStore, CliError> {
+/// Opens the database. Only commands that create something may create an
+/// SQLite file: a mistyped path for `list` or `revoke` is an error, not a new
+/// empty database that answers "not found".
+async fn open_db(db: &DbArgs, may_create: bool) -> Result<SqlStore, CliError> {
+    if let DatabaseUrl::Sqlite { path } = &db.database_url {
+        if !may_create && !std::path::Path::new(path).exists() {
+            return Err(CliError::Other(anyhow::anyhow!(
+                "database file {path} does not exist (check --database-url / RISKGATE_DATABASE_URL)"
+            )));
+        }
+    }
     SqlStore::connect(&db.database_url).await.map_err(|e| {
         CliError::Other(anyhow::anyhow!(
             "database {}: {e}",
@@ -204,13 +214,14 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             "serve is not an operator command"
         ))),
         Command::Subscriber { action, db } => {
-            let store = open(&db).await?;
+            let creates = matches!(action, SubscriberAction::Create { .. });
+            let store = open_db(&db, creates).await?;
             let result = subscriber(&store, &db, action).await;
             store.close().await;
             result
         }
         Command::Key { action, db } => {
-            let store = open(&db).await?;
+            let store = open_db(&db, false).await?;
             let result = match action {
                 KeyAction::Create {
                     subscriber_id,
@@ -254,7 +265,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                     body.insert(field.to_owned(), Value::String(value));
                 }
             }
-            let store = open(&db).await?;
+            let store = open_db(&db, false).await?;
             let result = operator::put_provider(&store, &sealer, &subscriber_id, provider, &body)
                 .await
                 .map_err(|e| CliError::Api(cli_field_names(&e.message)));
@@ -279,7 +290,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                     })
                 })
                 .transpose()?;
-            let store = open(&db).await?;
+            let store = open_db(&db, false).await?;
             let filter = JobFilter {
                 subscriber_id: subscriber,
                 kind: None,
@@ -294,7 +305,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             action: AdminTokenAction::Rotate,
             db,
         } => {
-            let store = open(&db).await?;
+            let store = open_db(&db, true).await?;
             let token = rotate_admin_token(&store)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"));

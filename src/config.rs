@@ -73,7 +73,8 @@ pub struct ServeConfig {
     pub fingerprintiq_base_url: Option<url::Url>,
 
     /// Let `callback_url` point at loopback or private addresses.
-    #[arg(long, env = "RISKGATE_ALLOW_PRIVATE_CALLBACKS")]
+    #[arg(long, env = "RISKGATE_ALLOW_PRIVATE_CALLBACKS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_callbacks: bool,
 
     /// How long a fetched device result stays fresh: a repeat ingest within it

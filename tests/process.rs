@@ -311,6 +311,15 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     assert_eq!(list["subscribers"].as_array().unwrap().len(), 1);
     let (ok, _, err) = cli(url, &["subscriber", "show", "nobody"]);
     assert!(!ok && err.contains("not found"), "{err}");
+    if let DatabaseUrl::Sqlite { path } = url {
+        // A mistyped path is an error, not a fresh empty database.
+        let typo = DatabaseUrl::Sqlite {
+            path: format!("{path}.typo"),
+        };
+        let (ok, _, err) = cli(&typo, &["key", "list", "12"]);
+        assert!(!ok && err.contains("does not exist"), "{err}");
+        assert!(!std::path::Path::new(&format!("{path}.typo")).exists());
+    }
     server.stop();
 }
 
