@@ -3,6 +3,10 @@
 //! Parsing here is pure: it turns an operator's JSON into validated
 //! credentials (secret part sealed by the caller, settings part shown back).
 
+pub mod signals;
+
+pub use signals::{DeviceSignals, ProviderVelocity};
+
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
