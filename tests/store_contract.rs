@@ -507,7 +507,139 @@ async fn jobs_are_listed_filtered_and_counted(backend: Backend) {
         .is_none());
 }
 
+async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..3 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    assert!(store.next_due("device_fetch").await.unwrap().unwrap() <= now);
+    let claimed = store
+        .claim_jobs("device_fetch", 2, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed
+        .iter()
+        .all(|j| j.state == JobState::Running && j.attempts == 1));
+    // Leased jobs are not handed out twice.
+    let rest = store
+        .claim_jobs("device_fetch", 10, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(store
+        .claim_jobs("device_fetch", 10, now, now + 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.next_due("device_fetch").await.unwrap(), None);
+
+    // A retry puts the job back for later; a refunded one keeps its attempt count.
+    assert!(store
+        .retry_job(&claimed[0].id, now + 5_000, "503", false)
+        .await
+        .unwrap());
+    assert!(store
+        .retry_job(&claimed[1].id, now + 5_000, "breaker open", true)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.next_due("device_fetch").await.unwrap(),
+        Some(now + 5_000)
+    );
+    assert!(store
+        .claim_jobs("device_fetch", 10, now + 1_000, now + 61_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .claim_jobs("device_fetch", 10, now + 5_000, now + 65_000)
+        .await
+        .unwrap();
+    let mut attempts: Vec<_> = again.iter().map(|j| (j.id.clone(), j.attempts)).collect();
+    attempts.sort();
+    let mut expected = vec![(claimed[0].id.clone(), 2), (claimed[1].id.clone(), 1)];
+    expected.sort();
+    assert_eq!(attempts, expected);
+    assert!(again.iter().all(|j| j.last_error.is_some()));
+
+    // A process that died holding a lease: once it expires, the job is claimed again.
+    let orphan = &rest[0];
+    assert!(store
+        .claim_jobs("device_fetch", 10, now + 59_000, now + 119_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let reclaimed = store
+        .claim_jobs("device_fetch", 10, now + 60_001, now + 120_000)
+        .await
+        .unwrap();
+    assert!(
+        reclaimed
+            .iter()
+            .any(|j| j.id == orphan.id && j.attempts == 2),
+        "{reclaimed:?}"
+    );
+    // Only live jobs can be retried; finished ones stay finished.
+    store
+        .finish_job(
+            &orphan.id,
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!store
+        .retry_job(&orphan.id, now, "late", false)
+        .await
+        .unwrap());
+}
+
+async fn concurrent_claims_never_share_a_job(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..60 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let store = Arc::new(store);
+    let now = now_millis();
+    let claimers = (0..6).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .claim_jobs("device_fetch", 4, now, now + 60_000)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        })
+    });
+    let all: Vec<String> = futures_join(claimers).await.into_iter().flatten().collect();
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), distinct.len()), (60, 60));
+}
+
 on_every_backend!(
+    jobs_are_leased_retried_and_reclaimed_after_a_crash,
+    concurrent_claims_never_share_a_job,
     migrations_apply_once_and_data_survives_reconnect,
     settings_insert_if_absent_keeps_the_first_value,
     subscribers_are_unique_listed_and_updated,

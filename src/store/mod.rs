@@ -259,6 +259,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<JobRow>>;
     /// Counts of jobs by (kind, state).
     async fn job_counts(&self) -> StoreResult<Vec<(String, JobState, i64)>>;
+    /// Leases up to `limit` due jobs of `kind`: pending ones whose `run_at` has
+    /// come, and running ones whose lease expired (their process died). Each is
+    /// marked running until `lease_until`, its attempt counted. Safe with many
+    /// processes on PostgreSQL (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_jobs(
+        &self,
+        kind: &str,
+        limit: i64,
+        now: Millis,
+        lease_until: Millis,
+    ) -> StoreResult<Vec<JobRow>>;
+    /// Returns a running job to the queue, to run again at `run_at`. With
+    /// `refund`, the attempt is not counted (it never reached the provider).
+    async fn retry_job(
+        &self,
+        job_id: &str,
+        run_at: Millis,
+        error: &str,
+        refund: bool,
+    ) -> StoreResult<bool>;
+    /// When the next pending job of `kind` is due, if any.
+    async fn next_due(&self, kind: &str) -> StoreResult<Option<Millis>>;
     /// Records the end of a job's run. Only a live job can finish; answers
     /// whether this call finished it.
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool>;

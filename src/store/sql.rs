@@ -540,6 +540,72 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn claim_jobs(
+        &self,
+        kind: &str,
+        limit: i64,
+        now: Millis,
+        lease_until: Millis,
+    ) -> StoreResult<Vec<JobRow>> {
+        let _turn = self.write_turn().await;
+        // SQLite has one writer (the turn above); PostgreSQL processes skip the
+        // rows another process is claiming instead of waiting for them.
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_expires_at = $4, \
+             updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE kind = $1 AND \
+             ((state = 'pending' AND run_at <= $3) OR (state = 'running' AND lease_expires_at < $3)) \
+             ORDER BY run_at LIMIT $2 {lock}) RETURNING {JOB_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind)
+            .bind(limit.max(0))
+            .bind(now)
+            .bind(lease_until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(job_from).collect()
+    }
+
+    async fn retry_job(
+        &self,
+        job_id: &str,
+        run_at: Millis,
+        error: &str,
+        refund: bool,
+    ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at = $2, last_error = $3, lease_expires_at = NULL, \
+             attempts = CASE WHEN $4 = 1 AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
+             updated_at = $5 WHERE id = $1 AND state = 'running'",
+        )
+        .bind(job_id)
+        .bind(run_at)
+        .bind(error)
+        .bind(i64::from(refund))
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn next_due(&self, kind: &str) -> StoreResult<Option<Millis>> {
+        let row = sqlx::query(
+            "SELECT MIN(run_at) AS due FROM jobs WHERE kind = $1 AND state = 'pending'",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.try_get("due").map_err(db_err)
+    }
+
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
         let _turn = self.write_turn().await;
         let (state, result, error) = match outcome {
