@@ -13,6 +13,7 @@ use crate::auth::rotate_admin_token;
 use crate::config::{sealer, DbArgs, ServeConfig};
 use crate::error::ApiError;
 use crate::operator;
+use crate::simulator::SimulatorConfig;
 use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};
 
 #[derive(Debug, Parser)]
@@ -65,6 +66,10 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Serve the Fingerprint, Stytch and FingerprintIQ server APIs on loopback
+    /// from embedded fixtures, with settable latency and faults (demos, tests,
+    /// benchmarks).
+    SimulateProviders(SimulatorConfig),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +217,9 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(_) => Err(CliError::Other(anyhow::anyhow!(
             "serve is not an operator command"
+        ))),
+        Command::SimulateProviders(_) => Err(CliError::Other(anyhow::anyhow!(
+            "simulate-providers is not an operator command"
         ))),
         Command::Subscriber { action, db } => {
             let creates = matches!(action, SubscriberAction::Create { .. });

@@ -82,6 +82,23 @@ pub struct ServeConfig {
     #[arg(long, env = "RISKGATE_SIGNAL_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub signal_ttl: Duration,
 
+    /// Provider fetches in flight at once in this process.
+    #[arg(long, env = "RISKGATE_FETCH_CONCURRENCY", default_value_t = 32, value_parser = parse_concurrency)]
+    pub fetch_concurrency: usize,
+
+    /// Total time one provider call may take (e.g. `10s`).
+    #[arg(long, env = "RISKGATE_FETCH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub fetch_timeout: Duration,
+
+    /// Time to establish a connection to a provider.
+    #[arg(long, env = "RISKGATE_FETCH_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub fetch_connect_timeout: Duration,
+
+    /// Attempts of a retryable failure (timeout, 5xx, 429) before it is final.
+    #[arg(long, env = "RISKGATE_FETCH_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub fetch_max_attempts: i64,
+
     /// Log format.
     #[arg(long, env = "RISKGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -103,8 +120,19 @@ impl ServeConfig {
             fingerprintiq_base_url: None,
             allow_private_callbacks: false,
             signal_ttl: Duration::from_secs(24 * 3600),
+            fetch_concurrency: 32,
+            fetch_timeout: Duration::from_secs(10),
+            fetch_connect_timeout: Duration::from_secs(3),
+            fetch_max_attempts: 8,
             log_format: LogFormat::Text,
         }
+    }
+}
+
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a number from 1 to 1024".into()),
     }
 }
 

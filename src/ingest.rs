@@ -39,9 +39,9 @@ pub fn cache_keys(
     user_id: &str,
 ) -> [String; 3] {
     [
-        format!("rg:{subscriber_id}:fp:req:{request_id}"),
-        format!("rg:{subscriber_id}:fp:session:{session_id}"),
-        format!("rg:{subscriber_id}:fp:user:{user_id}"),
+        crate::cache::request_key(subscriber_id, request_id),
+        crate::cache::session_key(subscriber_id, session_id),
+        crate::cache::user_key(subscriber_id, user_id),
     ]
 }
 

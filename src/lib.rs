@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -19,5 +20,6 @@ pub mod providers;
 pub mod request;
 pub mod rules;
 pub mod secrets;
+pub mod simulator;
 pub mod store;
 pub mod ttl_cache;

@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use riskgate::cli::{run_operator_command, with_default_command, Cli, Command};
 use riskgate::config::{LogFormat, ServeConfig};
+use riskgate::simulator::SimulatorConfig;
 
 fn main() -> ExitCode {
     let args = with_default_command(std::env::args_os().collect());
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => runtime.block_on(serve(*config)),
+        Command::SimulateProviders(config) => runtime.block_on(simulate_providers(config)),
         command => {
             init_logging(LogFormat::Text, "warn");
             match runtime.block_on(run_operator_command(command)) {
@@ -93,6 +95,29 @@ async fn serve(config: ServeConfig) -> ExitCode {
         }
         Err(err) => {
             eprintln!("riskgate: server error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn simulate_providers(config: SimulatorConfig) -> ExitCode {
+    init_logging(LogFormat::Text, "info");
+    let running = match riskgate::simulator::start(&config).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("riskgate: simulate-providers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "riskgate provider simulator listening on http://{}",
+        running.addr
+    );
+    tracing::info!(addr = %running.addr, "provider simulator listening");
+    match running.run_until_signal().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("riskgate: simulator error: {err}");
             ExitCode::FAILURE
         }
     }

@@ -7,11 +7,19 @@ use prometheus::{
 
 use crate::store::{JobState, Store, StoreResult};
 
+/// Cheap to clone: every handle shares its series with the registry.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub ingests: IntCounterVec,
+    /// Provider calls by provider and outcome (`ready`, `retry`, `failed`,
+    /// `circuit_open` for calls the breaker held back).
+    pub provider_attempts: IntCounterVec,
+    pub provider_latency: HistogramVec,
+    /// 1 while a provider's circuit breaker is open.
+    pub breaker_open: IntGaugeVec,
     jobs: IntGaugeVec,
 }
 
@@ -41,6 +49,22 @@ impl Metrics {
             Opts::new("jobs", "Jobs in the database by kind and state"),
             &["kind", "state"],
         )?;
+        let provider_attempts = IntCounterVec::new(
+            Opts::new("provider_attempts_total", "Provider calls by provider and outcome"),
+            &["provider", "outcome"],
+        )?;
+        let provider_latency = HistogramVec::new(
+            HistogramOpts::new("provider_request_duration_seconds", "Provider call latency")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["provider"],
+        )?;
+        let breaker_open = IntGaugeVec::new(
+            Opts::new("provider_circuit_open", "1 while the provider's circuit breaker is open"),
+            &["provider"],
+        )?;
+        registry.register(Box::new(provider_attempts.clone()))?;
+        registry.register(Box::new(provider_latency.clone()))?;
+        registry.register(Box::new(breaker_open.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ingests.clone()))?;
@@ -50,6 +74,9 @@ impl Metrics {
             http_requests,
             http_duration,
             ingests,
+            provider_attempts,
+            provider_latency,
+            breaker_open,
             jobs,
         })
     }

@@ -3,7 +3,13 @@
 //! Parsing here is pure: it turns an operator's JSON into validated
 //! credentials (secret part sealed by the caller, settings part shown back).
 
+pub mod errors;
+pub mod fingerprint;
+pub mod fingerprintiq;
+pub mod risk;
+pub mod client;
 pub mod signals;
+pub mod stytch;
 
 pub use signals::{DeviceSignals, ProviderVelocity};
 
