@@ -12,18 +12,22 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{AdminAuth, KeyCache};
+use crate::cache::SignalCache;
 use crate::config::ServeConfig;
 use crate::error::error_response;
 use crate::metrics::Metrics;
+use crate::prefetch::{PrefetchConfig, Prefetcher, Upstream};
+use crate::providers::client::Endpoints;
 use crate::providers::Provider;
 use crate::request::MAX_BODY_BYTES;
 use crate::secrets::Sealer;
@@ -37,18 +41,26 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn SignalCache>,
     pub sealer: Sealer,
     pub metrics: Metrics,
     pub admin: AdminAuth,
     pub key_cache: KeyCache,
     /// Each subscriber's configured providers, for ingest.
     pub provider_cache: TtlCache<Vec<Provider>>,
+    /// Wakes the prefetch worker when ingest records a job.
+    pub wake: Arc<Notify>,
     pub config: AppConfig,
 }
 
 /// How stale a cached per-request lookup may be: changes made by another
 /// process or the CLI take effect within this bound.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(1);
+
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful shutdown waits for open requests before it closes them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Settings handlers read at run time.
 #[derive(Debug, Clone)]
@@ -122,9 +134,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A client that trickles its body (or never finishes it) must not hold
+        // a connection and a task forever.
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
         }))
+        .layer(middleware::from_fn(reject_nul_paths))
         .layer(middleware::from_fn(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -159,6 +176,16 @@ async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -
         .with_label_values(&[&method, &route])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A NUL byte can be percent-encoded into a path parameter, and PostgreSQL
+/// refuses it in text (SQLite does not): answer a 404 before any query runs.
+async fn reject_nul_paths(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.contains("%00") || path.contains('\0') {
+        return error_response(StatusCode::NOT_FOUND, "Not found");
+    }
+    next.run(req).await
 }
 
 /// Rewrites any error response that is not already JSON (axum's own 405s and
@@ -225,6 +252,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("signal cache: {0}")]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -236,43 +267,98 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     // Secrets first: a missing key must not leave a half-initialised database.
     let sealer = crate::config::sealer(&config.db)?;
     let store = SqlStore::connect(&config.db.database_url).await?;
+    crate::config::check_sealer(&store, &sealer).await?;
     tracing::info!(database = %config.db.database_url.redacted(), backend = store.backend(), "database ready");
-    let (admin, generated_admin_token) =
-        AdminAuth::init(&store, config.admin_token.as_deref()).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let state = AppState::new(Inner {
-        store: store.clone(),
-        sealer,
-        metrics: Metrics::new()?,
-        admin,
-        key_cache: KeyCache::default(),
-        provider_cache: TtlCache::new(LOOKUP_TTL, 10_000),
-        config: AppConfig {
-            signal_ttl: config.signal_ttl,
-        },
-    });
+    // Bind before generating an admin token: a start that fails on a taken
+    // port must not store a token it never printed.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen {
             addr: config.listen,
             source,
         })?;
+    let (admin, generated_admin_token) =
+        AdminAuth::init(&store, config.admin_token.as_deref()).await?;
+    let cache = crate::cache::connect(config.redis_url.as_deref(), config.signal_ttl).await?;
+    tracing::info!(backend = cache.backend(), "signal cache ready");
+    let store: Arc<dyn Store> = Arc::new(store);
+    let metrics = Metrics::new()?;
+    let wake = Arc::new(Notify::new());
+    let http = reqwest::Client::builder()
+        .connect_timeout(config.fetch_connect_timeout)
+        .timeout(config.fetch_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("riskgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(StartError::Http)?;
+    let prefetcher = Arc::new(Prefetcher::new(
+        store.clone(),
+        cache.clone(),
+        sealer.clone(),
+        Upstream {
+            http,
+            endpoints: Endpoints {
+                fingerprint: config.fingerprint_base_url.clone(),
+                stytch: config.stytch_base_url.clone(),
+                fingerprintiq: config.fingerprintiq_base_url.clone(),
+            },
+        },
+        PrefetchConfig {
+            concurrency: config.fetch_concurrency,
+            max_attempts: config.fetch_max_attempts,
+            // A lease outlives any single fetch by a wide margin.
+            lease: (config.fetch_timeout + config.fetch_connect_timeout) * 3,
+            ..PrefetchConfig::default()
+        },
+        metrics.clone(),
+        wake.clone(),
+    ));
+    let state = AppState::new(Inner {
+        store: store.clone(),
+        cache,
+        sealer,
+        metrics,
+        admin,
+        key_cache: KeyCache::default(),
+        provider_cache: TtlCache::new(LOOKUP_TTL, 10_000),
+        wake,
+        config: AppConfig {
+            signal_ttl: config.signal_ttl,
+        },
+    });
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: config.listen,
         source,
     })?;
-    let (shutdown, mut stop) = watch::channel(false);
+    let (shutdown, stop) = watch::channel(false);
+    if handle_signals {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            signal().await;
+            tracing::info!("shutdown signal received");
+            let _ = shutdown.send(true);
+        });
+    }
+    let worker = tokio::spawn(prefetcher.run(stop.clone()));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
+        let (mut stop, mut deadline) = (stop.clone(), stop);
         let stopped = async move {
-            tokio::select! {
-                _ = stop.wait_for(|stop| *stop) => {}
-                _ = signal(), if handle_signals => tracing::info!("shutdown signal received"),
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let serving = axum::serve(listener, app).with_graceful_shutdown(stopped);
+        let served = tokio::select! {
+            served = serving => served,
+            _ = async {
+                let _ = deadline.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("shutdown grace period over; closing the remaining connections");
+                Ok(())
             }
         };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await;
+        // The worker saw the same signal; let its fetches in flight finish.
+        let _ = worker.await;
         store.close().await;
         served
     });

@@ -16,7 +16,7 @@ use crate::operator;
 use crate::simulator::SimulatorConfig;
 use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "riskgate",
     version,
@@ -27,7 +27,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default when no command is given).
     Serve(Box<ServeConfig>),
@@ -72,7 +72,7 @@ pub enum Command {
     SimulateProviders(SimulatorConfig),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum SubscriberAction {
     /// Create a subscriber; prints it with its webhook signing secret (once).
     Create {
@@ -86,6 +86,22 @@ pub enum SubscriberAction {
     Show {
         id: String,
     },
+    /// Rename a subscriber.
+    Rename {
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Print a subscriber's current rule set.
+    Rules {
+        id: String,
+    },
+    /// Replace a subscriber's rule set with the JSON document in FILE (the
+    /// body of `PUT /admin/subscribers/{id}/rules`).
+    SetRules {
+        id: String,
+        file: std::path::PathBuf,
+    },
     /// Suspend: its API keys are refused from the next request on.
     Suspend {
         id: String,
@@ -96,7 +112,7 @@ pub enum SubscriberAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum KeyAction {
     /// Issue an API key; prints it once.
     Create {
@@ -114,7 +130,7 @@ pub enum KeyAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum ProviderAction {
     /// Store credentials: fingerprint needs --secret-key (and takes --region,
     /// --api-version); stytch needs --project-id and --secret; fingerprintiq
@@ -136,7 +152,7 @@ pub enum ProviderAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum JobAction {
     /// List jobs, newest first.
     List {
@@ -150,7 +166,7 @@ pub enum JobAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum AdminTokenAction {
     /// Generate a new admin token, store its hash, print it once. Servers
     /// started without --admin-token accept it at once.
@@ -259,7 +275,6 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 },
             db,
         } => {
-            let sealer = sealer(&db).map_err(anyhow::Error::from)?;
             let provider = operator::parse_provider(&provider)?;
             let mut body = Map::new();
             for (field, value) in [
@@ -274,6 +289,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 }
             }
             let store = open_db(&db, false).await?;
+            let sealer = checked_sealer(&store, &db).await?;
             let result = operator::put_provider(&store, &sealer, &subscriber_id, provider, &body)
                 .await
                 .map_err(|e| CliError::Api(cli_field_names(&e.message)));
@@ -330,7 +346,7 @@ async fn subscriber(
 ) -> Result<(), CliError> {
     match action {
         SubscriberAction::Create { name, id } => {
-            let sealer = sealer(db).map_err(anyhow::Error::from)?;
+            let sealer = checked_sealer(store, db).await?;
             let mut body = Map::new();
             body.insert("name".into(), Value::String(name));
             if let Some(id) = id {
@@ -339,6 +355,16 @@ async fn subscriber(
             print(&operator::create_subscriber(store, &sealer, &body).await?)
         }
         SubscriberAction::List => print(&operator::list_subscribers(store).await?),
+        SubscriberAction::Rename { id, name } => {
+            print(&operator::set_subscriber(store, &id, Some(&name), None).await?)
+        }
+        SubscriberAction::Rules { id } => print(&operator::get_rules(store, &id).await?),
+        SubscriberAction::SetRules { id, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Api(format!("{}: {e}", file.display())))?;
+            let body = crate::request::parse_object(text.as_bytes())?;
+            print(&operator::put_rules(store, &id, &body).await?)
+        }
         SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
         SubscriberAction::Suspend { id } => print(
             &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended)).await?,
@@ -347,6 +373,15 @@ async fn subscriber(
             &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active)).await?,
         ),
     }
+}
+
+/// The sealer, checked against the key the database's secrets use.
+async fn checked_sealer(store: &SqlStore, db: &DbArgs) -> Result<crate::secrets::Sealer, CliError> {
+    let sealer = sealer(db).map_err(anyhow::Error::from)?;
+    crate::config::check_sealer(store, &sealer)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(sealer)
 }
 
 /// Error messages name JSON fields; on the command line they are flags.

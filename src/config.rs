@@ -11,9 +11,12 @@ use clap::{Args, ValueEnum};
 use crate::secrets::{Sealer, SecretsError};
 use crate::store::DatabaseUrl;
 
+// No `Debug` on the configuration types: they hold the admin token and the
+// secrets key, and a `{:?}` in a log line must not be able to print them.
+
 /// Where the database is and how stored secrets are sealed; shared by `serve`
 /// and the operator commands.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct DbArgs {
     /// `sqlite://PATH` (created if absent) or `postgres://…`.
     #[arg(
@@ -42,7 +45,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ServeConfig {
     /// Address to serve on.
     #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -172,4 +175,44 @@ pub fn sealer(db: &DbArgs) -> Result<Sealer, SecretsError> {
         (None, DatabaseUrl::Sqlite { path }) => Sealer::from_key_file(&key_file_for(path)),
         (None, DatabaseUrl::Postgres { .. }) => Err(SecretsError::KeyRequired),
     }
+}
+
+const SECRETS_CHECK_SETTING: &str = "secrets_check";
+const SECRETS_CHECK_CONTEXT: &str = "settings:secrets_check";
+
+/// Makes sure every process (server or CLI) seals with the key the database
+/// already uses: the first one stores a sealed check value, the others must be
+/// able to open it. Without this, a CLI run without `--secrets-key` would seal
+/// credentials the server can never open.
+pub async fn check_sealer(
+    store: &dyn crate::store::Store,
+    sealer: &Sealer,
+) -> Result<(), SecretsError> {
+    let store_err = |e: crate::store::StoreError| SecretsError::Store(e.to_string());
+    let existing = match store
+        .get_setting(SECRETS_CHECK_SETTING)
+        .await
+        .map_err(store_err)?
+    {
+        Some(sealed) => sealed,
+        None => {
+            let sealed = sealer.seal("riskgate", SECRETS_CHECK_CONTEXT);
+            if store
+                .insert_setting_if_absent(SECRETS_CHECK_SETTING, &sealed)
+                .await
+                .map_err(store_err)?
+            {
+                return Ok(());
+            }
+            store
+                .get_setting(SECRETS_CHECK_SETTING)
+                .await
+                .map_err(store_err)?
+                .unwrap_or_default()
+        }
+    };
+    sealer
+        .open(&existing, SECRETS_CHECK_CONTEXT)
+        .map(|_| ())
+        .map_err(|_| SecretsError::Mismatch)
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -17,18 +17,24 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::Subscriber;
+use crate::cache::{CachedEvent, EventStatus};
 use crate::error::ApiError;
 use crate::operator::configured_providers;
+use crate::operator::rfc3339;
+use crate::providers::risk::device_risk;
+use crate::providers::DeviceSignals;
 use crate::providers::Provider;
 use crate::request::{optional_text, required, subscriber_id, text, JsonObject};
 use crate::secrets::random_id;
-use crate::store::{now_millis, Enqueued, NewJob};
+use crate::store::{now_millis, Enqueued, JobRow, JobState, NewJob};
 
 pub const DEVICE_FETCH_JOB: &str = "device_fetch";
 const ID_MAX: usize = 256;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ingest))
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(event))
 }
 
 /// The cache keys of one ingest, the same on Redis and the embedded cache.
@@ -45,15 +51,15 @@ pub fn cache_keys(
     ]
 }
 
-/// Request ids end up in provider URLs (`/v4/events/{id}`) and cache keys, so
-/// they are held to the characters the providers use.
+/// Request ids end up in provider URLs (`/v4/events/{id}`, percent-encoded)
+/// and cache keys. Any text is accepted except `.` and `..`, which a URL path
+/// would resolve away.
 fn request_id(value: &serde_json::Value) -> Result<&str, ApiError> {
     let id = text(value, "request_id", ID_MAX)?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
-    if !id.chars().all(allowed) || !id.chars().any(|c| c.is_ascii_alphanumeric()) {
+    if id.chars().all(|c| c == '.') {
         return Err(ApiError::invalid(
             "request_id",
-            "expected letters, digits and . _ - : only",
+            "must not consist of dots only",
         ));
     }
     Ok(id)
@@ -230,4 +236,113 @@ async fn subscriber_providers(
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `GET /fingerprint/events/{request_id}` answer.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    request_id: String,
+    #[schema(value_type = String, example = "ready")]
+    status: EventStatus,
+    provider: String,
+    visitor_id: Option<String>,
+    /// The normalized signals (when `ready`).
+    signals: Option<DeviceSignals>,
+    /// `risk_score_from_cache`: the device risk in [0, 1] from these signals.
+    device_risk: Option<f64>,
+    /// When the provider answered (RFC 3339).
+    fetched_at: Option<String>,
+    attempts: i64,
+    /// Why the fetch failed (when `failed`), or the last retryable error (when `pending`).
+    error: Option<String>,
+}
+
+impl EventView {
+    fn from_event(event: CachedEvent) -> Self {
+        Self {
+            visitor_id: event.signals.as_ref().and_then(|s| s.visitor_id.clone()),
+            device_risk: event.signals.as_ref().map(device_risk),
+            fetched_at: event.fetched_at.map(rfc3339),
+            request_id: event.request_id,
+            status: event.status,
+            provider: event.provider,
+            signals: event.signals,
+            attempts: event.attempts,
+            error: event.error,
+        }
+    }
+}
+
+/// The event as the job row records it, for a cache miss (after a restart of
+/// the embedded cache, or an expired key).
+fn event_from_job(job: &JobRow) -> CachedEvent {
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let provider = payload
+        .get("provider")
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let stored: Option<CachedEvent> = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    match (job.state, stored) {
+        (JobState::Succeeded, Some(event)) => event,
+        (state, _) => CachedEvent {
+            request_id: job.dedupe_key.clone(),
+            provider,
+            status: if state == JobState::Failed {
+                EventStatus::Failed
+            } else {
+                EventStatus::Pending
+            },
+            signals: None,
+            error: job.last_error.clone(),
+            fetched_at: job.finished_at,
+            attempts: job.attempts,
+        },
+    }
+}
+
+/// The cached, normalized device signals of one ingested request id.
+#[utoipa::path(
+    get,
+    path = "/fingerprint/events/{request_id}",
+    tag = "fingerprint",
+    params(("request_id" = String, Path, description = "The ingested request id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The event: pending, ready or failed", body = EventView),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 404, description = "No such request id for this subscriber", body = crate::app::ErrorBody),
+    )
+)]
+async fn event(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(request_id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    let not_found = || ApiError::not_found(format!("Event '{request_id}' not found"));
+    match app.cache.get_by_request(&subscriber.id, &request_id).await {
+        Ok(Some(event)) => return Ok(Json(EventView::from_event(event))),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "signal cache read failed; using the database"),
+    }
+    let job = app
+        .store
+        .latest_job(&subscriber.id, DEVICE_FETCH_JOB, &request_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let event = event_from_job(&job);
+    if event.status != EventStatus::Pending {
+        // Refill the cache; pointers stay with whatever request is newer.
+        if let Err(err) = app
+            .cache
+            .put_event(&subscriber.id, None, None, &event)
+            .await
+        {
+            tracing::warn!(error = %err, "could not refill the signal cache");
+        }
+    }
+    Ok(Json(EventView::from_event(event)))
 }

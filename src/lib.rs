@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod operator;
 pub mod ops;
+pub mod prefetch;
 pub mod providers;
 pub mod request;
 pub mod rules;

@@ -50,16 +50,24 @@ impl Metrics {
             &["kind", "state"],
         )?;
         let provider_attempts = IntCounterVec::new(
-            Opts::new("provider_attempts_total", "Provider calls by provider and outcome"),
+            Opts::new(
+                "provider_attempts_total",
+                "Provider calls by provider and outcome",
+            ),
             &["provider", "outcome"],
         )?;
         let provider_latency = HistogramVec::new(
             HistogramOpts::new("provider_request_duration_seconds", "Provider call latency")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
             &["provider"],
         )?;
         let breaker_open = IntGaugeVec::new(
-            Opts::new("provider_circuit_open", "1 while the provider's circuit breaker is open"),
+            Opts::new(
+                "provider_circuit_open",
+                "1 while the provider's circuit breaker is open",
+            ),
             &["provider"],
         )?;
         registry.register(Box::new(provider_attempts.clone()))?;

@@ -32,6 +32,8 @@ pub struct Ready {
     status: &'static str,
     /// `sqlite` or `postgres`.
     database: &'static str,
+    /// `memory` or `redis`.
+    cache: &'static str,
 }
 
 /// The process is alive.
@@ -40,21 +42,24 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The process can serve: its database answers.
+/// The process can serve: its database and its signal cache answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => Json(Ready {
-            status: "ready",
-            database: app.store.backend(),
-        })
-        .into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
-        }
+    if let Err(err) = app.store.ping().await {
+        tracing::warn!(error = %err, "readiness: database");
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable");
     }
+    if let Err(err) = app.cache.ping().await {
+        tracing::warn!(error = %err, "readiness: cache");
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "Cache unavailable");
+    }
+    Json(Ready {
+        status: "ready",
+        database: app.store.backend(),
+        cache: app.cache.backend(),
+    })
+    .into_response()
 }
 
 /// Prometheus metrics in the text exposition format.

@@ -114,6 +114,10 @@ pub enum SecretsError {
     KeyFile { path: String, reason: String },
     #[error("a sealed secret could not be opened: wrong --secrets-key, or the row was altered")]
     Open,
+    #[error("the secrets key does not match the one this database's secrets were sealed with (check --secrets-key / RISKGATE_SECRETS_KEY, or the key file beside the database)")]
+    Mismatch,
+    #[error("database: {0}")]
+    Store(String),
 }
 
 /// Seals and opens stored secrets. The associated data binds each ciphertext

@@ -543,9 +543,10 @@ fn flags_parse() {
 
     for (flag, bad) in [("--fault-rate", "1.5"), ("--risky-share", "-0.1")] {
         let arg = format!("{flag}={bad}");
-        let err = Cli::try_parse_from(["riskgate", "simulate-providers", &arg])
-            .unwrap_err()
-            .to_string();
+        let Err(err) = Cli::try_parse_from(["riskgate", "simulate-providers", &arg]) else {
+            panic!("{flag}={bad} was accepted");
+        };
+        let err = err.to_string();
         assert!(err.contains(flag) && err.contains("0 to 1"), "{err}");
     }
 }

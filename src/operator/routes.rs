@@ -149,9 +149,11 @@ async fn put_provider_credentials(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ProviderView>, ApiError> {
     let provider = parse_provider(&provider)?;
-    Ok(Json(
-        put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?,
-    ))
+    let stored = put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?;
+    // Ingest must see the new provider on its next request, not a second later.
+    app.provider_cache
+        .remove_where(|subscriber, _| subscriber == id);
+    Ok(Json(stored))
 }
 
 /// Read the subscriber's current rule set and thresholds.

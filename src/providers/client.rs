@@ -24,9 +24,18 @@ pub struct Endpoints {
 /// A subscriber's opened credentials for one provider.
 #[derive(Clone)]
 pub enum Credentials {
-    Fingerprint { secret_key: String, region: String, api_version: String },
-    Stytch { project_id: String, secret: String },
-    Fingerprintiq { secret_key: String },
+    Fingerprint {
+        secret_key: String,
+        region: String,
+        api_version: String,
+    },
+    Stytch {
+        project_id: String,
+        secret: String,
+    },
+    Fingerprintiq {
+        secret_key: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -60,7 +69,9 @@ impl Credentials {
                 project_id: text(&secret, "project_id")?,
                 secret: text(&secret, "secret")?,
             },
-            Provider::Fingerprintiq => Self::Fingerprintiq { secret_key: text(&secret, "secret_key")? },
+            Provider::Fingerprintiq => Self::Fingerprintiq {
+                secret_key: text(&secret, "secret_key")?,
+            },
         })
     }
 
@@ -82,13 +93,15 @@ fn parse_base(s: &'static str) -> Url {
 /// The base URL a call goes to.
 pub fn base_url(endpoints: &Endpoints, credentials: &Credentials) -> Url {
     match credentials {
-        Credentials::Fingerprint { region, .. } => endpoints.fingerprint.clone().unwrap_or_else(|| {
-            parse_base(match region.as_str() {
-                "eu" => "https://eu.api.fpjs.io",
-                "ap" => "https://ap.api.fpjs.io",
-                _ => "https://api.fpjs.io",
+        Credentials::Fingerprint { region, .. } => {
+            endpoints.fingerprint.clone().unwrap_or_else(|| {
+                parse_base(match region.as_str() {
+                    "eu" => "https://eu.api.fpjs.io",
+                    "ap" => "https://ap.api.fpjs.io",
+                    _ => "https://api.fpjs.io",
+                })
             })
-        }),
+        }
         Credentials::Stytch { project_id, .. } => endpoints.stytch.clone().unwrap_or_else(|| {
             // Stytch serves live and test projects from different hosts.
             parse_base(if project_id.starts_with("project-live-") {
@@ -119,10 +132,15 @@ pub enum FetchOutcome {
     Ready(Box<DeviceSignals>),
     /// Worth another attempt: timeouts, network errors, 5xx, 429. `not_before`
     /// is the provider's `Retry-After`, the minimum wait.
-    Retry { reason: String, not_before: Option<Duration> },
+    Retry {
+        reason: String,
+        not_before: Option<Duration>,
+    },
     /// Final: the provider refused or does not know the event (400/401/403/404…),
     /// or answered something that is not an event.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// `Retry-After` as seconds or an HTTP date, capped at an hour.
@@ -147,7 +165,11 @@ pub async fn fetch(
 ) -> FetchOutcome {
     let base = base_url(endpoints, credentials);
     let request = match credentials {
-        Credentials::Fingerprint { secret_key, api_version, .. } if api_version == "v3" => client
+        Credentials::Fingerprint {
+            secret_key,
+            api_version,
+            ..
+        } if api_version == "v3" => client
             .get(join(&base, &["events", request_id]))
             .header("Auth-API-Key", secret_key),
         Credentials::Fingerprint { secret_key, .. } => client
@@ -164,8 +186,17 @@ pub async fn fetch(
     let response = match request.header("Accept", "application/json").send().await {
         Ok(response) => response,
         Err(err) => {
-            let kind = if err.is_timeout() { "timeout" } else if err.is_connect() { "connect error" } else { "network error" };
-            return FetchOutcome::Retry { reason: kind.to_owned(), not_before: None };
+            let kind = if err.is_timeout() {
+                "timeout"
+            } else if err.is_connect() {
+                "connect error"
+            } else {
+                "network error"
+            };
+            return FetchOutcome::Retry {
+                reason: kind.to_owned(),
+                not_before: None,
+            };
         }
     };
     let status = response.status().as_u16();
@@ -173,8 +204,15 @@ pub async fn fetch(
     let body = match response.bytes().await {
         Ok(body) => body,
         Err(err) => {
-            let reason = if err.is_timeout() { "timeout reading body" } else { "network error reading body" };
-            return FetchOutcome::Retry { reason: reason.to_owned(), not_before: None };
+            let reason = if err.is_timeout() {
+                "timeout reading body"
+            } else {
+                "network error reading body"
+            };
+            return FetchOutcome::Retry {
+                reason: reason.to_owned(),
+                not_before: None,
+            };
         }
     };
     classify(credentials, status, not_before, &body)
@@ -191,20 +229,27 @@ pub fn classify(
     match status {
         200..=299 => {
             let parsed = match credentials {
-                Credentials::Fingerprint { api_version, .. } if api_version == "v3" => fingerprint::parse_v3(body),
+                Credentials::Fingerprint { api_version, .. } if api_version == "v3" => {
+                    fingerprint::parse_v3(body)
+                }
                 Credentials::Fingerprint { .. } => fingerprint::parse_v4(body),
                 Credentials::Stytch { .. } => stytch::parse_lookup(body),
                 Credentials::Fingerprintiq { .. } => fingerprintiq::parse_event(body),
             };
             match parsed {
                 Ok(signals) => FetchOutcome::Ready(Box::new(signals)),
-                Err(err) => FetchOutcome::Failed { reason: format!("unreadable {} answer: {err}", provider.as_str()) },
+                Err(err) => FetchOutcome::Failed {
+                    reason: format!("unreadable {} answer: {err}", provider.as_str()),
+                },
             }
         }
-        408 | 425 | 429 | 500..=599 => {
-            FetchOutcome::Retry { reason: error_reason(provider, status, body), not_before }
-        }
-        _ => FetchOutcome::Failed { reason: error_reason(provider, status, body) },
+        408 | 425 | 429 | 500..=599 => FetchOutcome::Retry {
+            reason: error_reason(provider, status, body),
+            not_before,
+        },
+        _ => FetchOutcome::Failed {
+            reason: error_reason(provider, status, body),
+        },
     }
 }
 
@@ -213,17 +258,33 @@ mod tests {
     use super::*;
 
     fn fp(version: &str) -> Credentials {
-        Credentials::Fingerprint { secret_key: "k".into(), region: "eu".into(), api_version: version.into() }
+        Credentials::Fingerprint {
+            secret_key: "k".into(),
+            region: "eu".into(),
+            api_version: version.into(),
+        }
     }
 
     #[test]
     fn regions_and_projects_pick_the_public_hosts() {
         let none = Endpoints::default();
-        assert_eq!(base_url(&none, &fp("v4")).as_str(), "https://eu.api.fpjs.io/");
-        let live = Credentials::Stytch { project_id: "project-live-1".into(), secret: "s".into() };
+        assert_eq!(
+            base_url(&none, &fp("v4")).as_str(),
+            "https://eu.api.fpjs.io/"
+        );
+        let live = Credentials::Stytch {
+            project_id: "project-live-1".into(),
+            secret: "s".into(),
+        };
         assert_eq!(base_url(&none, &live).as_str(), "https://api.stytch.com/");
-        let custom = Endpoints { fingerprint: Url::parse("http://127.0.0.1:9/x/").ok(), ..Default::default() };
-        assert_eq!(join(&base_url(&custom, &fp("v4")), &["v4", "events", "a/b"]).as_str(), "http://127.0.0.1:9/x/v4/events/a%2Fb");
+        let custom = Endpoints {
+            fingerprint: Url::parse("http://127.0.0.1:9/x/").ok(),
+            ..Default::default()
+        };
+        assert_eq!(
+            join(&base_url(&custom, &fp("v4")), &["v4", "events", "a/b"]).as_str(),
+            "http://127.0.0.1:9/x/v4/events/a%2Fb"
+        );
     }
 
     #[test]
@@ -234,7 +295,10 @@ mod tests {
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         headers.insert(RETRY_AFTER, later.parse().unwrap());
         let wait = retry_after(&headers).unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }
@@ -242,11 +306,26 @@ mod tests {
     #[test]
     fn statuses_are_sorted_into_retry_and_final() {
         for status in [429, 500, 502, 503, 504] {
-            assert!(matches!(classify(&fp("v4"), status, None, b"{}"), FetchOutcome::Retry { .. }), "{status}");
+            assert!(
+                matches!(
+                    classify(&fp("v4"), status, None, b"{}"),
+                    FetchOutcome::Retry { .. }
+                ),
+                "{status}"
+            );
         }
         for status in [400, 401, 403, 404] {
-            assert!(matches!(classify(&fp("v4"), status, None, b"{}"), FetchOutcome::Failed { .. }), "{status}");
+            assert!(
+                matches!(
+                    classify(&fp("v4"), status, None, b"{}"),
+                    FetchOutcome::Failed { .. }
+                ),
+                "{status}"
+            );
         }
-        assert!(matches!(classify(&fp("v4"), 200, None, b"<html>"), FetchOutcome::Failed { .. }));
+        assert!(matches!(
+            classify(&fp("v4"), 200, None, b"<html>"),
+            FetchOutcome::Failed { .. }
+        ));
     }
 }

@@ -3,11 +3,11 @@
 //! Parsing here is pure: it turns an operator's JSON into validated
 //! credentials (secret part sealed by the caller, settings part shown back).
 
+pub mod client;
 pub mod errors;
 pub mod fingerprint;
 pub mod fingerprintiq;
 pub mod risk;
-pub mod client;
 pub mod signals;
 pub mod stytch;
 

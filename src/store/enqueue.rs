@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::sql::{db_err, enqueue_on};
@@ -69,7 +69,7 @@ async fn run(
             Some(writer) => Some(writer.lock().await),
             None => None,
         };
-        match commit_batch(&pool, &batch).await {
+        match commit_batch(&pool, &batch, writer.is_some()).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
@@ -78,9 +78,10 @@ async fn run(
             // One bad request must not fail its neighbours: retry each alone.
             Err(_) => {
                 for request in batch.drain(..) {
-                    let outcome = commit_batch(&pool, std::slice::from_ref(&request))
-                        .await
-                        .map(|mut outcomes| outcomes.remove(0));
+                    let outcome =
+                        commit_batch(&pool, std::slice::from_ref(&request), writer.is_some())
+                            .await
+                            .map(|mut outcomes| outcomes.remove(0));
                     let _ = request.reply.send(outcome);
                 }
             }
@@ -88,12 +89,48 @@ async fn run(
     }
 }
 
-async fn commit_batch(pool: &AnyPool, batch: &[Request]) -> StoreResult<Vec<Enqueued>> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
-        outcomes.push(enqueue_on(&mut tx, &request.job, request.done_since).await?);
+async fn commit_batch(
+    pool: &AnyPool,
+    batch: &[Request],
+    sqlite: bool,
+) -> StoreResult<Vec<Enqueued>> {
+    // Rows are written in key order, so two batches committing at once (on
+    // PostgreSQL) take their index locks in the same order and cannot deadlock.
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| {
+            let job = &batch[i].job;
+            (&job.subscriber_id, &job.kind, &job.dedupe_key)
+        };
+        key(a).cmp(&key(b))
+    });
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    // SQLite: take the write lock up front. A deferred transaction that reads
+    // first fails at once with SQLITE_BUSY when another process (the CLI)
+    // writes meanwhile; BEGIN IMMEDIATE waits for the lock instead.
+    let begin = if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    conn.execute(begin).await.map_err(db_err)?;
+    let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
+    let mut written = Ok(());
+    for i in order {
+        match enqueue_on(&mut conn, &batch[i].job, batch[i].done_since).await {
+            Ok(outcome) => outcomes[i] = Some(outcome),
+            Err(err) => {
+                written = Err(err);
+                break;
+            }
+        }
     }
-    tx.commit().await.map_err(db_err)?;
-    Ok(outcomes)
+    if let Err(err) = written {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(err);
+    }
+    if let Err(err) = conn.execute("COMMIT").await {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(db_err(err));
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))
+        .collect()
 }

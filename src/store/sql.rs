@@ -92,6 +92,13 @@ pub(super) fn db_err(err: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_owned())
         }
+        // SQLITE_BUSY and its extended codes: another process held the write
+        // lock past the busy timeout. Worth a retry, not a 500.
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("5" | "261" | "517" | "773")) =>
+        {
+            StoreError::Unavailable(err)
+        }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
