@@ -461,27 +461,30 @@ impl Store for SqlStore {
 
     async fn put_rule_set(&self, subscriber_id: &str, body: &str) -> StoreResult<RuleSetRow> {
         let _turn = self.write_turn().await;
-        // Two concurrent writers can pick the same next version; the primary key
-        // rejects one of them, which then simply takes the next number.
-        for _ in 0..5 {
-            let row = sqlx::query(
-                "INSERT INTO rule_sets (subscriber_id, version, body, created_at) \
-                 SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM rule_sets WHERE subscriber_id = $1 \
-                 RETURNING subscriber_id, version, body, created_at",
-            )
-            .bind(subscriber_id)
-            .bind(body)
-            .bind(now_millis())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err);
-            match row {
-                Ok(row) => return rule_set_from(&row),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err),
-            }
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Versions are MAX + 1: concurrent writers on PostgreSQL serialize on the
+        // subscriber's row (SQLite writers are already serialized by the turn).
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT id FROM subscribers WHERE id = $1 FOR UPDATE")
+                .bind(subscriber_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
-        Err(StoreError::Conflict("rule set version".into()))
+        let row = sqlx::query(
+            "INSERT INTO rule_sets (subscriber_id, version, body, created_at) \
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM rule_sets WHERE subscriber_id = $1 \
+             RETURNING subscriber_id, version, body, created_at",
+        )
+        .bind(subscriber_id)
+        .bind(body)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let stored = rule_set_from(&row)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(stored)
     }
 
     async fn current_rule_set(&self, subscriber_id: &str) -> StoreResult<Option<RuleSetRow>> {
