@@ -198,6 +198,19 @@ async fn ingest(
         Enqueued::InFlight(_) => IngestMode::InFlight,
         Enqueued::Done(_) => IngestMode::Cached,
     };
+    if mode == IngestMode::Queued {
+        app.wake.notify_one();
+    }
+    // Scoring finds device signals by session or user through these pointers.
+    // They are a convenience on top of the durable job: a cache outage must
+    // not turn an accepted ingest into an error.
+    if let Err(err) = app
+        .cache
+        .point(&subscriber.id, request_id, Some(session_id), Some(user_id))
+        .await
+    {
+        tracing::warn!(error = %err, "could not point session/user at the request");
+    }
     app.metrics
         .ingests
         .with_label_values(&[mode.as_str()])

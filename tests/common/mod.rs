@@ -107,10 +107,19 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the test defaults, then whatever `configure` changes.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Option<Self> {
         let db = fresh_db(backend).await?;
         let mut config = ServeConfig::for_database(db.url.clone());
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.db.secrets_key = Some(SECRETS_KEY.to_owned());
+        configure(&mut config);
         let running = riskgate::app::start(&config, false)
             .await
             .expect("app starts");
