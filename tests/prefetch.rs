@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{read, Backend, TestApp};
-use reqwest::Method;
 use riskgate::simulator::{self, SimRunning, SimulatorConfig};
 use serde_json::{json, Value};
 
