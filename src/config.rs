@@ -102,6 +102,12 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(i64).range(1..=100))]
     pub fetch_max_attempts: i64,
 
+    /// Also start the provider simulator in-process, point the adapters at it,
+    /// and create a `demo` subscriber whose API key is printed.
+    #[arg(long, env = "RISKGATE_DEMO", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: bool,
+
     /// Log format.
     #[arg(long, env = "RISKGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -127,6 +133,7 @@ impl ServeConfig {
             fetch_timeout: Duration::from_secs(10),
             fetch_connect_timeout: Duration::from_secs(3),
             fetch_max_attempts: 8,
+            demo: false,
             log_format: LogFormat::Text,
         }
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod metrics;

@@ -62,17 +62,39 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Colours only on a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
 }
 
-async fn serve(config: ServeConfig) -> ExitCode {
+async fn serve(mut config: ServeConfig) -> ExitCode {
     init_logging(config.log_format, "info,tower_http=info,sqlx=warn");
+    // --demo: the provider simulator runs in this process and the adapters call it.
+    let simulator = if config.demo {
+        let sim_config = SimulatorConfig::default();
+        match riskgate::simulator::start(&sim_config).await {
+            Ok(sim) => {
+                let base = url::Url::parse(&format!("http://{}", sim.addr)).ok();
+                config.fingerprint_base_url = base.clone();
+                config.stytch_base_url = base.clone();
+                config.fingerprintiq_base_url = base;
+                Some(sim)
+            }
+            Err(err) => {
+                eprintln!("riskgate: --demo: cannot start the provider simulator: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let running = match riskgate::app::start(&config, true).await {
         Ok(running) => running,
         Err(err) => {
@@ -88,7 +110,20 @@ async fn serve(config: ServeConfig) -> ExitCode {
     }
     println!("riskgate listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, "listening");
-    match running.wait().await {
+    if simulator.is_some() {
+        match riskgate::demo::prepare(&running.state).await {
+            Ok(api_key) => println!(
+                "{}",
+                riskgate::demo::instructions(&format!("http://{}", running.addr), &api_key)
+            ),
+            Err(err) => eprintln!("riskgate: --demo: {}", err.message),
+        }
+    }
+    let result = running.wait().await;
+    if let Some(sim) = simulator {
+        let _ = sim.shutdown().await;
+    }
+    match result {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

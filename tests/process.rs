@@ -45,6 +45,8 @@ struct Server {
     child: Child,
     base: String,
     stderr: Arc<Mutex<String>>,
+    /// Lines printed after the address.
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -90,11 +92,18 @@ impl Server {
                 break addr.to_owned();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let out_sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                out_sink.lock().unwrap().push(line);
+            }
+        });
         Self {
             child,
             base,
             stderr,
+            stdout,
         }
     }
 
@@ -526,7 +535,186 @@ async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
     server.stop();
 }
 
+/// `riskgate serve --demo`, as a new user tries it: the printed key and curl
+/// work, and the event's signals are ready moments later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_a_working_key_and_events_become_ready() {
+    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let server = Server::start(&db.url, &["--demo"]);
+    let started = std::time::Instant::now();
+    let key = loop {
+        let printed = server.stdout.lock().unwrap().join("\n");
+        if let Some(at) = printed.find("rg_live_") {
+            let key: String = printed[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '\'')
+                .collect();
+            assert!(printed.contains("curl -s -X POST"), "{printed}");
+            break key;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no demo key printed: {printed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let client = reqwest::Client::new();
+    for (id, provider) in [
+        ("demo-1", "fingerprint"),
+        ("demo-2", "stytch"),
+        ("demo-3", "fingerprintiq"),
+        ("risky-demo", "stytch"),
+    ] {
+        let body = json!({"request_id": id, "subscriber_id": "demo", "session_id": "s", "user_id": "u", "provider": provider});
+        let req = client
+            .post(format!("{}/fingerprint/ingest", server.base))
+            .header("X-API-Key", &key)
+            .json(&body);
+        assert_eq!(read(req.send().await.unwrap()).await.0, 202);
+    }
+    for id in ["demo-1", "demo-2", "demo-3", "risky-demo"] {
+        let started = std::time::Instant::now();
+        let event = loop {
+            let req = client
+                .get(format!("{}/fingerprint/events/{id}", server.base))
+                .header("X-API-Key", &key);
+            let (status, event) = read(req.send().await.unwrap()).await;
+            assert_eq!(status, 200, "{event}");
+            if event["status"] != "pending" || started.elapsed() > Duration::from_secs(10) {
+                break event;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(event["status"], "ready", "{id}: {event}");
+        assert!(event["visitor_id"].is_string(), "{id}: {event}");
+    }
+    let req = client
+        .get(format!("{}/fingerprint/events/risky-demo", server.base))
+        .header("X-API-Key", &key);
+    let risky = read(req.send().await.unwrap()).await.1;
+    assert!(risky["device_risk"].as_f64().unwrap() > 0.7, "{risky}");
+    server.stop();
+}
+
+/// `kill -9` while fetches are in flight: after a restart every accepted job
+/// completes (its lease expires and the new process claims it).
+async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let sim = riskgate::simulator::start(&riskgate::simulator::SimulatorConfig {
+        slow_ms: 1_500,
+        risky_share: 0.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sim_url = format!("http://{}", sim.addr);
+    let flags = [
+        "--fingerprint-base-url",
+        sim_url.as_str(),
+        "--fetch-timeout",
+        "3s",
+        "--fetch-connect-timeout",
+        "1s",
+    ];
+    let mut server = Server::start(&db.url, &flags);
+    let client = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    admin(
+        reqwest::Method::POST,
+        "/admin/subscribers",
+        json!({"id": 12, "name": "Acme"}),
+    )
+    .await
+    .unwrap();
+    admin(
+        reqwest::Method::PUT,
+        "/admin/subscribers/12/providers/fingerprint",
+        json!({"secret_key": "k"}),
+    )
+    .await
+    .unwrap();
+    let key: Value = admin(
+        reqwest::Method::POST,
+        "/admin/subscribers/12/keys",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["api_key"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = (0..40).map(|i| format!("slow-crash-{i}")).collect();
+    for id in &ids {
+        let body =
+            json!({"request_id": id, "subscriber_id": 12, "session_id": "s", "user_id": "u"});
+        let resp = client
+            .post(format!("{}/fingerprint/ingest", server.base))
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    // The provider answers after 1.5 s: kill while the calls are in flight.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    let running = store
+        .list_jobs(&riskgate::store::JobFilter {
+            state: Some(riskgate::store::JobState::Running),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!running.is_empty(), "fetches were in flight at the kill");
+    server.kill9();
+
+    let server = Server::start(&db.url, &flags);
+    let started = std::time::Instant::now();
+    loop {
+        let mut unfinished = 0;
+        for id in &ids {
+            let job = store
+                .latest_job("12", riskgate::ingest::DEVICE_FETCH_JOB, id)
+                .await
+                .unwrap()
+                .unwrap();
+            if job.state != riskgate::store::JobState::Succeeded {
+                unfinished += 1;
+            }
+        }
+        if unfinished == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{unfinished} jobs unfinished after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "{} in-flight jobs at kill -9; all {} completed {:?} after restart",
+        running.len(),
+        ids.len(),
+        started.elapsed()
+    );
+    store.close().await;
+    server.stop();
+    sim.shutdown().await.unwrap();
+}
+
 on_every_backend!(
+    kill9_with_fetches_in_flight_completes_every_job,
     operator_cli_manages_what_the_server_serves,
     kill9_during_ingest_burst_loses_no_acknowledged_job
 );
