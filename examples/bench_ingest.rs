@@ -1,5 +1,7 @@
 //! Ingest throughput benchmark: `POST /fingerprint/ingest` end to end over HTTP
-//! on loopback, each `202` backed by a committed job row.
+//! on loopback, each `202` backed by a committed job row, with the prefetch
+//! worker fetching every event from the in-process provider simulator at the
+//! same time; then the queue drain rate (all jobs fetched and stored).
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- [sqlite|postgres] [requests] [concurrency]
@@ -56,7 +58,12 @@ async fn main() {
         }
         other => panic!("unknown backend {other}: expected sqlite or postgres"),
     };
+    let sim = riskgate::simulator::start(&riskgate::simulator::SimulatorConfig::default())
+        .await
+        .unwrap();
+    let sim_url = url::Url::parse(&format!("http://{}", sim.addr)).unwrap();
     let mut config = ServeConfig::for_database(url);
+    config.fingerprint_base_url = Some(sim_url);
     config.admin_token = Some(TOKEN.into());
     config.db.secrets_key = Some("bench-secrets-key-0123456789".into());
     let running = riskgate::app::start(&config, false).await.unwrap();
@@ -140,7 +147,34 @@ async fn main() {
         ms(pct(0.99)),
         ms(*latencies.last().unwrap()),
     );
+    // Drain: until every job has been fetched and its result stored.
+    let store = running.state.store.clone();
+    loop {
+        let counts = store.job_counts().await.unwrap();
+        let live: i64 = counts
+            .iter()
+            .filter(|(_, state, _)| {
+                matches!(
+                    state,
+                    riskgate::store::JobState::Pending | riskgate::store::JobState::Running
+                )
+            })
+            .map(|(_, _, n)| n)
+            .sum();
+        if live == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed();
+    let counts = store.job_counts().await.unwrap();
+    println!(
+        "drain on {backend}: {requests} jobs fetched and stored {:.2} s after the first ingest: {:.0} jobs/s end to end ({counts:?})",
+        drained.as_secs_f64(),
+        requests as f64 / drained.as_secs_f64(),
+    );
     running.shutdown().await.unwrap();
+    sim.shutdown().await.unwrap();
     if let Some((pool, schema)) = pg_schema {
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&pool)

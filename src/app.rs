@@ -32,7 +32,7 @@ use crate::providers::Provider;
 use crate::request::MAX_BODY_BYTES;
 use crate::secrets::Sealer;
 use crate::store::{SqlStore, Store};
-use crate::ttl_cache::TtlCache;
+use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 use crate::{ingest, operator, ops};
 
 /// Everything a request handler may use, built once at start-up.
@@ -52,10 +52,6 @@ pub struct Inner {
     pub wake: Arc<Notify>,
     pub config: AppConfig,
 }
-
-/// How stale a cached per-request lookup may be: changes made by another
-/// process or the CLI take effect within this bound.
-pub const LOOKUP_TTL: Duration = Duration::from_secs(1);
 
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

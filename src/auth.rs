@@ -6,11 +6,12 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
-use crate::app::{AppState, LOOKUP_TTL};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::secrets::{key_id_of, new_admin_token, sha256_hex, verify_hash};
 use crate::store::{KeyAuthRow, Store, StoreResult, SubscriberStatus};
 use crate::ttl_cache::TtlCache;
+use crate::ttl_cache::LOOKUP_TTL;
 
 pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 

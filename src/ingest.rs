@@ -230,7 +230,7 @@ async fn ingest(
 }
 
 /// The subscriber's providers, first configured first, through a cache that is
-/// at most [`crate::app::LOOKUP_TTL`] stale.
+/// at most [`crate::ttl_cache::LOOKUP_TTL`] stale.
 async fn subscriber_providers(
     app: &AppState,
     subscriber_id: &str,

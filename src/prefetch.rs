@@ -24,6 +24,7 @@ use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
 use crate::store::{now_millis, JobOutcome, JobRow, Millis, Store};
+use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
 #[derive(Debug, Clone)]
 pub struct PrefetchConfig {
@@ -117,6 +118,7 @@ pub struct Prefetcher {
     /// Notified by ingest when it records a job, and by fetches as they end.
     pub wake: Arc<Notify>,
     breakers: Breakers,
+    credentials_cache: TtlCache<Credentials>,
 }
 
 /// How the worker reaches the providers.
@@ -171,6 +173,7 @@ impl Prefetcher {
             metrics,
             wake,
             breakers: Breakers::default(),
+            credentials_cache: TtlCache::new(LOOKUP_TTL, 10_000),
         }
     }
 
@@ -232,7 +235,23 @@ impl Prefetcher {
             .await;
     }
 
+    /// The subscriber's opened credentials, cached for at most a second so a
+    /// burst of fetches does not read and decrypt them once per event.
     async fn credentials(
+        &self,
+        subscriber_id: &str,
+        provider: Provider,
+    ) -> Result<Credentials, String> {
+        let cache_key = format!("{subscriber_id}\u{0}{}", provider.as_str());
+        if let Some(credentials) = self.credentials_cache.get(&cache_key) {
+            return Ok(credentials);
+        }
+        let credentials = self.load_credentials(subscriber_id, provider).await?;
+        self.credentials_cache.put(&cache_key, credentials.clone());
+        Ok(credentials)
+    }
+
+    async fn load_credentials(
         &self,
         subscriber_id: &str,
         provider: Provider,

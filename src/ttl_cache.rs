@@ -7,6 +7,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How stale a cached per-request lookup may be: changes made by another
+/// process or the CLI take effect within this bound.
+pub const LOOKUP_TTL: Duration = Duration::from_secs(1);
+
 pub struct TtlCache<V> {
     ttl: Duration,
     max: usize,

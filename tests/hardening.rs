@@ -19,8 +19,6 @@ use reqwest::Method;
 use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_riskgate");
-
 fn db_arg(url: &DatabaseUrl) -> String {
     match url {
         DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
@@ -31,7 +29,7 @@ fn db_arg(url: &DatabaseUrl) -> String {
 /// Runs an operator command with the given secrets key; returns (success,
 /// stdout JSON or text, stderr).
 fn cli_with_key(url: &DatabaseUrl, secrets_key: &str, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(BIN)
+    let out = common::riskgate()
         .args(args)
         .env("RISKGATE_DATABASE_URL", db_arg(url))
         .env("RISKGATE_SECRETS_KEY", secrets_key)
@@ -60,7 +58,7 @@ struct Server {
 
 impl Server {
     fn start(url: &DatabaseUrl, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
+        let mut child = common::riskgate()
             .args([
                 "serve",
                 "--listen",
@@ -459,7 +457,7 @@ fn a_different_secrets_key_is_refused_by_the_cli_and_serve() {
     assert!(ok, "{err}");
     assert_eq!(provider["provider"], "fingerprint", "{provider}");
 
-    let child = Command::new(BIN)
+    let child = common::riskgate()
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
         .arg(db_arg(&url))
         .env("RISKGATE_SECRETS_KEY", KEY_TWO)
@@ -486,7 +484,7 @@ fn a_failed_start_on_a_taken_port_does_not_swallow_the_admin_token() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let serve = |listen: String| {
-        Command::new(BIN)
+        common::riskgate()
             .args(["serve", "--listen", &listen, "--database-url", &db])
             .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
             .env_remove("RISKGATE_ADMIN_TOKEN")

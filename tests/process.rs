@@ -15,8 +15,6 @@ use common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
 use riskgate::store::{DatabaseUrl, SqlStore, Store};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_riskgate");
-
 fn db_arg(url: &DatabaseUrl) -> String {
     match url {
         DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
@@ -26,7 +24,7 @@ fn db_arg(url: &DatabaseUrl) -> String {
 
 /// Runs an operator command; returns (success, stdout JSON or text, stderr).
 fn cli(url: &DatabaseUrl, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(BIN)
+    let out = common::riskgate()
         .args(args)
         .env("RISKGATE_DATABASE_URL", db_arg(url))
         .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
@@ -55,7 +53,7 @@ impl Server {
     }
 
     fn start_with_env(url: &DatabaseUrl, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BIN)
+        let mut child = common::riskgate()
             .args([
                 "serve",
                 "--listen",
@@ -140,13 +138,13 @@ fn bad_flags_stop_startup_with_one_line_naming_them() {
             "--fingerprint-base-url",
         ),
     ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
+        let out = common::riskgate().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
-    let out = Command::new(BIN)
+    let out = common::riskgate()
         .args(["--database-url", "postgres://127.0.0.1:1/x"])
         .env_remove("RISKGATE_SECRETS_KEY")
         .output()
@@ -161,7 +159,7 @@ fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
     let db = dir.path().join("rg.db");
     let url = format!("sqlite://{}", db.display());
     let run = || {
-        let mut child = Command::new(BIN)
+        let mut child = common::riskgate()
             .args(["--listen", "127.0.0.1:0", "--database-url", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -6,7 +6,7 @@
 //! (see [`sql`]): SQLite, the embedded default, and PostgreSQL for production.
 //! One contract test suite (`tests/store_contract.rs`) runs against both.
 
-mod enqueue;
+mod group_commit;
 mod sql;
 
 use async_trait::async_trait;

@@ -17,7 +17,7 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor, Row};
 
-use super::enqueue::Enqueuer;
+use super::group_commit::GroupCommit;
 use super::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -80,7 +80,7 @@ enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
-    enqueuer: Enqueuer,
+    commits: GroupCommit,
     /// SQLite allows one writer at a time; queueing writers here, in order,
     /// replaces SQLite's busy handler, whose growing sleeps (up to 100 ms a
     /// try) made write latency spike under concurrent ingests.
@@ -145,11 +145,11 @@ impl SqlStore {
         // One committer suffices for SQLite's single writer; PostgreSQL takes
         // several batches at once.
         let committers = if dialect == Dialect::Sqlite { 1 } else { 4 };
-        let enqueuer = Enqueuer::spawn(pool.clone(), writer.clone(), committers);
+        let commits = GroupCommit::spawn(pool.clone(), writer.clone(), committers);
         Ok(Self {
             pool,
             dialect,
-            enqueuer,
+            commits,
             writer,
         })
     }
@@ -500,7 +500,7 @@ impl Store for SqlStore {
     }
 
     async fn enqueue_unique(&self, job: &NewJob, done_since: Millis) -> StoreResult<Enqueued> {
-        self.enqueuer.enqueue(job.clone(), done_since).await
+        self.commits.enqueue(job.clone(), done_since).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRow>> {
@@ -617,27 +617,35 @@ impl Store for SqlStore {
     }
 
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
-        let _turn = self.write_turn().await;
-        let (state, result, error) = match outcome {
-            JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.as_str()), None),
-            JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.as_str())),
-        };
-        let now = now_millis();
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $2, result = $3, last_error = $4, finished_at = $5, \
-             updated_at = $5, lease_expires_at = NULL \
-             WHERE id = $1 AND state IN ('pending', 'running')",
-        )
-        .bind(job_id)
-        .bind(state.as_str())
-        .bind(result)
-        .bind(error)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        self.commits.finish(job_id, outcome).await
     }
+}
+
+/// Records a job's end; only a live job can finish. Runs on the caller's
+/// connection, inside its transaction.
+pub(super) async fn finish_on(
+    conn: &mut AnyConnection,
+    job_id: &str,
+    outcome: &JobOutcome,
+) -> StoreResult<bool> {
+    let (state, result, error) = match outcome {
+        JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.as_str()), None),
+        JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.as_str())),
+    };
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $2, result = $3, last_error = $4, finished_at = $5, \
+         updated_at = $5, lease_expires_at = NULL \
+         WHERE id = $1 AND state IN ('pending', 'running')",
+    )
+    .bind(job_id)
+    .bind(state.as_str())
+    .bind(result)
+    .bind(error)
+    .bind(now_millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(super) async fn latest_job_on(

@@ -12,6 +12,25 @@ use serde_json::{json, Value};
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const SECRETS_KEY: &str = "test-secrets-key-0123456789";
 
+/// Where tests send provider calls unless they start a simulator: a loopback
+/// port nothing listens on (connection refused), so no test ever reaches out
+/// to a provider's public host.
+pub const NO_PROVIDER: &str = "http://127.0.0.1:9";
+
+/// The `riskgate` binary, with provider base URLs pointing at [`NO_PROVIDER`]
+/// (flags given by a test override these).
+pub fn riskgate() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_riskgate"));
+    for var in [
+        "RISKGATE_FINGERPRINT_BASE_URL",
+        "RISKGATE_STYTCH_BASE_URL",
+        "RISKGATE_FINGERPRINTIQ_BASE_URL",
+    ] {
+        command.env(var, NO_PROVIDER);
+    }
+    command
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -119,6 +138,10 @@ impl TestApp {
         let mut config = ServeConfig::for_database(db.url.clone());
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.db.secrets_key = Some(SECRETS_KEY.to_owned());
+        let nowhere = url::Url::parse(NO_PROVIDER).ok();
+        config.fingerprint_base_url = nowhere.clone();
+        config.stytch_base_url = nowhere.clone();
+        config.fingerprintiq_base_url = nowhere;
         configure(&mut config);
         let running = riskgate::app::start(&config, false)
             .await

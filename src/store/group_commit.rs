@@ -1,33 +1,70 @@
-//! Group commit for job records.
+//! Group commit for the job writes on the hot path: recording a job (every
+//! acknowledged ingest) and finishing one (every provider answer).
 //!
-//! Every acknowledged ingest needs its job row durable before the `202`, and a
-//! durable commit costs one disk flush. Committing concurrent ingests together
-//! — one transaction, one flush for the whole batch — multiplies throughput
-//! while each caller still hears back only after its row is committed.
-//! Batches form by themselves: while one commits, the next requests queue.
+//! Each must be durable before the caller goes on, and a durable commit costs
+//! one disk flush. Committing concurrent writes together — one transaction,
+//! one flush for the whole batch — multiplies throughput while each caller
+//! still hears back only after its write is committed. Batches form by
+//! themselves: while one commits, the next requests queue.
 
 use std::sync::Arc;
 
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::sql::{db_err, enqueue_on};
-use super::{Enqueued, Millis, NewJob, StoreError, StoreResult};
+use super::sql::{db_err, enqueue_on, finish_on};
+use super::{Enqueued, JobOutcome, Millis, NewJob, StoreError, StoreResult};
 
 const MAX_BATCH: usize = 128;
 const QUEUE_DEPTH: usize = 4096;
 
-struct Request {
-    job: NewJob,
-    done_since: Millis,
-    reply: oneshot::Sender<StoreResult<Enqueued>>,
+enum Op {
+    Enqueue { job: NewJob, done_since: Millis },
+    Finish { job_id: String, outcome: JobOutcome },
 }
 
-pub(super) struct Enqueuer {
+#[derive(Clone)]
+enum Done {
+    Enqueued(Box<Enqueued>),
+    Finished(bool),
+}
+
+impl Op {
+    /// One total order over every row a batch touches: batches committing at
+    /// once (PostgreSQL) take their locks in the same order and cannot deadlock.
+    fn lock_order(&self) -> (&str, &str, &str) {
+        match self {
+            Op::Enqueue { job, .. } => (&job.subscriber_id, &job.kind, &job.dedupe_key),
+            Op::Finish { job_id, .. } => ("", "", job_id),
+        }
+    }
+
+    async fn apply(&self, conn: &mut AnyConnection) -> StoreResult<Done> {
+        match self {
+            Op::Enqueue { job, done_since } => enqueue_on(conn, job, *done_since)
+                .await
+                .map(|e| Done::Enqueued(Box::new(e))),
+            Op::Finish { job_id, outcome } => {
+                finish_on(conn, job_id, outcome).await.map(Done::Finished)
+            }
+        }
+    }
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<StoreResult<Done>>,
+}
+
+pub(super) struct GroupCommit {
     tx: mpsc::Sender<Request>,
 }
 
-impl Enqueuer {
+fn stopped() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+impl GroupCommit {
     /// Starts `committers` tasks that drain one queue; they stop when the
     /// store (the last sender) is dropped.
     pub(super) fn spawn(pool: AnyPool, writer: Option<Arc<Mutex<()>>>, committers: usize) -> Self {
@@ -39,18 +76,31 @@ impl Enqueuer {
         Self { tx }
     }
 
-    pub(super) async fn enqueue(&self, job: NewJob, done_since: Millis) -> StoreResult<Enqueued> {
+    async fn submit(&self, op: Op) -> StoreResult<Done> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable(sqlx::Error::PoolClosed);
         self.tx
-            .send(Request {
-                job,
-                done_since,
-                reply,
-            })
+            .send(Request { op, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn enqueue(&self, job: NewJob, done_since: Millis) -> StoreResult<Enqueued> {
+        match self.submit(Op::Enqueue { job, done_since }).await? {
+            Done::Enqueued(outcome) => Ok(*outcome),
+            Done::Finished(_) => Err(StoreError::Corrupt("mismatched group-commit reply".into())),
+        }
+    }
+
+    pub(super) async fn finish(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
+        let op = Op::Finish {
+            job_id: job_id.to_owned(),
+            outcome: outcome.clone(),
+        };
+        match self.submit(op).await? {
+            Done::Finished(finished) => Ok(finished),
+            Done::Enqueued(_) => Err(StoreError::Corrupt("mismatched group-commit reply".into())),
+        }
     }
 }
 
@@ -89,31 +139,19 @@ async fn run(
     }
 }
 
-async fn commit_batch(
-    pool: &AnyPool,
-    batch: &[Request],
-    sqlite: bool,
-) -> StoreResult<Vec<Enqueued>> {
-    // Rows are written in key order, so two batches committing at once (on
-    // PostgreSQL) take their index locks in the same order and cannot deadlock.
+async fn commit_batch(pool: &AnyPool, batch: &[Request], sqlite: bool) -> StoreResult<Vec<Done>> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
-    order.sort_by(|&a, &b| {
-        let key = |i: usize| {
-            let job = &batch[i].job;
-            (&job.subscriber_id, &job.kind, &job.dedupe_key)
-        };
-        key(a).cmp(&key(b))
-    });
+    order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
     let mut conn = pool.acquire().await.map_err(db_err)?;
     // SQLite: take the write lock up front. A deferred transaction that reads
     // first fails at once with SQLITE_BUSY when another process (the CLI)
     // writes meanwhile; BEGIN IMMEDIATE waits for the lock instead.
     let begin = if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
     conn.execute(begin).await.map_err(db_err)?;
-    let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
+    let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
     let mut written = Ok(());
     for i in order {
-        match enqueue_on(&mut conn, &batch[i].job, batch[i].done_since).await {
+        match batch[i].op.apply(&mut conn).await {
             Ok(outcome) => outcomes[i] = Some(outcome),
             Err(err) => {
                 written = Err(err);
