@@ -330,7 +330,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     if handle_signals {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            signal().await;
+            shutdown_signal().await;
             tracing::info!("shutdown signal received");
             let _ = shutdown.send(true);
         });
@@ -367,7 +367,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     })
 }
 
-async fn signal() {
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

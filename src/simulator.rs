@@ -143,7 +143,7 @@ impl SimRunning {
     pub async fn run_until_signal(mut self) -> std::io::Result<()> {
         tokio::select! {
             result = &mut self.task => result.unwrap_or(Ok(())),
-            _ = signal() => {
+            _ = crate::app::shutdown_signal() => {
                 tracing::info!("shutdown signal received");
                 self.shutdown().await
             }
@@ -187,27 +187,6 @@ pub async fn start(config: &SimulatorConfig) -> std::io::Result<SimRunning> {
         shutdown,
         task,
     })
-}
-
-async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }
 
 // ---------------------------------------------------------------------------

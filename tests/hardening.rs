@@ -9,114 +9,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::binary::{cli, cli_with_key, db_arg, Server};
 use common::{fresh_db, read, Backend, TestApp, ADMIN_TOKEN, SECRETS_KEY};
 use reqwest::Method;
 use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
-
-fn db_arg(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres { url } => url.clone(),
-    }
-}
-
-/// Runs an operator command with the given secrets key; returns (success,
-/// stdout JSON or text, stderr).
-fn cli_with_key(url: &DatabaseUrl, secrets_key: &str, args: &[&str]) -> (bool, Value, String) {
-    let out = common::riskgate()
-        .args(args)
-        .env("RISKGATE_DATABASE_URL", db_arg(url))
-        .env("RISKGATE_SECRETS_KEY", secrets_key)
-        .env_remove("RISKGATE_ADMIN_TOKEN")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let value = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout));
-    (
-        out.status.success(),
-        value,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli(url: &DatabaseUrl, args: &[&str]) -> (bool, Value, String) {
-    cli_with_key(url, SECRETS_KEY, args)
-}
-
-/// The `riskgate` binary serving on a fresh port.
-struct Server {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(url: &DatabaseUrl, extra: &[&str]) -> Self {
-        let mut child = common::riskgate()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                &db_arg(url),
-            ])
-            .args(extra)
-            .env("RISKGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = err_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
-            if let Some(addr) = line.strip_prefix("riskgate listening on ") {
-                break addr.to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self {
-            child,
-            base,
-            stderr,
-        }
-    }
-
-    fn stop(mut self) -> String {
-        // SIGTERM: the graceful path.
-        Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        let log = self.stderr.lock().unwrap().clone();
-        assert!(
-            status.success(),
-            "graceful shutdown exits 0, got {status}: {log}"
-        );
-        log
-    }
-}
 
 /// Waits for a child that is expected to exit on its own; kills it and fails
 /// the test when it is still running after `limit`.

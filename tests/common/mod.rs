@@ -2,6 +2,8 @@
 //! HTTP client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod binary;
+
 use std::time::Duration;
 
 use riskgate::app::Running;
