@@ -315,38 +315,7 @@ async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let admin = |method: reqwest::Method, path: &str, body: Value| {
-        client
-            .request(method, format!("{}{path}", server.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    admin(
-        reqwest::Method::POST,
-        "/admin/subscribers",
-        json!({"id": 12, "name": "Acme"}),
-    )
-    .await
-    .unwrap();
-    admin(
-        reqwest::Method::PUT,
-        "/admin/subscribers/12/providers/fingerprint",
-        json!({"secret_key": "k"}),
-    )
-    .await
-    .unwrap();
-    let key: Value = admin(
-        reqwest::Method::POST,
-        "/admin/subscribers/12/keys",
-        json!({}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let key = key["api_key"].as_str().unwrap().to_owned();
+    let key = server.subscriber_with_key(&client, "12").await;
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -511,38 +480,7 @@ async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
     ];
     let mut server = Server::start(&db.url, &flags);
     let client = reqwest::Client::new();
-    let admin = |method: reqwest::Method, path: &str, body: Value| {
-        client
-            .request(method, format!("{}{path}", server.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    admin(
-        reqwest::Method::POST,
-        "/admin/subscribers",
-        json!({"id": 12, "name": "Acme"}),
-    )
-    .await
-    .unwrap();
-    admin(
-        reqwest::Method::PUT,
-        "/admin/subscribers/12/providers/fingerprint",
-        json!({"secret_key": "k"}),
-    )
-    .await
-    .unwrap();
-    let key: Value = admin(
-        reqwest::Method::POST,
-        "/admin/subscribers/12/keys",
-        json!({}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let key = key["api_key"].as_str().unwrap().to_owned();
+    let key = server.subscriber_with_key(&client, "12").await;
     let ids: Vec<String> = (0..40).map(|i| format!("slow-crash-{i}")).collect();
     for id in &ids {
         let body =

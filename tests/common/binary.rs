@@ -123,3 +123,41 @@ impl Server {
         log
     }
 }
+
+impl Server {
+    /// Creates subscriber `id` with Fingerprint credentials and an API key,
+    /// through the operator API; returns the key.
+    pub async fn subscriber_with_key(&self, client: &reqwest::Client, id: &str) -> String {
+        let admin = |method: reqwest::Method, path: String, body: Value| {
+            client
+                .request(method, format!("{}{path}", self.base))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+        };
+        let created = admin(
+            reqwest::Method::POST,
+            "/admin/subscribers".into(),
+            serde_json::json!({"id": id, "name": id}),
+        );
+        assert_eq!(created.await.unwrap().status(), 201);
+        let path = format!("/admin/subscribers/{id}/providers/fingerprint");
+        let stored = admin(
+            reqwest::Method::PUT,
+            path,
+            serde_json::json!({"secret_key": "k"}),
+        );
+        assert_eq!(stored.await.unwrap().status(), 200);
+        let key: Value = admin(
+            reqwest::Method::POST,
+            format!("/admin/subscribers/{id}/keys"),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        key["api_key"].as_str().unwrap().to_owned()
+    }
+}
