@@ -248,6 +248,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("reference data: {0}")]
+    Reference(String),
     #[error("signal cache: {0}")]
     Cache(#[from] crate::cache::CacheError),
     #[error("HTTP client: {0}")]
@@ -260,6 +262,15 @@ pub enum StartError {
 /// in the background. The returned server stops on [`Running::shutdown`], or on
 /// SIGTERM/SIGINT when `handle_signals` is set.
 pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running, StartError> {
+    // The embedded BIN and currency tables: decoded once, before any request,
+    // so a corrupt table stops start-up instead of degrading lookups.
+    let reference = crate::reference::init().map_err(StartError::Reference)?;
+    tracing::info!(
+        currencies = reference.currencies,
+        bin_rows = reference.bin_rows,
+        bin_table_bytes = reference.bin_table_bytes,
+        "reference data loaded"
+    );
     // Secrets first: a missing key must not leave a half-initialised database.
     let sealer = crate::config::sealer(&config.db)?;
     let store = SqlStore::connect(&config.db.database_url).await?;

@@ -19,6 +19,7 @@ pub mod operator;
 pub mod ops;
 pub mod prefetch;
 pub mod providers;
+pub mod reference;
 pub mod request;
 pub mod rules;
 pub mod secrets;
