@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod gateways;
 pub mod ingest;
 pub mod metrics;
 pub mod operator;
