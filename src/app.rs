@@ -53,6 +53,7 @@ pub struct Inner {
     pub config: AppConfig,
 }
 
+const CACHE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for open requests before it closes them.
@@ -250,6 +251,8 @@ pub enum StartError {
     },
     #[error("reference data: {0}")]
     Reference(String),
+    #[error("signal cache: Redis did not answer within {0:?} (check --redis-url)")]
+    CacheTimeout(Duration),
     #[error("signal cache: {0}")]
     Cache(#[from] crate::cache::CacheError),
     #[error("HTTP client: {0}")]
@@ -286,7 +289,14 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         })?;
     let (admin, generated_admin_token) =
         AdminAuth::init(&store, config.admin_token.as_deref()).await?;
-    let cache = crate::cache::connect(config.redis_url.as_deref(), config.signal_ttl).await?;
+    // The Redis client retries a refused connection without end; a start-up
+    // that cannot reach it must say so rather than hang.
+    let cache = tokio::time::timeout(
+        CACHE_CONNECT_TIMEOUT,
+        crate::cache::connect(config.redis_url.as_deref(), config.signal_ttl),
+    )
+    .await
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
     tracing::info!(backend = cache.backend(), "signal cache ready");
     let store: Arc<dyn Store> = Arc::new(store);
     let metrics = Metrics::new()?;

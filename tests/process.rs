@@ -47,6 +47,26 @@ fn bad_flags_stop_startup_with_one_line_naming_them() {
 }
 
 #[test]
+fn an_unreachable_redis_stops_startup_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("rg.db").display());
+    let out = common::riskgate()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db,
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("Redis did not answer"), "{stderr}");
+}
+
+#[test]
 fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("rg.db");
