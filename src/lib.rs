@@ -27,3 +27,4 @@ pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod ttl_cache;
+pub mod velocity;

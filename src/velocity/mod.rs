@@ -1,0 +1,241 @@
+//! Velocity counters: per subscriber, how many transactions (and how much
+//! money) one user, card (BIN + last4), device (visitor id) and IP made over
+//! the last 5 minutes, hour and 24 hours, plus distinct cards per device,
+//! distinct cards per user and distinct devices per user over 24 hours.
+//!
+//! Two backends implement [`VelocityStore`]: [`MemoryVelocity`] (embedded,
+//! bucketed, bounded, one process) and [`RedisVelocity`] (sorted sets shared by
+//! any number of processes, one round trip per call). One contract suite
+//! (`tests/velocity.rs`) runs against both.
+//!
+//! Key names, the same on both backends (`{value}` is the raw id):
+//!
+//! | key | holds |
+//! |---|---|
+//! | `rg:{subscriber}:vel:user:{user}` (also `card`, `device`, `ip`) | the dimension's events (time, amount) |
+//! | `rg:{subscriber}:vel:device_cards:{device}` | cards seen on the device, with last-seen time |
+//! | `rg:{subscriber}:vel:user_cards:{user}` | cards seen for the user, with last-seen time |
+//! | `rg:{subscriber}:vel:user_devices:{user}` | devices seen for the user, with last-seen time |
+//! | `rg:{subscriber}:vel:seen:{event_id}` | marks an event as counted (idempotency) |
+//!
+//! Windows are `(now - window, now]`: an event exactly one window old is out,
+//! an event later than `now` is not counted. Times are Unix milliseconds given
+//! by the caller (`now_ms`), so a decision is counted at the time it was made.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use self::memory::{MemoryVelocity, DEFAULT_MAX_KEYS};
+pub use self::redis::RedisVelocity;
+
+/// 5 minutes, in milliseconds.
+pub const WINDOW_5M_MS: i64 = 5 * 60 * 1000;
+/// 1 hour, in milliseconds.
+pub const WINDOW_1H_MS: i64 = 60 * 60 * 1000;
+/// 24 hours, in milliseconds; also the window of the distinct counts.
+pub const WINDOW_24H_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a key lives after its last write: 24 h plus a margin of one hour.
+pub const RETENTION_MS: i64 = WINDOW_24H_MS + WINDOW_1H_MS;
+
+/// One scored transaction, as the counters see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VelocityEvent {
+    /// The merchant's user id.
+    pub user: Option<String>,
+    /// The card as `{bin}{last4}` (or any stable BIN+last4 form): never a full
+    /// card number.
+    pub card: Option<String>,
+    /// The device's visitor id.
+    pub device: Option<String>,
+    pub ip: Option<String>,
+    /// The amount in minor units (cents). Summed exactly on the embedded
+    /// backend; on Redis exactly up to 2^53 minor units per sum.
+    pub amount_minor: i64,
+    /// Idempotency: recording the same `event_id` twice (within 25 h) counts
+    /// once. Typically the decision id.
+    pub event_id: String,
+}
+
+/// Count and amount of one dimension over each window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WindowCounts {
+    pub count_5m: u64,
+    pub amount_5m: i64,
+    pub count_1h: u64,
+    pub amount_1h: i64,
+    pub count_24h: u64,
+    pub amount_24h: i64,
+}
+
+/// What the counters say about one event's user, card, device and IP. A
+/// dimension absent from the event is `None`, never zero counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VelocitySnapshot {
+    pub user: Option<WindowCounts>,
+    pub card: Option<WindowCounts>,
+    pub device: Option<WindowCounts>,
+    pub ip: Option<WindowCounts>,
+    /// Distinct cards seen on the device over 24 h (present when the event has
+    /// a device).
+    pub distinct_cards_per_device: Option<u64>,
+    /// Distinct cards seen for the user over 24 h (present when the event has
+    /// a user).
+    pub distinct_cards_per_user: Option<u64>,
+    /// Distinct devices seen for the user over 24 h (present when the event has
+    /// a user).
+    pub distinct_devices_per_user: Option<u64>,
+}
+
+/// The dimensions an event is counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    User,
+    Card,
+    Device,
+    Ip,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 4] = [Self::User, Self::Card, Self::Device, Self::Ip];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Card => "card",
+            Self::Device => "device",
+            Self::Ip => "ip",
+        }
+    }
+
+    /// The event's value for this dimension, if any (an empty string counts
+    /// as absent).
+    pub fn value(self, event: &VelocityEvent) -> Option<&str> {
+        let value = match self {
+            Self::User => event.user.as_deref(),
+            Self::Card => event.card.as_deref(),
+            Self::Device => event.device.as_deref(),
+            Self::Ip => event.ip.as_deref(),
+        };
+        value.filter(|v| !v.is_empty())
+    }
+}
+
+/// The distinct-count sets: (name, owner dimension, member dimension).
+pub(crate) const DISTINCT: [(&str, Dimension, Dimension); 3] = [
+    ("device_cards", Dimension::Device, Dimension::Card),
+    ("user_cards", Dimension::User, Dimension::Card),
+    ("user_devices", Dimension::User, Dimension::Device),
+];
+
+/// `rg:{subscriber_id}:vel:{dimension}:{value}`.
+pub fn dimension_key(subscriber_id: &str, dimension: Dimension, value: &str) -> String {
+    format!("rg:{subscriber_id}:vel:{}:{value}", dimension.as_str())
+}
+
+/// `rg:{subscriber_id}:vel:{set}:{owner}` for `device_cards`, `user_cards`,
+/// `user_devices`.
+pub fn distinct_key(subscriber_id: &str, set: &str, owner: &str) -> String {
+    format!("rg:{subscriber_id}:vel:{set}:{owner}")
+}
+
+/// `rg:{subscriber_id}:vel:seen:{event_id}`.
+pub fn seen_key(subscriber_id: &str, event_id: &str) -> String {
+    format!("rg:{subscriber_id}:vel:seen:{event_id}")
+}
+
+impl VelocitySnapshot {
+    fn set_dimension(&mut self, dimension: Dimension, counts: WindowCounts) {
+        let slot = match dimension {
+            Dimension::User => &mut self.user,
+            Dimension::Card => &mut self.card,
+            Dimension::Device => &mut self.device,
+            Dimension::Ip => &mut self.ip,
+        };
+        *slot = Some(counts);
+    }
+
+    fn set_distinct(&mut self, set: &str, count: u64) {
+        match set {
+            "device_cards" => self.distinct_cards_per_device = Some(count),
+            "user_cards" => self.distinct_cards_per_user = Some(count),
+            _ => self.distinct_devices_per_user = Some(count),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VelocityError {
+    /// The Redis server could not be reached (refused, dropped, timed out).
+    #[error("velocity store unavailable")]
+    Unavailable(#[source] ::redis::RedisError),
+    /// The Redis server answered with an error, or an unexpected reply.
+    #[error("velocity store error")]
+    Redis(#[source] ::redis::RedisError),
+    /// The event cannot be counted (for example an empty `event_id`).
+    #[error("invalid velocity event: {0}")]
+    Invalid(String),
+    /// A bad URL or setting.
+    #[error("invalid velocity configuration: {0}")]
+    Config(String),
+}
+
+impl From<::redis::RedisError> for VelocityError {
+    fn from(err: ::redis::RedisError) -> Self {
+        if err.is_io_error()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_timeout()
+        {
+            Self::Unavailable(err)
+        } else {
+            Self::Redis(err)
+        }
+    }
+}
+
+/// The velocity-counter contract.
+#[async_trait]
+pub trait VelocityStore: Send + Sync + 'static {
+    /// Which backend this is (`memory` or `redis`).
+    fn backend(&self) -> &'static str;
+
+    /// Counts the event at `now_ms` under each dimension it has (once per
+    /// `event_id`: a repeat is not counted again) and returns the counters
+    /// INCLUDING this event, read at `now_ms`.
+    async fn record_and_read(
+        &self,
+        subscriber_id: &str,
+        event: &VelocityEvent,
+        now_ms: i64,
+    ) -> Result<VelocitySnapshot, VelocityError>;
+
+    /// The counters for the event's dimensions at `now_ms`, without counting
+    /// it (so they include it only if it was recorded before).
+    async fn read(
+        &self,
+        subscriber_id: &str,
+        event: &VelocityEvent,
+        now_ms: i64,
+    ) -> Result<VelocitySnapshot, VelocityError>;
+}
+
+/// The Redis backend when a URL is given, the embedded one (bounded to
+/// [`DEFAULT_MAX_KEYS`] keys) otherwise.
+pub async fn connect(redis_url: Option<&str>) -> Result<Arc<dyn VelocityStore>, VelocityError> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisVelocity::connect(url).await?),
+        None => Arc::new(MemoryVelocity::new(DEFAULT_MAX_KEYS)),
+    })
+}
+
+fn check_event(event: &VelocityEvent) -> Result<(), VelocityError> {
+    if event.event_id.is_empty() {
+        return Err(VelocityError::Invalid("event_id is empty".into()));
+    }
+    Ok(())
+}
