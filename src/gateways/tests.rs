@@ -1,4 +1,4 @@
-//! Every file under `shared/fixtures/gateways/` is a test case (the list is
+//! Every file under `fixtures/gateways/` (a copy of `shared/fixtures/gateways/`) is a test case (the list is
 //! read from the directory, so a new fixture without expectations fails),
 //! plus currency-exponent, normalization and error cases.
 
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/gateways");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gateways");
 
 /// What a fixture must give: gateway and a subset of features (exact JSON
 /// values, so `20.0` ≠ `20`), plus features that must be absent. An XML file
@@ -274,19 +274,12 @@ fn fixture_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The gateway fixtures, copied into the repository from `shared/fixtures/gateways`
+/// (origins in `fixtures/gateways/SOURCES.md`).
 fn shared_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(FIXTURES);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("RISKGATE_TEST_SKIP_SHARED").as_deref() == Ok("1") {
-        eprintln!("SKIPPED gateway fixtures: {FIXTURES} not found (RISKGATE_TEST_SKIP_SHARED=1)");
-        return None;
-    }
-    panic!(
-        "gateway fixtures not found at {FIXTURES}: the shared folder must sit next to the \
-         repository (set RISKGATE_TEST_SKIP_SHARED=1 to skip these tests)"
-    );
+    assert!(dir.is_dir(), "gateway fixtures missing at {FIXTURES}");
+    Some(dir)
 }
 
 #[test]
