@@ -5,9 +5,12 @@
 //! Redis, and deletes its keys when it ends (even when it fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{raw_redis, redis_url};
 use riskgate::cache::{self, CacheError, CachedEvent, EventStatus, MemoryCache, SignalCache};
 use riskgate::providers::signals::{DeviceSignals, ProviderVelocity};
 use riskgate::secrets::random_id;
@@ -18,43 +21,6 @@ const TTL: Duration = Duration::from_secs(60);
 enum Backend {
     Memory,
     Redis,
-}
-
-fn redis_url() -> String {
-    std::env::var("RISKGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Backend tests fail when their server is unreachable. Outside CI a developer
-/// may opt out with `RISKGATE_TEST_SKIP_UNREACHABLE=1`; under `CI=true` never.
-fn skip_unreachable() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    !ci && std::env::var("RISKGATE_TEST_SKIP_UNREACHABLE").is_ok_and(|v| v == "1")
-}
-
-/// A raw connection to the test Redis, or `None` when it is unreachable and
-/// skipping is allowed.
-async fn raw_redis() -> Option<redis::aio::MultiplexedConnection> {
-    let url = redis_url();
-    let attempt = async {
-        let client = redis::Client::open(url.as_str())?;
-        client.get_multiplexed_async_connection().await
-    };
-    let result = tokio::time::timeout(Duration::from_secs(5), attempt).await;
-    match result {
-        Ok(Ok(conn)) => Some(conn),
-        Ok(Err(_)) | Err(_) if skip_unreachable() => {
-            eprintln!("skipping: Redis at {url} unreachable");
-            None
-        }
-        Ok(Err(err)) => panic!(
-            "Redis at {url} is unreachable ({err}); start it (see .ci/run) \
-             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
-        ),
-        Err(_) => panic!(
-            "Redis at {url} did not answer within 5 s; start it (see .ci/run) \
-             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
-        ),
-    }
 }
 
 /// One test's cache, with a fresh subscriber id (`sub`) and, on Redis, a raw

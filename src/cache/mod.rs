@@ -109,13 +109,18 @@ pub enum CacheError {
     Config(String),
 }
 
+/// Whether a Redis error means the server could not be reached (worth a retry
+/// or a 503) rather than an answer that was an error.
+pub fn redis_unreachable(err: &::redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+}
+
 impl From<::redis::RedisError> for CacheError {
     fn from(err: ::redis::RedisError) -> Self {
-        if err.is_io_error()
-            || err.is_connection_refusal()
-            || err.is_connection_dropped()
-            || err.is_timeout()
-        {
+        if redis_unreachable(&err) {
             Self::Unavailable(err)
         } else {
             Self::Redis(err)

@@ -186,11 +186,7 @@ pub enum VelocityError {
 
 impl From<::redis::RedisError> for VelocityError {
     fn from(err: ::redis::RedisError) -> Self {
-        if err.is_io_error()
-            || err.is_connection_refusal()
-            || err.is_connection_dropped()
-            || err.is_timeout()
-        {
+        if crate::cache::redis_unreachable(&err) {
             Self::Unavailable(err)
         } else {
             Self::Redis(err)

@@ -73,6 +73,37 @@ fn skip_unreachable() -> bool {
     !ci && std::env::var("RISKGATE_TEST_SKIP_UNREACHABLE").is_ok_and(|v| v == "1")
 }
 
+/// The test Redis (`RISKGATE_TEST_REDIS_URL`, default the local server).
+pub fn redis_url() -> String {
+    std::env::var("RISKGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A raw connection to the test Redis, or `None` when it is unreachable and
+/// skipping is allowed.
+pub async fn raw_redis() -> Option<redis::aio::MultiplexedConnection> {
+    let url = redis_url();
+    let attempt = async {
+        let client = redis::Client::open(url.as_str())?;
+        client.get_multiplexed_async_connection().await
+    };
+    let result = tokio::time::timeout(Duration::from_secs(5), attempt).await;
+    match result {
+        Ok(Ok(conn)) => Some(conn),
+        Ok(Err(_)) | Err(_) if skip_unreachable() => {
+            eprintln!("skipping: Redis at {url} unreachable");
+            None
+        }
+        Ok(Err(err)) => panic!(
+            "Redis at {url} is unreachable ({err}); start it (see .ci/run) \
+             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
+        ),
+        Err(_) => panic!(
+            "Redis at {url} did not answer within 5 s; start it (see .ci/run) \
+             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
+        ),
+    }
+}
+
 /// A fresh database, or `None` when the backend is unreachable and skipping is allowed.
 pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
     match backend {
