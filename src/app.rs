@@ -24,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::{AdminAuth, KeyCache};
 use crate::cache::SignalCache;
 use crate::config::ServeConfig;
+use crate::decisions::RuleBook;
 use crate::error::error_response;
 use crate::metrics::Metrics;
 use crate::prefetch::{PrefetchConfig, Prefetcher, Upstream};
@@ -33,7 +34,8 @@ use crate::request::MAX_BODY_BYTES;
 use crate::secrets::Sealer;
 use crate::store::{SqlStore, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
-use crate::{ingest, operator, ops};
+use crate::velocity::VelocityStore;
+use crate::{customers, decisions, ingest, operator, ops};
 
 /// Everything a request handler may use, built once at start-up.
 #[derive(Clone)]
@@ -50,6 +52,10 @@ pub struct Inner {
     pub provider_cache: TtlCache<Vec<Provider>>,
     /// Wakes the prefetch worker when ingest records a job.
     pub wake: Arc<Notify>,
+    /// Compiled rule sets, per subscriber and version.
+    pub rulebook: RuleBook,
+    /// The subscribers' velocity counters.
+    pub velocity: Arc<dyn VelocityStore>,
     pub config: AppConfig,
 }
 
@@ -114,6 +120,8 @@ impl Modify for SecuritySchemes {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest::router())
+        .merge(decisions::router())
+        .merge(customers::router())
         .merge(operator::routes::router())
         .merge(ops::router())
         .split_for_parts()
@@ -255,6 +263,10 @@ pub enum StartError {
     CacheTimeout(Duration),
     #[error("signal cache: {0}")]
     Cache(#[from] crate::cache::CacheError),
+    #[error("velocity counters: {0}")]
+    Velocity(#[from] crate::velocity::VelocityError),
+    #[error("rules: {0}")]
+    Rules(String),
     #[error("HTTP client: {0}")]
     Http(#[source] reqwest::Error),
     #[error("metrics: {0}")]
@@ -298,7 +310,23 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
     tracing::info!(backend = cache.backend(), "signal cache ready");
+    let velocity = tokio::time::timeout(
+        CACHE_CONNECT_TIMEOUT,
+        crate::velocity::connect(config.redis_url.as_deref()),
+    )
+    .await
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    let rulebook = RuleBook::new().map_err(StartError::Rules)?;
     let store: Arc<dyn Store> = Arc::new(store);
+    if velocity.backend() == "memory" {
+        // The embedded counters live in this process: count the last 24 hours
+        // of stored decisions again, so a restart does not reset them.
+        let counted = decisions::rebuild_velocity(store.as_ref(), velocity.as_ref()).await?;
+        tracing::info!(
+            decisions = counted,
+            "velocity counters rebuilt from stored decisions"
+        );
+    }
     let metrics = Metrics::new()?;
     let wake = Arc::new(Notify::new());
     let http = reqwest::Client::builder()
@@ -339,6 +367,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         key_cache: KeyCache::default(),
         provider_cache: TtlCache::new(LOOKUP_TTL, 10_000),
         wake,
+        rulebook,
+        velocity,
         config: AppConfig {
             signal_ttl: config.signal_ttl,
         },

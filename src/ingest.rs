@@ -335,27 +335,40 @@ async fn event(
     subscriber: Subscriber,
     Path(request_id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    let not_found = || ApiError::not_found(format!("Event '{request_id}' not found"));
-    match app.cache.get_by_request(&subscriber.id, &request_id).await {
-        Ok(Some(event)) => return Ok(Json(EventView::from_event(event))),
+    match device_event(&app, &subscriber.id, &request_id).await? {
+        Some(event) => Ok(Json(EventView::from_event(event))),
+        None => Err(ApiError::not_found(format!(
+            "Event '{request_id}' not found"
+        ))),
+    }
+}
+
+/// The device event of an ingested request id: from the signal cache, else
+/// from its job row (after a restart of the embedded cache, or an expired
+/// key), refilling the cache. `None` when the request id was never ingested.
+pub async fn device_event(
+    app: &AppState,
+    subscriber_id: &str,
+    request_id: &str,
+) -> Result<Option<CachedEvent>, ApiError> {
+    match app.cache.get_by_request(subscriber_id, request_id).await {
+        Ok(Some(event)) => return Ok(Some(event)),
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "signal cache read failed; using the database"),
     }
-    let job = app
+    let Some(job) = app
         .store
-        .latest_job(&subscriber.id, DEVICE_FETCH_JOB, &request_id)
+        .latest_job(subscriber_id, DEVICE_FETCH_JOB, request_id)
         .await?
-        .ok_or_else(not_found)?;
+    else {
+        return Ok(None);
+    };
     let event = event_from_job(&job);
     if event.status != EventStatus::Pending {
         // Refill the cache; pointers stay with whatever request is newer.
-        if let Err(err) = app
-            .cache
-            .put_event(&subscriber.id, None, None, &event)
-            .await
-        {
+        if let Err(err) = app.cache.put_event(subscriber_id, None, None, &event).await {
             tracing::warn!(error = %err, "could not refill the signal cache");
         }
     }
-    Ok(Json(EventView::from_event(event)))
+    Ok(Some(event))
 }

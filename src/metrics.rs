@@ -2,7 +2,8 @@
 //! several apps in one process do not share counters).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::store::{JobState, Store, StoreResult};
@@ -20,6 +21,11 @@ pub struct Metrics {
     pub provider_latency: HistogramVec,
     /// 1 while a provider's circuit breaker is open.
     pub breaker_open: IntGaugeVec,
+    /// Decisions by action.
+    pub decisions: IntCounterVec,
+    /// Rule evaluations that failed (a missing field, a type mismatch): the
+    /// rule did not hit, the decision went on.
+    pub rule_errors: IntCounter,
     jobs: IntGaugeVec,
 }
 
@@ -70,6 +76,16 @@ impl Metrics {
             ),
             &["provider"],
         )?;
+        let decisions = IntCounterVec::new(
+            Opts::new("decisions_total", "Scoring decisions by action"),
+            &["action"],
+        )?;
+        let rule_errors = IntCounter::new(
+            "rule_errors_total",
+            "Rule evaluations that failed on a decision's input (counted as not hit)",
+        )?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(rule_errors.clone()))?;
         registry.register(Box::new(provider_attempts.clone()))?;
         registry.register(Box::new(provider_latency.clone()))?;
         registry.register(Box::new(breaker_open.clone()))?;
@@ -85,6 +101,8 @@ impl Metrics {
             provider_attempts,
             provider_latency,
             breaker_open,
+            decisions,
+            rule_errors,
             jobs,
         })
     }

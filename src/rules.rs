@@ -1,12 +1,23 @@
-//! A subscriber's rule set: its shape and limits.
+//! A subscriber's rule set: its shape, its limits, and its compiled form.
 //!
-//! Rules are stored and versioned now; compiling and evaluating their
-//! expressions belongs to scoring. Validation is pure and names the rule at
-//! fault so an analyst can fix it.
+//! A rule is a boolean expression in GoRules' zen expression language
+//! (`amount > 500 and device.vpn`), compiled once per rule-set version into
+//! bytecode and evaluated per decision against the features of
+//! [`crate::scoring`]. Validation is pure and names the rule at fault so an
+//! analyst can fix it. Every subscriber without a stored rule set uses the
+//! [default pack](default_rule_set), version 0.
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use zen_expression::expression::Standard;
+use zen_expression::scope::Scope;
+use zen_expression::variable::Variable;
+use zen_expression::vm::VM;
+use zen_expression::{compile_expression, Expression};
 
 pub const DEFAULT_REVIEW_THRESHOLD: f64 = 0.30;
 pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.70;
@@ -15,7 +26,9 @@ const MAX_NAME: usize = 128;
 const MAX_EXPRESSION: usize = 4096;
 const MAX_DESCRIPTION: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Ordered from the mildest to the strictest, so the stricter of two actions
+/// is their `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,
@@ -24,7 +37,15 @@ pub enum Action {
 }
 
 impl Action {
-    fn parse(s: &str) -> Option<Self> {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Review => "review",
+            Self::Block => "block",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "allow" => Some(Self::Allow),
             "review" => Some(Self::Review),
@@ -177,6 +198,144 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
         block_threshold: block,
         rules,
     })
+}
+
+/// The default pack, parsed once. Start-up fails if it does not parse and
+/// compile (a test guarantees it does).
+static DEFAULT_PACK: LazyLock<Result<RuleSet, String>> = LazyLock::new(|| {
+    let body: Value = serde_json::from_str(include_str!("rules/default_pack.json"))
+        .map_err(|e| format!("default rule pack: {e}"))?;
+    let Value::Object(body) = body else {
+        return Err("default rule pack: not an object".into());
+    };
+    parse_rule_set(&body).map_err(|e| format!("default rule pack: {e}"))
+});
+
+/// The rule set every subscriber starts with (version 0), documented rule by
+/// rule in the README.
+pub fn default_rule_set() -> Result<&'static RuleSet, String> {
+    DEFAULT_PACK.as_ref().map_err(Clone::clone)
+}
+
+/// One rule, ready to run.
+pub struct CompiledRule {
+    pub name: String,
+    pub weight: f64,
+    pub action: Option<Action>,
+    program: Expression<Standard>,
+}
+
+/// A rule-set version with every enabled rule compiled to bytecode. Built once
+/// per version and shared by every decision that uses it.
+pub struct CompiledRuleSet {
+    pub version: i64,
+    pub review_threshold: f64,
+    pub block_threshold: f64,
+    pub rules: Vec<CompiledRule>,
+}
+
+/// Why a rule neither hit nor missed on one decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleFault {
+    /// The expression failed while running (a missing field compared with a
+    /// number, a type mismatch).
+    Error(String),
+    /// It ran but gave something other than `true` or `false`.
+    NotBoolean(&'static str),
+}
+
+impl std::fmt::Display for RuleFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(e) => f.write_str(e),
+            Self::NotBoolean(kind) => write!(f, "evaluated to {kind}, not a boolean"),
+        }
+    }
+}
+
+/// The outcome of running a rule set over one decision's features: the
+/// indices (into [`CompiledRuleSet::rules`]) of the rules that hit, and the
+/// rules that faulted. A faulted rule does not hit.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub hits: Vec<usize>,
+    pub faults: Vec<(usize, RuleFault)>,
+}
+
+thread_local! {
+    // The VM keeps its stack between runs; one per thread avoids reallocating
+    // it for every rule of every decision.
+    static VM_CELL: RefCell<VM> = RefCell::new(VM::new());
+}
+
+/// Compiles every enabled rule. The error is a `400` message naming the rule.
+pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
+    let mut rules = Vec::with_capacity(set.rules.len());
+    for rule in set.rules.iter().filter(|r| r.enabled) {
+        let program = compile_expression(&rule.expression).map_err(|e| {
+            format!(
+                "Invalid rule '{}': the expression does not compile: {e}",
+                rule.name
+            )
+        })?;
+        rules.push(CompiledRule {
+            name: rule.name.clone(),
+            weight: rule.weight,
+            action: rule.action,
+            program,
+        });
+    }
+    Ok(CompiledRuleSet {
+        version,
+        review_threshold: set.review_threshold,
+        block_threshold: set.block_threshold,
+        rules,
+    })
+}
+
+fn kind(value: &Variable) -> &'static str {
+    match value {
+        Variable::Null => "null",
+        Variable::Bool(_) => "a boolean",
+        Variable::Number(_) => "a number",
+        Variable::String(_) => "a string",
+        Variable::Array(_) => "an array",
+        Variable::Object(_) => "an object",
+        Variable::Dynamic(_) => "a value",
+    }
+}
+
+impl CompiledRuleSet {
+    /// Runs every rule over `context` (see [`crate::scoring::Input::to_variable`]).
+    /// Pure apart from the per-thread VM scratch space.
+    pub fn evaluate(&self, context: &Variable) -> Evaluation {
+        let scope = Scope::new(context.clone());
+        let mut out = Evaluation::default();
+        VM_CELL.with(|cell| {
+            let Ok(mut vm) = cell.try_borrow_mut() else {
+                // Re-entered on this thread (cannot happen: evaluation never
+                // calls back into itself); a fresh VM keeps it correct.
+                let mut vm = VM::new();
+                self.run_all(&scope, &mut vm, &mut out);
+                return;
+            };
+            self.run_all(&scope, &mut vm, &mut out);
+        });
+        out
+    }
+
+    fn run_all(&self, scope: &Scope, vm: &mut VM, out: &mut Evaluation) {
+        for (index, rule) in self.rules.iter().enumerate() {
+            match rule.program.evaluate_with_scope(scope, vm) {
+                Ok(Variable::Bool(true)) => out.hits.push(index),
+                Ok(Variable::Bool(false)) => {}
+                Ok(other) => out
+                    .faults
+                    .push((index, RuleFault::NotBoolean(kind(&other)))),
+                Err(err) => out.faults.push((index, RuleFault::Error(err.to_string()))),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

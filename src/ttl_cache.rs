@@ -32,6 +32,12 @@ impl<V: Clone> TtlCache<V> {
         (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
+    /// The cached value even when expired (to reuse what has not changed).
+    pub fn get_stale(&self, key: &str) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(key).map(|(_, value)| value.clone())
+    }
+
     pub fn put(&self, key: &str, value: V) {
         let Ok(mut entries) = self.entries.lock() else {
             return;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::providers::{parse_credentials, Provider};
 use crate::request::{optional, optional_text, required_text, subscriber_id};
-use crate::rules::{parse_rule_set, RuleSet};
+use crate::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
 use crate::store::{
     now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow, Store,
@@ -99,11 +99,15 @@ pub struct ProviderView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleSetView {
     pub subscriber_id: String,
-    /// 0 until the first `PUT`; each `PUT` adds one.
+    /// 0 (the default pack) until the first `PUT`; each `PUT` adds one.
     pub version: i64,
     #[serde(flatten)]
     pub rule_set: RuleSet,
     pub updated_at: Option<String>,
+    /// Rules that compile but fail or give no boolean on a sample transaction
+    /// (often a misspelt feature name); they are stored all the same.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -396,13 +400,17 @@ pub async fn get_rules(store: &dyn Store, subscriber_id: &str) -> Result<RuleSet
                 version: row.version,
                 rule_set,
                 updated_at: Some(rfc3339(row.created_at)),
+                warnings: Vec::new(),
             })
         }
         None => Ok(RuleSetView {
             subscriber_id: subscriber_id.to_owned(),
             version: 0,
-            rule_set: RuleSet::default(),
+            rule_set: default_rule_set()
+                .map_err(|_| ApiError::internal())?
+                .clone(),
             updated_at: None,
+            warnings: Vec::new(),
         }),
     }
 }
@@ -414,6 +422,13 @@ pub async fn put_rules(
 ) -> Result<RuleSetView, ApiError> {
     existing(store, subscriber_id).await?;
     let rule_set = parse_rule_set(body).map_err(ApiError::bad_request)?;
+    // Every expression must compile before anything is stored, so the
+    // previous version keeps serving when one does not.
+    let compiled = compile(&rule_set, 0).map_err(ApiError::bad_request)?;
+    let warnings = crate::scoring::sample_faults(&compiled)
+        .into_iter()
+        .map(|(rule, fault)| format!("Rule '{rule}' fails on a sample transaction: {fault}"))
+        .collect();
     let stored = serde_json::to_string(&rule_set).map_err(|_| ApiError::internal())?;
     let row = store.put_rule_set(subscriber_id, &stored).await?;
     tracing::info!(%subscriber_id, version = row.version, rules = rule_set.rules.len(), "rule set stored");
@@ -422,6 +437,7 @@ pub async fn put_rules(
         version: row.version,
         rule_set,
         updated_at: Some(rfc3339(row.created_at)),
+        warnings,
     })
 }
 

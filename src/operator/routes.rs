@@ -183,7 +183,10 @@ async fn replace_rules(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<RuleSetView>, ApiError> {
-    Ok(Json(put_rules(app.store.as_ref(), &id, &body).await?))
+    let view = put_rules(app.store.as_ref(), &id, &body).await?;
+    // This process decides with the new version from its next request.
+    app.rulebook.invalidate(&id);
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, IntoParams)]

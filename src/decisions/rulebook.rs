@@ -1,0 +1,67 @@
+//! Each subscriber's rule set, compiled once per version and shared by every
+//! decision that uses it.
+//!
+//! Which version is current is looked up at most once per
+//! [`LOOKUP_TTL`](crate::ttl_cache::LOOKUP_TTL) per subscriber (a `PUT` in
+//! this process takes effect at once; another process sees it within that
+//! time). Compiled sets are kept per (subscriber, version), so a lookup that
+//! finds the same version never compiles again.
+
+use std::sync::Arc;
+
+use crate::rules::{compile, default_rule_set, CompiledRuleSet, RuleSet};
+use crate::store::{Store, StoreError};
+use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
+
+const MAX_SUBSCRIBERS: usize = 100_000;
+
+pub struct RuleBook {
+    current: TtlCache<Arc<CompiledRuleSet>>,
+    default: Arc<CompiledRuleSet>,
+}
+
+impl RuleBook {
+    /// Fails when the embedded default pack does not compile.
+    pub fn new() -> Result<Self, String> {
+        let pack = default_rule_set()?;
+        let default = compile(pack, 0).map_err(|e| format!("default rule pack: {e}"))?;
+        Ok(Self {
+            current: TtlCache::new(LOOKUP_TTL, MAX_SUBSCRIBERS),
+            default: Arc::new(default),
+        })
+    }
+
+    /// The subscriber's current compiled rule set (the default pack, version
+    /// 0, until one is stored).
+    pub async fn current(
+        &self,
+        store: &dyn Store,
+        subscriber_id: &str,
+    ) -> Result<Arc<CompiledRuleSet>, StoreError> {
+        if let Some(set) = self.current.get(subscriber_id) {
+            return Ok(set);
+        }
+        let set = match store.current_rule_set(subscriber_id).await? {
+            None => self.default.clone(),
+            Some(row) => {
+                let previous = self.current.get_stale(subscriber_id);
+                match previous {
+                    Some(set) if set.version == row.version => set,
+                    _ => {
+                        let rules: RuleSet = serde_json::from_str(&row.body)
+                            .map_err(|e| StoreError::Corrupt(format!("rule set: {e}")))?;
+                        // Every stored version compiled when it was stored.
+                        Arc::new(compile(&rules, row.version).map_err(StoreError::Corrupt)?)
+                    }
+                }
+            }
+        };
+        self.current.put(subscriber_id, set.clone());
+        Ok(set)
+    }
+
+    /// Makes the next decision of the subscriber read the stored version.
+    pub fn invalidate(&self, subscriber_id: &str) {
+        self.current.remove_where(|id, _| id == subscriber_id);
+    }
+}

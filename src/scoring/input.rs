@@ -1,0 +1,485 @@
+//! The features one decision is made from, as rules see them and as the
+//! response's `input` shows them: the same names in both places.
+//!
+//! [`Input`] is built once per decision. It serializes (in a stable, readable
+//! order) for the response and the stored decision, and
+//! [`Input::to_variable`] builds the rules' evaluation context directly from
+//! the typed fields, without a JSON round trip.
+
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+use zen_expression::variable::{Variable, VariableMap};
+
+use crate::cache::{CachedEvent, EventStatus};
+use crate::providers::risk::device_risk;
+use crate::velocity::{VelocitySnapshot, WindowCounts};
+
+/// Every feature of one decision. Field names are the rule names (see the
+/// README's feature table).
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    /// As the request sent it (`12` stays a number).
+    pub subscriber_id: Value,
+    pub request_id: String,
+    #[serde(serialize_with = "decimal_number")]
+    pub transaction_amount: Decimal,
+    /// The same as `transaction_amount`, under the short name rules use.
+    #[serde(serialize_with = "decimal_number")]
+    pub amount: Decimal,
+    /// The amount in the currency's minor units (ISO 4217 exponent).
+    pub amount_minor: i64,
+    /// ISO 4217 alphabetic code, upper case.
+    pub currency: &'static str,
+    pub bin: Option<String>,
+    pub last4: Option<String>,
+    pub card_brand: Option<String>,
+    /// `credit`, `debit`, `prepaid` or `charge`.
+    pub card_funding: Option<String>,
+    /// ISO 3166 alpha-2 of the issuer.
+    pub card_country: Option<String>,
+    pub card_prepaid: bool,
+    pub card_issuer: Option<String>,
+    pub card_category: Option<String>,
+    /// `table` (the BIN table knew it), `iin_range` (only the brand, from the
+    /// network's number ranges) or null (no BIN).
+    pub bin_source: Option<&'static str>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub external_transaction_number: Option<String>,
+    pub email: Option<String>,
+    /// The part after the `@`, lower case.
+    pub email_domain: Option<String>,
+    pub ip_address: Option<String>,
+    /// The country of the shopper's IP, from the device provider.
+    pub ip_country: Option<String>,
+    pub billing_country: Option<String>,
+    pub shipping_country: Option<String>,
+    /// `stripe`, `adyen`, `checkout`, `braintree` or `square` when the
+    /// features came from a `gateway_event`.
+    pub gateway: Option<&'static str>,
+    /// The device risk in [0, 1] from the cached signals; 0 when none.
+    pub risk_score_from_cache: f64,
+    /// `ready`, `pending`, `failed`, or `none` (nothing ingested).
+    pub device_status: &'static str,
+    /// Which key found the device: `request`, `session` or `user`.
+    pub device_source: Option<&'static str>,
+    /// The ingested request whose signals were used.
+    pub device_request_id: Option<String>,
+    pub device: DeviceInput,
+    pub velocity: VelocityInput,
+    pub customer: CustomerInput,
+    /// Where full card numbers were found and cut down to BIN and last4.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub card_data_scrubbed: Vec<String>,
+    /// Parts that were unavailable when deciding (`velocity` when the
+    /// counters could not be reached); absent when everything was there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<&'static str>,
+    /// Other payload fields and the gateway's own `gateway_*` fields, kept as
+    /// sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The device signals as rules see them. Flags the provider did not report
+/// read as `false` (so `device.vpn and …` never fails on a missing value);
+/// `known` says whether any signals were cached at all.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceInput {
+    pub known: bool,
+    pub provider: Option<String>,
+    pub visitor_id: Option<String>,
+    pub confidence: Option<f64>,
+    /// `good`, `bad` or `notDetected` (Fingerprint); null when unknown.
+    pub bot: Option<String>,
+    pub bot_probability: Option<f64>,
+    pub vpn: bool,
+    pub proxy: bool,
+    pub tor: bool,
+    pub incognito: bool,
+    pub tampering: bool,
+    pub virtual_machine: bool,
+    pub emulator: bool,
+    pub jailbroken: bool,
+    pub rooted: bool,
+    pub frida: bool,
+    pub mitm_attack: bool,
+    pub ip_address: Option<String>,
+    pub ip_country: Option<String>,
+    pub ip_asn: Option<String>,
+    pub ip_datacenter: bool,
+    pub ip_blocklisted: bool,
+    pub suspect_score: Option<f64>,
+    pub provider_verdict: Option<String>,
+    pub device_type: Option<String>,
+}
+
+/// Count and amount (major units of this transaction's currency) over the
+/// three windows. Zero when the transaction has no value for the dimension.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WindowInput {
+    pub count_5m: u64,
+    #[serde(serialize_with = "decimal_number")]
+    pub amount_5m: Decimal,
+    pub count_1h: u64,
+    #[serde(serialize_with = "decimal_number")]
+    pub amount_1h: Decimal,
+    pub count_24h: u64,
+    #[serde(serialize_with = "decimal_number")]
+    pub amount_24h: Decimal,
+}
+
+/// The subscriber's own counters, this transaction included.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VelocityInput {
+    pub user: WindowInput,
+    pub card: WindowInput,
+    pub device: WindowInput,
+    pub ip: WindowInput,
+    pub cards_per_device: u64,
+    pub cards_per_user: u64,
+    pub devices_per_user: u64,
+}
+
+/// The end customer's profile before this transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInput {
+    /// Whether the user was seen before (by ingest or scoring) or flagged.
+    pub known: bool,
+    /// `normal`, `trusted` or `blocked`.
+    pub status: &'static str,
+    /// Days since first seen (fractional); 0 for a new customer.
+    pub age_days: f64,
+    /// Earlier decisions, and how many of them were allowed, reviewed, blocked.
+    pub decisions: i64,
+    pub allows: i64,
+    pub reviews: i64,
+    pub blocks: i64,
+    /// Earlier decisions labelled `fraud` or `chargeback`.
+    pub fraud_labels: i64,
+    /// Earlier amounts (major units, whatever their currency): count, mean, max.
+    pub amount_count: i64,
+    pub avg_amount: f64,
+    pub max_amount: f64,
+    /// Distinct devices and cards seen for the customer.
+    pub devices: i64,
+    pub cards: i64,
+    /// Whether this transaction's device / card was seen for the customer before.
+    pub known_device: bool,
+    pub known_card: bool,
+}
+
+impl Default for CustomerInput {
+    fn default() -> Self {
+        Self {
+            known: false,
+            status: "normal",
+            age_days: 0.0,
+            decisions: 0,
+            allows: 0,
+            reviews: 0,
+            blocks: 0,
+            fraud_labels: 0,
+            amount_count: 0,
+            avg_amount: 0.0,
+            max_amount: 0.0,
+            devices: 0,
+            cards: 0,
+            known_device: false,
+            known_card: false,
+        }
+    }
+}
+
+fn decimal_number<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    // Amounts are validated to at most 15 significant digits, so the f64's
+    // shortest form prints the same decimal.
+    if value.fract().is_zero() {
+        if let Some(i) = value.to_i64() {
+            return s.serialize_i64(i);
+        }
+    }
+    s.serialize_f64(value.to_f64().unwrap_or(0.0))
+}
+
+/// Where the device signals of a decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSource {
+    Request,
+    Session,
+    User,
+}
+
+impl DeviceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Session => "session",
+            Self::User => "user",
+        }
+    }
+}
+
+impl DeviceInput {
+    /// The device part of the input, with `risk_score_from_cache`, status and
+    /// the IP country.
+    pub fn from_event(event: Option<&CachedEvent>) -> (Self, f64, &'static str) {
+        let Some(event) = event else {
+            return (Self::default(), 0.0, "none");
+        };
+        let status = event.status.as_str();
+        let Some(s) = event
+            .signals
+            .as_ref()
+            .filter(|_| event.status == EventStatus::Ready)
+        else {
+            let device = Self {
+                provider: Some(event.provider.clone()),
+                ..Self::default()
+            };
+            return (device, 0.0, status);
+        };
+        let yes = |b: Option<bool>| b == Some(true);
+        let device = Self {
+            known: true,
+            provider: Some(event.provider.clone()),
+            visitor_id: s.visitor_id.clone(),
+            confidence: s.confidence,
+            bot: s.bot.clone(),
+            bot_probability: s.bot_probability,
+            vpn: yes(s.vpn),
+            proxy: yes(s.proxy),
+            tor: yes(s.tor),
+            incognito: yes(s.incognito),
+            tampering: yes(s.tampering),
+            virtual_machine: yes(s.virtual_machine),
+            emulator: yes(s.emulator),
+            jailbroken: yes(s.jailbroken),
+            rooted: yes(s.rooted),
+            frida: yes(s.frida),
+            mitm_attack: yes(s.mitm_attack),
+            ip_address: s.ip_address.clone(),
+            ip_country: s.ip_country.clone(),
+            ip_asn: s.ip_asn.clone(),
+            ip_datacenter: yes(s.ip_datacenter),
+            ip_blocklisted: yes(s.ip_blocklisted),
+            suspect_score: s.suspect_score,
+            provider_verdict: s.provider_verdict.clone(),
+            device_type: s.device_type.clone(),
+        };
+        (device, device_risk(s), status)
+    }
+}
+
+/// `minor / 10^exponent` as a decimal.
+fn major(minor: i64, exponent: u32) -> Decimal {
+    Decimal::try_from_i128_with_scale(i128::from(minor), exponent).unwrap_or_default()
+}
+
+impl WindowInput {
+    fn from_counts(counts: Option<&WindowCounts>, exponent: u32) -> Self {
+        let Some(c) = counts else {
+            return Self::default();
+        };
+        Self {
+            count_5m: c.count_5m,
+            amount_5m: major(c.amount_5m, exponent),
+            count_1h: c.count_1h,
+            amount_1h: major(c.amount_1h, exponent),
+            count_24h: c.count_24h,
+            amount_24h: major(c.amount_24h, exponent),
+        }
+    }
+}
+
+impl VelocityInput {
+    /// The counters, amounts shown in units of a currency with `exponent`
+    /// minor digits.
+    pub fn from_snapshot(v: &VelocitySnapshot, exponent: u32) -> Self {
+        Self {
+            user: WindowInput::from_counts(v.user.as_ref(), exponent),
+            card: WindowInput::from_counts(v.card.as_ref(), exponent),
+            device: WindowInput::from_counts(v.device.as_ref(), exponent),
+            ip: WindowInput::from_counts(v.ip.as_ref(), exponent),
+            cards_per_device: v.distinct_cards_per_device.unwrap_or(0),
+            cards_per_user: v.distinct_cards_per_user.unwrap_or(0),
+            devices_per_user: v.distinct_devices_per_user.unwrap_or(0),
+        }
+    }
+}
+
+// ---- the rules' evaluation context -------------------------------------
+
+fn key(name: &'static str) -> zen_expression::variable::Symbol {
+    zen_expression::variable::Symbol::from_static(name)
+}
+
+fn text(value: &str) -> Variable {
+    Variable::String(zen_expression::variable::Symbol::from(value))
+}
+
+fn opt_text(value: Option<&str>) -> Variable {
+    value.map_or(Variable::Null, text)
+}
+
+fn int(value: i64) -> Variable {
+    Variable::Number(Decimal::from(value))
+}
+
+fn uint(value: u64) -> Variable {
+    Variable::Number(Decimal::from(value))
+}
+
+fn float(value: f64) -> Variable {
+    Decimal::from_f64(value).map_or(Variable::Null, Variable::Number)
+}
+
+fn opt_float(value: Option<f64>) -> Variable {
+    value.map_or(Variable::Null, float)
+}
+
+fn object(entries: Vec<(&'static str, Variable)>) -> Variable {
+    let mut map = VariableMap::with_capacity(entries.len());
+    for (name, value) in entries {
+        map.insert(key(name), value);
+    }
+    Variable::from_object(map)
+}
+
+impl WindowInput {
+    fn to_variable(&self) -> Variable {
+        object(vec![
+            ("count_5m", uint(self.count_5m)),
+            ("amount_5m", Variable::Number(self.amount_5m)),
+            ("count_1h", uint(self.count_1h)),
+            ("amount_1h", Variable::Number(self.amount_1h)),
+            ("count_24h", uint(self.count_24h)),
+            ("amount_24h", Variable::Number(self.amount_24h)),
+        ])
+    }
+}
+
+impl Input {
+    /// The rules' evaluation context: the same names and values the input
+    /// serializes to, built straight from the typed fields.
+    pub fn to_variable(&self) -> Variable {
+        let d = &self.device;
+        let device = object(vec![
+            ("known", Variable::Bool(d.known)),
+            ("provider", opt_text(d.provider.as_deref())),
+            ("visitor_id", opt_text(d.visitor_id.as_deref())),
+            ("confidence", opt_float(d.confidence)),
+            ("bot", opt_text(d.bot.as_deref())),
+            ("bot_probability", opt_float(d.bot_probability)),
+            ("vpn", Variable::Bool(d.vpn)),
+            ("proxy", Variable::Bool(d.proxy)),
+            ("tor", Variable::Bool(d.tor)),
+            ("incognito", Variable::Bool(d.incognito)),
+            ("tampering", Variable::Bool(d.tampering)),
+            ("virtual_machine", Variable::Bool(d.virtual_machine)),
+            ("emulator", Variable::Bool(d.emulator)),
+            ("jailbroken", Variable::Bool(d.jailbroken)),
+            ("rooted", Variable::Bool(d.rooted)),
+            ("frida", Variable::Bool(d.frida)),
+            ("mitm_attack", Variable::Bool(d.mitm_attack)),
+            ("ip_address", opt_text(d.ip_address.as_deref())),
+            ("ip_country", opt_text(d.ip_country.as_deref())),
+            ("ip_asn", opt_text(d.ip_asn.as_deref())),
+            ("ip_datacenter", Variable::Bool(d.ip_datacenter)),
+            ("ip_blocklisted", Variable::Bool(d.ip_blocklisted)),
+            ("suspect_score", opt_float(d.suspect_score)),
+            ("provider_verdict", opt_text(d.provider_verdict.as_deref())),
+            ("device_type", opt_text(d.device_type.as_deref())),
+        ]);
+        let v = &self.velocity;
+        let velocity = object(vec![
+            ("user", v.user.to_variable()),
+            ("card", v.card.to_variable()),
+            ("device", v.device.to_variable()),
+            ("ip", v.ip.to_variable()),
+            ("cards_per_device", uint(v.cards_per_device)),
+            ("cards_per_user", uint(v.cards_per_user)),
+            ("devices_per_user", uint(v.devices_per_user)),
+        ]);
+        let c = &self.customer;
+        let customer = object(vec![
+            ("known", Variable::Bool(c.known)),
+            ("status", text(c.status)),
+            ("age_days", float(c.age_days)),
+            ("decisions", int(c.decisions)),
+            ("allows", int(c.allows)),
+            ("reviews", int(c.reviews)),
+            ("blocks", int(c.blocks)),
+            ("fraud_labels", int(c.fraud_labels)),
+            ("amount_count", int(c.amount_count)),
+            ("avg_amount", float(c.avg_amount)),
+            ("max_amount", float(c.max_amount)),
+            ("devices", int(c.devices)),
+            ("cards", int(c.cards)),
+            ("known_device", Variable::Bool(c.known_device)),
+            ("known_card", Variable::Bool(c.known_card)),
+        ]);
+        let subscriber_id = match &self.subscriber_id {
+            Value::String(s) => text(s),
+            other => Variable::from(other),
+        };
+        let mut map = VariableMap::with_capacity(40 + self.extra.len());
+        // Extras never share a name with the features below: the parser
+        // renames such a payload field `extra_<name>`.
+        for (name, value) in &self.extra {
+            map.insert_str(name, Variable::from(value));
+        }
+        let fields = [
+            ("subscriber_id", subscriber_id),
+            ("request_id", text(&self.request_id)),
+            (
+                "transaction_amount",
+                Variable::Number(self.transaction_amount),
+            ),
+            ("amount", Variable::Number(self.amount)),
+            ("amount_minor", int(self.amount_minor)),
+            ("currency", text(self.currency)),
+            ("bin", opt_text(self.bin.as_deref())),
+            ("last4", opt_text(self.last4.as_deref())),
+            ("card_brand", opt_text(self.card_brand.as_deref())),
+            ("card_funding", opt_text(self.card_funding.as_deref())),
+            ("card_country", opt_text(self.card_country.as_deref())),
+            ("card_prepaid", Variable::Bool(self.card_prepaid)),
+            ("card_issuer", opt_text(self.card_issuer.as_deref())),
+            ("card_category", opt_text(self.card_category.as_deref())),
+            ("bin_source", opt_text(self.bin_source)),
+            ("user_id", opt_text(self.user_id.as_deref())),
+            ("session_id", opt_text(self.session_id.as_deref())),
+            (
+                "external_transaction_number",
+                opt_text(self.external_transaction_number.as_deref()),
+            ),
+            ("email", opt_text(self.email.as_deref())),
+            ("email_domain", opt_text(self.email_domain.as_deref())),
+            ("ip_address", opt_text(self.ip_address.as_deref())),
+            ("ip_country", opt_text(self.ip_country.as_deref())),
+            ("billing_country", opt_text(self.billing_country.as_deref())),
+            (
+                "shipping_country",
+                opt_text(self.shipping_country.as_deref()),
+            ),
+            ("gateway", opt_text(self.gateway)),
+            ("risk_score_from_cache", float(self.risk_score_from_cache)),
+            ("device_status", text(self.device_status)),
+            ("device_source", opt_text(self.device_source)),
+            (
+                "device_request_id",
+                opt_text(self.device_request_id.as_deref()),
+            ),
+            ("device", device),
+            ("velocity", velocity),
+            ("customer", customer),
+        ];
+        for (name, value) in fields {
+            map.insert(key(name), value);
+        }
+        Variable::from_object(map)
+    }
+}

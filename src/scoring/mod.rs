@@ -1,0 +1,274 @@
+//! The decision core: from a score request's transaction, the cached device
+//! signals, the velocity counters and the customer's profile to a score, a
+//! level, an action and the rules that fired.
+//!
+//! Pure and synchronous: the endpoint ([`crate::decisions`]) does the I/O and
+//! hands the pieces in, so the core can be benchmarked (`benches/decision.rs`)
+//! and tested alone.
+//!
+//! `risk_score = clamp(risk_score_from_cache + Σ weights of the rules that hit,
+//! 0, 1)`, rounded to 4 decimals; `risk_level` is `low` below the review
+//! threshold, `medium` below the block threshold, `high` from it on; `action`
+//! is the stricter of the level's (allow / review / block) and every action a
+//! hit rule forces.
+
+pub mod input;
+pub mod transaction;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::input::{CustomerInput, DeviceInput, DeviceSource, Input, VelocityInput};
+pub use self::transaction::{parse, RequestError, Transaction};
+
+use crate::cache::CachedEvent;
+use crate::rules::{Action, CompiledRuleSet};
+use crate::velocity::{VelocityEvent, VelocitySnapshot};
+
+/// One rule that hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleHit {
+    pub rule: String,
+    pub weight: f64,
+    /// The action the rule forces, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+}
+
+/// One rule that could not be evaluated on this input (it did not hit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleError {
+    pub rule: String,
+    pub error: String,
+}
+
+/// A decision's `result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub risk_score: f64,
+    /// `low`, `medium` or `high`.
+    pub risk_level: String,
+    pub action: Action,
+    pub rule_hits: Vec<RuleHit>,
+    /// Rules that failed on this input (a missing field compared with a
+    /// number, …); they count as not hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_errors: Vec<RuleError>,
+    /// The rule-set version that decided (0 = the default pack).
+    pub rules_version: i64,
+}
+
+/// The velocity event a transaction counts as. The card is BIN + last4 (never
+/// a full number), and only when both are known; the device is the visitor id
+/// of the cached signals; the IP is the merchant's, else the device's.
+pub fn velocity_event(
+    tx: &Transaction,
+    device: Option<&CachedEvent>,
+    event_id: String,
+) -> VelocityEvent {
+    let signals = device.and_then(|e| e.signals.as_ref());
+    VelocityEvent {
+        user: tx.user_id.clone(),
+        card: match (&tx.bin, &tx.last4) {
+            (Some(bin), Some(last4)) => Some(format!("{bin}:{last4}")),
+            _ => None,
+        },
+        device: signals.and_then(|s| s.visitor_id.clone()),
+        ip: tx
+            .ip_address
+            .clone()
+            .or_else(|| signals.and_then(|s| s.ip_address.clone())),
+        amount_minor: tx.amount_minor,
+        event_id,
+    }
+}
+
+/// Assembles every feature of the decision.
+pub fn build_input(
+    tx: Transaction,
+    device: Option<(&CachedEvent, DeviceSource)>,
+    velocity: &VelocitySnapshot,
+    customer: CustomerInput,
+) -> Input {
+    let (device_input, risk_score_from_cache, device_status) =
+        DeviceInput::from_event(device.map(|(event, _)| event));
+    let ip_country = device_input.ip_country.clone();
+    Input {
+        subscriber_id: tx.subscriber_id,
+        request_id: tx.request_id,
+        transaction_amount: tx.amount,
+        amount: tx.amount,
+        amount_minor: tx.amount_minor,
+        currency: tx.currency,
+        bin: tx.bin,
+        last4: tx.last4,
+        card_brand: tx.card_brand,
+        card_funding: tx.card_funding,
+        card_country: tx.card_country,
+        card_prepaid: tx.card_prepaid,
+        card_issuer: tx.card_issuer,
+        card_category: tx.card_category,
+        bin_source: tx.bin_source,
+        user_id: tx.user_id,
+        session_id: tx.session_id,
+        external_transaction_number: tx.external_transaction_number,
+        email: tx.email,
+        email_domain: tx.email_domain,
+        ip_address: tx.ip_address,
+        ip_country,
+        billing_country: tx.billing_country,
+        shipping_country: tx.shipping_country,
+        gateway: tx.gateway,
+        risk_score_from_cache,
+        device_status,
+        device_source: device.map(|(_, source)| source.as_str()),
+        device_request_id: device.map(|(event, _)| event.request_id.clone()),
+        device: device_input,
+        velocity: VelocityInput::from_snapshot(velocity, tx.exponent),
+        customer,
+        card_data_scrubbed: tx.card_data_scrubbed,
+        degraded: Vec::new(),
+        extra: tx.extra,
+    }
+}
+
+/// Rounds to 4 decimals.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Runs the rules over the input and scores it.
+pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
+    let evaluation = rules.evaluate(&input.to_variable());
+    let mut sum = 0.0;
+    let mut forced = Action::Allow;
+    let mut rule_hits = Vec::with_capacity(evaluation.hits.len());
+    for index in evaluation.hits {
+        let Some(rule) = rules.rules.get(index) else {
+            continue;
+        };
+        sum += rule.weight;
+        if let Some(action) = rule.action {
+            forced = forced.max(action);
+        }
+        rule_hits.push(RuleHit {
+            rule: rule.name.clone(),
+            weight: rule.weight,
+            action: rule.action,
+        });
+    }
+    let rule_errors = evaluation
+        .faults
+        .into_iter()
+        .filter_map(|(index, fault)| {
+            rules.rules.get(index).map(|rule| RuleError {
+                rule: rule.name.clone(),
+                error: fault.to_string(),
+            })
+        })
+        .collect();
+    let base = if input.risk_score_from_cache.is_finite() {
+        input.risk_score_from_cache
+    } else {
+        0.0
+    };
+    let risk_score = round4((base + sum).clamp(0.0, 1.0));
+    let (risk_level, level_action) = if risk_score < rules.review_threshold {
+        ("low", Action::Allow)
+    } else if risk_score < rules.block_threshold {
+        ("medium", Action::Review)
+    } else {
+        ("high", Action::Block)
+    };
+    Outcome {
+        risk_score,
+        risk_level: risk_level.to_owned(),
+        action: level_action.max(forced),
+        rule_hits,
+        rule_errors,
+        rules_version: rules.version,
+    }
+}
+
+/// A typical transaction (known customer, ready device, a few counters), for
+/// checking new rules before they are stored.
+pub fn sample_input() -> Input {
+    let body = serde_json::json!({
+        "request_id": "sample", "subscriber_id": "sample",
+        "payload": {"transaction_amount": 120.5, "currency": "USD", "bin": "411111",
+                    "last4": "1111", "user_id": "u1", "session_id": "s1",
+                    "email": "jane@example.com", "ip_address": "192.0.2.10",
+                    "billing_country": "US", "shipping_country": "US"}
+    });
+    let serde_json::Value::Object(body) = body else {
+        unreachable!("a JSON object literal")
+    };
+    let tx = match parse(body) {
+        Ok(tx) => tx,
+        // The literal above is valid; parse cannot refuse it.
+        Err(_) => unreachable!("the sample transaction is valid"),
+    };
+    let event = CachedEvent {
+        request_id: "sample".into(),
+        provider: "fingerprint".into(),
+        status: crate::cache::EventStatus::Ready,
+        signals: Some(crate::providers::signals::DeviceSignals {
+            visitor_id: Some("v1".into()),
+            confidence: Some(0.99),
+            bot: Some("notDetected".into()),
+            vpn: Some(false),
+            ip_address: Some("192.0.2.10".into()),
+            ip_country: Some("US".into()),
+            ..Default::default()
+        }),
+        error: None,
+        fetched_at: None,
+        attempts: 1,
+    };
+    let counts = crate::velocity::WindowCounts {
+        count_5m: 1,
+        amount_5m: 12050,
+        count_1h: 2,
+        amount_1h: 20000,
+        count_24h: 3,
+        amount_24h: 30000,
+    };
+    let velocity = VelocitySnapshot {
+        user: Some(counts),
+        card: Some(counts),
+        device: Some(counts),
+        ip: Some(counts),
+        distinct_cards_per_device: Some(1),
+        distinct_cards_per_user: Some(1),
+        distinct_devices_per_user: Some(1),
+    };
+    let customer = CustomerInput {
+        known: true,
+        age_days: 30.0,
+        decisions: 3,
+        allows: 3,
+        amount_count: 3,
+        avg_amount: 80.0,
+        max_amount: 150.0,
+        devices: 1,
+        cards: 1,
+        known_device: true,
+        known_card: true,
+        ..CustomerInput::default()
+    };
+    build_input(
+        tx,
+        Some((&event, DeviceSource::Request)),
+        &velocity,
+        customer,
+    )
+}
+
+/// The rules that fail (or give no boolean) on [`sample_input`].
+pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, crate::rules::RuleFault)> {
+    let evaluation = rules.evaluate(&sample_input().to_variable());
+    evaluation
+        .faults
+        .into_iter()
+        .filter_map(|(i, fault)| rules.rules.get(i).map(|r| (r.name.clone(), fault)))
+        .collect()
+}

@@ -1,0 +1,486 @@
+//! Reading a `POST /risk/bin/score` body into validated transaction features:
+//! identifiers at the top level or inside `payload`, features from `payload`
+//! and/or a raw `gateway_event`, card numbers cut down to BIN and last4, BIN
+//! data added. Pure: no I/O.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::gateways;
+use crate::reference::{bins, currency};
+use crate::scrub;
+
+/// Amounts above this are refused: beyond it, minor units overflow 64 bits for
+/// 4-digit currencies and the response's JSON number would round.
+const MAX_AMOUNT: i64 = 100_000_000_000_000;
+const MAX_ID: usize = 256;
+const MAX_TEXT: usize = 512;
+const MAX_URL: usize = 2048;
+
+/// Why a body cannot be scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// `400`: a missing or malformed field (the message names it).
+    Invalid(String),
+    /// `422`: a well-formed `gateway_event` that cannot be used.
+    Unprocessable(String),
+}
+
+impl RequestError {
+    fn missing(field: &str) -> Self {
+        Self::Invalid(format!("Missing '{field}' in request body"))
+    }
+
+    fn invalid(field: &str, why: &str) -> Self {
+        Self::Invalid(format!("Invalid '{field}': {why}"))
+    }
+}
+
+type Result<T> = std::result::Result<T, RequestError>;
+
+/// The transaction part of a decision's input, before the device, velocity
+/// and customer parts are added.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub subscriber_id: Value,
+    pub request_id: String,
+    pub amount: Decimal,
+    pub amount_minor: i64,
+    pub currency: &'static str,
+    pub exponent: u32,
+    pub bin: Option<String>,
+    pub last4: Option<String>,
+    pub card_brand: Option<String>,
+    pub card_funding: Option<String>,
+    pub card_country: Option<String>,
+    pub card_prepaid: bool,
+    pub card_issuer: Option<String>,
+    pub card_category: Option<String>,
+    pub bin_source: Option<&'static str>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub external_transaction_number: Option<String>,
+    pub email: Option<String>,
+    pub email_domain: Option<String>,
+    pub ip_address: Option<String>,
+    pub billing_country: Option<String>,
+    pub shipping_country: Option<String>,
+    pub gateway: Option<&'static str>,
+    pub callback_url: Option<String>,
+    pub card_data_scrubbed: Vec<String>,
+    pub extra: Map<String, Value>,
+    /// The whole body as JSON, card numbers masked: what idempotency compares.
+    canonical: String,
+}
+
+impl Transaction {
+    /// The request body as JSON with card numbers masked; equal bodies give
+    /// equal fingerprints whatever their key order or spacing.
+    pub fn fingerprint(&self) -> &str {
+        &self.canonical
+    }
+}
+
+/// Payload fields with a meaning of their own; every other payload field is
+/// an extra, kept as sent.
+const KNOWN: &[&str] = &[
+    "subscriber_id",
+    "request_id",
+    "transaction_amount",
+    "currency",
+    "bin",
+    "last4",
+    "card_brand",
+    "card_funding",
+    "card_country",
+    "user_id",
+    "session_id",
+    "external_transaction_number",
+    "email",
+    "ip_address",
+    "billing_country",
+    "shipping_country",
+    "callback_url",
+];
+
+/// Names riskgate computes; a payload field so named is kept as
+/// `extra_<name>` so it can neither hide nor fake a computed feature.
+const DERIVED: &[&str] = &[
+    "amount",
+    "amount_minor",
+    "card_prepaid",
+    "card_issuer",
+    "card_category",
+    "bin_source",
+    "email_domain",
+    "ip_country",
+    "gateway",
+    "risk_score_from_cache",
+    "device_status",
+    "device_source",
+    "device_request_id",
+    "device",
+    "velocity",
+    "customer",
+    "card_data_scrubbed",
+    "degraded",
+];
+
+/// Reads and validates a score request body. Card numbers anywhere in it are
+/// masked first, so nothing later (input, storage, logs) sees them.
+pub fn parse(mut body: Map<String, Value>) -> Result<Transaction> {
+    let scrubbed = {
+        let mut found = Vec::new();
+        for (name, value) in body.iter_mut() {
+            for mut pan in scrub::scrub_value(value) {
+                pan.path = if pan.path.is_empty() {
+                    name.clone()
+                } else if pan.path.starts_with('[') {
+                    format!("{name}{}", pan.path)
+                } else {
+                    format!("{name}.{}", pan.path)
+                };
+                found.push(pan);
+            }
+        }
+        found
+    };
+    let canonical = serde_json::to_string(&body).unwrap_or_default();
+
+    let payload = match body.remove("payload") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => return Err(RequestError::invalid("payload", "expected an object")),
+    };
+    let gateway_event = body.remove("gateway_event").filter(|v| !v.is_null());
+    if payload.is_none() && gateway_event.is_none() {
+        return Err(RequestError::Invalid(
+            "Request must contain 'payload' or 'gateway_event'".into(),
+        ));
+    }
+    let mut payload = payload.unwrap_or_default();
+
+    // Identifiers: top level first, else inside the payload.
+    let mut take_id = |name: &str| {
+        body.remove(name)
+            .filter(|v| !v.is_null())
+            .or_else(|| payload.remove(name).filter(|v| !v.is_null()))
+    };
+    let subscriber_id =
+        take_id("subscriber_id").ok_or_else(|| RequestError::missing("subscriber_id"))?;
+    let request_id_value =
+        take_id("request_id").ok_or_else(|| RequestError::missing("request_id"))?;
+    let callback_value = take_id("callback_url");
+    let request_id = identifier(&request_id_value, "request_id")?;
+    let callback_url = callback_value.map(|v| callback_url(&v)).transpose()?;
+
+    // Features: the gateway's first, the payload's over them (the merchant
+    // knows its own ids and may correct what the event lacks).
+    let (gateway, mut features) = match gateway_event {
+        Some(event) => {
+            let extracted =
+                gateways::extract(&event).map_err(|e| RequestError::Unprocessable(e.0))?;
+            (Some(extracted.gateway), extracted.features)
+        }
+        None => (None, Map::new()),
+    };
+    let from_gateway_amount = features.contains_key("transaction_amount");
+    for (name, value) in payload {
+        if !value.is_null() {
+            features.insert(name, value);
+        }
+    }
+
+    let amount_value = match features.remove("transaction_amount") {
+        Some(v) => v,
+        None if gateway.is_some() && !from_gateway_amount && !features.contains_key("currency") => {
+            return Err(RequestError::Unprocessable(
+                "gateway_event carries no amount (for example a Stripe review or payment_method, \
+                 an Adyen 3-D Secure redirect): send 'transaction_amount' and 'currency' in \
+                 'payload' beside it"
+                    .into(),
+            ))
+        }
+        None => return Err(RequestError::missing("transaction_amount")),
+    };
+    let amount = amount(&amount_value)?;
+    let currency_value = features
+        .remove("currency")
+        .ok_or_else(|| RequestError::missing("currency"))?;
+    let Value::String(code) = &currency_value else {
+        return Err(RequestError::invalid(
+            "currency",
+            "expected an ISO 4217 code such as \"USD\"",
+        ));
+    };
+    let currency = currency::currency(code).ok_or_else(|| {
+        RequestError::invalid(
+            "currency",
+            &format!("'{}' is not an ISO 4217 currency code", clip(code)),
+        )
+    })?;
+    let exponent = u32::from(currency.exponent.unwrap_or(0));
+    let amount_minor = minor_units(amount, exponent)?;
+
+    let mut bin = optional(&mut features, "bin", digits_field(6, 8, "bin"))?;
+    let mut last4 = optional(&mut features, "last4", digits_field(4, 4, "last4"))?;
+    if let Some(pan) = scrubbed.first() {
+        bin.get_or_insert_with(|| pan.bin.clone());
+        last4.get_or_insert_with(|| pan.last4.clone());
+    }
+    let mut card_brand = optional(&mut features, "card_brand", lower_text("card_brand"))?;
+    let mut card_funding = optional(&mut features, "card_funding", lower_text("card_funding"))?;
+    let mut card_country = optional(&mut features, "card_country", country("card_country"))?;
+    let user_id = optional(&mut features, "user_id", |v| identifier(v, "user_id"))?;
+    let session_id = optional(&mut features, "session_id", |v| identifier(v, "session_id"))?;
+    let external_transaction_number =
+        optional(&mut features, "external_transaction_number", |v| {
+            identifier(v, "external_transaction_number")
+        })?;
+    let email = optional(&mut features, "email", |v| plain_text(v, "email", MAX_TEXT))?;
+    let email_domain = email
+        .as_deref()
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, domain)| domain.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    let ip_address = optional(&mut features, "ip_address", ip)?;
+    let billing_country = optional(&mut features, "billing_country", country("billing_country"))?;
+    let shipping_country = optional(
+        &mut features,
+        "shipping_country",
+        country("shipping_country"),
+    )?;
+
+    // The BIN table fills what neither the merchant nor the gateway said.
+    let info = bin.as_deref().and_then(bins::lookup);
+    let mut card_prepaid = card_funding.as_deref() == Some("prepaid");
+    let (mut card_issuer, mut card_category, mut bin_source) = (None, None, None);
+    if let Some(info) = info {
+        card_brand.get_or_insert_with(|| info.brand.to_owned());
+        if let Some(funding) = info.funding_label() {
+            card_funding.get_or_insert_with(|| funding.to_owned());
+        }
+        if let Some(country) = info.country {
+            card_country.get_or_insert_with(|| country.to_owned());
+        }
+        card_prepaid |= info.prepaid;
+        card_issuer = info.issuer.map(str::to_owned);
+        card_category = info.category.map(str::to_owned);
+        bin_source = Some(match info.source {
+            bins::BinSource::Table => "table",
+            bins::BinSource::IinRange => "iin_range",
+        });
+    }
+
+    let mut extra = Map::new();
+    for (name, value) in features {
+        if KNOWN.contains(&name.as_str()) {
+            continue;
+        }
+        if DERIVED.contains(&name.as_str()) {
+            extra.insert(format!("extra_{name}"), value);
+        } else {
+            extra.insert(name, value);
+        }
+    }
+
+    Ok(Transaction {
+        subscriber_id,
+        request_id,
+        amount,
+        amount_minor,
+        currency: currency.code,
+        exponent,
+        bin,
+        last4,
+        card_brand,
+        card_funding,
+        card_country,
+        card_prepaid,
+        card_issuer,
+        card_category,
+        bin_source,
+        user_id,
+        session_id,
+        external_transaction_number,
+        email,
+        email_domain,
+        ip_address,
+        billing_country,
+        shipping_country,
+        gateway,
+        callback_url,
+        card_data_scrubbed: scrubbed.into_iter().map(|p| p.path).collect(),
+        extra,
+        canonical,
+    })
+}
+
+/// At most 64 characters of a rejected value, for an error message.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn optional<T>(
+    features: &mut Map<String, Value>,
+    field: &str,
+    read: impl FnOnce(&Value) -> Result<T>,
+) -> Result<Option<T>> {
+    match features.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => read(&value).map(Some),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    crate::request::json_kind(value)
+}
+
+/// A non-empty string without control characters; a JSON integer is taken as
+/// its decimal form (merchants' ids are often numbers).
+fn identifier(value: &Value, field: &str) -> Result<String> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => plain_text(other, field, MAX_ID),
+    }
+}
+
+fn plain_text(value: &Value, field: &str, max: usize) -> Result<String> {
+    let Value::String(s) = value else {
+        return Err(RequestError::invalid(
+            field,
+            &format!("expected a string, got {}", kind(value)),
+        ));
+    };
+    if s.trim().is_empty() {
+        return Err(RequestError::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(RequestError::invalid(
+            field,
+            &format!("must be at most {max} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(RequestError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(s.clone())
+}
+
+fn lower_text(field: &'static str) -> impl FnOnce(&Value) -> Result<String> {
+    move |v| plain_text(v, field, 64).map(|s| s.trim().to_ascii_lowercase())
+}
+
+/// ISO 3166 alpha-2: two ASCII letters, any case.
+fn country(field: &'static str) -> impl FnOnce(&Value) -> Result<String> {
+    move |v| {
+        let s = plain_text(v, field, 2).map_err(|_| {
+            RequestError::invalid(
+                field,
+                "expected an ISO 3166 alpha-2 country code such as \"US\"",
+            )
+        })?;
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Ok(s.to_ascii_uppercase())
+        } else {
+            Err(RequestError::invalid(
+                field,
+                "expected an ISO 3166 alpha-2 country code such as \"US\"",
+            ))
+        }
+    }
+}
+
+/// `min` to `max` ASCII digits, as a string (a JSON integer is accepted).
+fn digits_field(
+    min: usize,
+    max: usize,
+    field: &'static str,
+) -> impl FnOnce(&Value) -> Result<String> {
+    move |v| {
+        let s = match v {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            _ => String::new(),
+        };
+        if (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(s)
+        } else if min == max {
+            Err(RequestError::invalid(
+                field,
+                &format!("expected {min} digits"),
+            ))
+        } else {
+            Err(RequestError::invalid(
+                field,
+                &format!("expected {min} to {max} digits"),
+            ))
+        }
+    }
+}
+
+fn ip(value: &Value) -> Result<String> {
+    let s = plain_text(value, "ip_address", 64)?;
+    IpAddr::from_str(s.trim())
+        .map(|ip| ip.to_string())
+        .map_err(|_| RequestError::invalid("ip_address", "expected an IPv4 or IPv6 address"))
+}
+
+/// A JSON number ≥ 0, or a string holding a decimal number.
+fn amount(value: &Value) -> Result<Decimal> {
+    const WHY: &str = "expected a number >= 0 (or a string holding one)";
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_owned(),
+        _ => return Err(RequestError::invalid("transaction_amount", WHY)),
+    };
+    let parsed = Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| RequestError::invalid("transaction_amount", WHY))?;
+    if parsed.is_sign_negative() && !parsed.is_zero() {
+        return Err(RequestError::invalid("transaction_amount", "must be >= 0"));
+    }
+    if parsed > Decimal::from(MAX_AMOUNT) {
+        return Err(RequestError::invalid(
+            "transaction_amount",
+            &format!("must be at most {MAX_AMOUNT}"),
+        ));
+    }
+    Ok(parsed.abs().normalize())
+}
+
+/// The amount in minor units, rounded half to even when it has more decimals
+/// than the currency.
+fn minor_units(amount: Decimal, exponent: u32) -> Result<i64> {
+    let scaled = amount
+        .checked_mul(Decimal::from(10i64.pow(exponent.min(6))))
+        .map(|d| d.round_dp(0));
+    scaled
+        .and_then(|d| i64::try_from(d).ok())
+        .ok_or_else(|| RequestError::invalid("transaction_amount", "too large"))
+}
+
+fn callback_url(value: &Value) -> Result<String> {
+    const WHY: &str = "expected an absolute http or https URL";
+    let Value::String(s) = value else {
+        return Err(RequestError::invalid("callback_url", WHY));
+    };
+    if s.len() > MAX_URL {
+        return Err(RequestError::invalid(
+            "callback_url",
+            &format!("must be at most {MAX_URL} characters"),
+        ));
+    }
+    match url::Url::parse(s.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(url.to_string())
+        }
+        _ => Err(RequestError::invalid("callback_url", WHY)),
+    }
+}
