@@ -637,6 +637,894 @@ async fn concurrent_claims_never_share_a_job(backend: Backend) {
     assert_eq!((all.len(), distinct.len()), (60, 60));
 }
 
+fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis) -> NewDecision {
+    NewDecision {
+        id: id.into(),
+        subscriber_id: subscriber_id.into(),
+        request_id: format!("req-{id}"),
+        idempotency_key: key.map(str::to_owned),
+        request_hash: "h1".into(),
+        input: format!(r#"{{"id":"{id}"}}"#),
+        result: r#"{"action":"allow"}"#.into(),
+        risk_score: 12.5,
+        risk_level: "low".into(),
+        action: "allow".into(),
+        rules_version: 3,
+        callback_url: Some("https://example.test/cb".into()),
+        user_id: None,
+        duration_us: 1_234,
+        created_at,
+        customer: None,
+    }
+}
+
+/// A decision for `user` with the customer update that goes with it.
+fn customer_decision(
+    id: &str,
+    user: &str,
+    action: &str,
+    at: Millis,
+    visitor: Option<&str>,
+    card: Option<(&str, &str)>,
+    amount: Option<f64>,
+) -> NewDecision {
+    NewDecision {
+        action: action.into(),
+        user_id: Some(user.into()),
+        customer: Some(CustomerTouch {
+            user_id: user.into(),
+            visitor_id: visitor.map(str::to_owned),
+            card: card.map(|(b, l)| (b.to_owned(), l.to_owned())),
+            amount,
+            action: Some(action.into()),
+        }),
+        ..decision(id, "12", None, at)
+    }
+}
+
+fn inserted(recorded: DecisionRecorded) -> DecisionRow {
+    match recorded {
+        DecisionRecorded::Inserted(row) => row,
+        DecisionRecorded::Existing(row) => panic!("expected a new decision, got {row:?}"),
+    }
+}
+
+async fn all_decisions(store: &SqlStore) -> Vec<DecisionReplay> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.decisions_since(0, after.clone(), 3).await.unwrap();
+        let Some(last) = page.last() else { break out };
+        after = Some((last.created_at, last.id.clone()));
+        out.extend(page);
+    }
+}
+
+async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    let mut new = decision("d1", "12", Some("k1"), 1_000);
+    new.user_id = Some("u1".into());
+    let row = inserted(store.record_decision(&new, 0).await.unwrap());
+    let got = store.get_decision("12", "d1").await.unwrap().unwrap();
+    for row in [&row, &got] {
+        assert_eq!(row.id, "d1");
+        assert_eq!(row.subscriber_id, "12");
+        assert_eq!(row.request_id, "req-d1");
+        assert_eq!(row.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(row.request_hash, "h1");
+        assert_eq!(row.input, r#"{"id":"d1"}"#);
+        assert_eq!(row.result, r#"{"action":"allow"}"#);
+        assert_eq!(row.risk_score, 12.5);
+        assert_eq!(row.risk_level, "low");
+        assert_eq!(row.action, "allow");
+        assert_eq!(row.rules_version, 3);
+        assert_eq!(row.callback_url.as_deref(), Some("https://example.test/cb"));
+        assert_eq!(row.user_id.as_deref(), Some("u1"));
+        assert_eq!(row.duration_us, 1_234);
+        assert_eq!(row.created_at, 1_000);
+        assert_eq!((row.label, row.labeled_at), (None, None));
+    }
+    // Another tenant sees nothing of it.
+    assert!(store.get_decision("13", "d1").await.unwrap().is_none());
+    assert!(store.get_decision("12", "nope").await.unwrap().is_none());
+    assert!(store
+        .find_decision_by_idempotency("13", "k1", 0)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .label_decision("13", "d1", Label::Fraud, 2_000)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .find_decision_by_idempotency("12", "k1", 1_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "d1"
+    );
+    assert!(store
+        .find_decision_by_idempotency("12", "k1", 1_001)
+        .await
+        .unwrap()
+        .is_none());
+    // The same key is free for another tenant.
+    inserted(
+        store
+            .record_decision(&decision("d2", "13", Some("k1"), 1_000), 0)
+            .await
+            .unwrap(),
+    );
+    // A decision for an unknown subscriber is refused.
+    assert!(store
+        .record_decision(&decision("d3", "99", None, 1_000), 0)
+        .await
+        .is_err());
+}
+
+async fn idempotency_keys_answer_within_the_window_only(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let mut first = customer_decision("d1", "u1", "block", 1_000, Some("v1"), None, Some(10.0));
+    first.idempotency_key = Some("k".into());
+    inserted(store.record_decision(&first, 0).await.unwrap());
+
+    // Within the window: the first decision, and nothing written.
+    let mut retry = customer_decision("d2", "u1", "allow", 2_000, Some("v2"), None, Some(99.0));
+    retry.idempotency_key = Some("k".into());
+    retry.request_hash = "h2".into();
+    let DecisionRecorded::Existing(existing) = store.record_decision(&retry, 1_000).await.unwrap()
+    else {
+        panic!("a key within the window answers with the first decision");
+    };
+    assert_eq!(
+        (
+            existing.id.as_str(),
+            existing.action.as_str(),
+            existing.request_hash.as_str()
+        ),
+        ("d1", "block", "h1")
+    );
+    assert!(store.get_decision("12", "d2").await.unwrap().is_none());
+    assert_eq!(all_decisions(&store).await.len(), 1);
+    let profile = store.get_customer("12", "u1").await.unwrap().unwrap();
+    let c = &profile.customer;
+    assert_eq!(
+        (
+            c.decisions_allow,
+            c.decisions_block,
+            c.amount_count,
+            c.last_seen
+        ),
+        (0, 1, 1, 1_000)
+    );
+    assert_eq!(
+        profile.devices_total, 1,
+        "the retry's device is not recorded"
+    );
+
+    // Past the window: a new decision takes the key, the old one stays.
+    let renewed = inserted(store.record_decision(&retry, 1_001).await.unwrap());
+    assert_eq!(
+        (renewed.id.as_str(), renewed.idempotency_key.as_deref()),
+        ("d2", Some("k"))
+    );
+    let old = store.get_decision("12", "d1").await.unwrap().unwrap();
+    assert_eq!((old.action.as_str(), old.idempotency_key), ("block", None));
+    assert_eq!(
+        store
+            .find_decision_by_idempotency("12", "k", 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "d2"
+    );
+    let c = store
+        .get_customer("12", "u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .customer;
+    assert_eq!(
+        (
+            c.decisions_allow,
+            c.decisions_block,
+            c.amount_count,
+            c.last_seen
+        ),
+        (1, 1, 2, 2_000)
+    );
+    assert_eq!(all_decisions(&store).await.len(), 2);
+}
+
+async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
+    let Some((store, db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let store = Arc::new(store);
+    // A second process on the same database: its batches race the first's.
+    let other = Arc::new(SqlStore::connect(&db.url).await.unwrap());
+    let now = now_millis();
+    let tries = (0..20).map(|i| {
+        let store = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tokio::spawn(async move {
+            let mut new =
+                customer_decision(&format!("d{i}"), "u1", "review", now, None, None, Some(5.0));
+            new.idempotency_key = Some("same".into());
+            store.record_decision(&new, now - 60_000).await.unwrap()
+        })
+    });
+    let outcomes = futures_join(tries).await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, DecisionRecorded::Inserted(_)))
+        .map(|o| o.row().id.clone())
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.row().id == winners[0]));
+    assert_eq!(all_decisions(&store).await.len(), 1);
+    let c = store
+        .get_customer("12", "u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .customer;
+    assert_eq!((c.decisions_review, c.amount_count), (1, 1), "counted once");
+}
+
+async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Backend) {
+    use sqlx::Connection;
+    let Some((store, db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let url = match &db.url {
+        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
+        DatabaseUrl::Postgres { url } => url.clone(),
+    };
+    // Another process holds an uncommitted decision with the key.
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    sqlx::raw_sql(begin).execute(&mut other).await.unwrap();
+    let now = now_millis();
+    sqlx::query(
+        "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
+         input, result, risk_score, risk_level, action, rules_version, created_at) \
+         VALUES ('theirs', '12', 'r', 'k', 'h', '{}', '{}', 1.0, 'low', 'allow', 1, $1)",
+    )
+    .bind(now)
+    .execute(&mut other)
+    .await
+    .unwrap();
+
+    let store = Arc::new(store);
+    let ours = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut new = customer_decision("ours", "u1", "allow", now, None, None, None);
+            new.idempotency_key = Some("k".into());
+            store.record_decision(&new, now - 60_000).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!ours.is_finished(), "waits for the other transaction");
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    let DecisionRecorded::Existing(existing) = ours.await.unwrap().unwrap() else {
+        panic!("the other process's decision wins");
+    };
+    assert_eq!(existing.id, "theirs");
+    assert!(store.get_decision("12", "ours").await.unwrap().is_none());
+    assert!(
+        store.get_customer("12", "u1").await.unwrap().is_none(),
+        "nothing written"
+    );
+}
+
+async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts(
+    backend: Backend,
+) {
+    let Some((store, db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let stores = [
+        Arc::new(store),
+        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
+    ];
+    // Batches mixing decisions, touches and keys for a few shared customers in
+    // every order: PostgreSQL batches commit concurrently and must not deadlock.
+    let writes = (0..120).map(|i: i64| {
+        let store = stores[(i % 2) as usize].clone();
+        tokio::spawn(async move {
+            let user = format!("u{}", (i * 7) % 5);
+            let visitor = format!("v{}", i % 3);
+            if i % 4 == 3 {
+                let touch = CustomerTouch {
+                    user_id: user,
+                    visitor_id: Some(visitor),
+                    ..Default::default()
+                };
+                store.touch_customer("12", &touch, 1_000 + i).await.unwrap();
+            } else {
+                let mut new = customer_decision(
+                    &format!("d{i}"),
+                    &user,
+                    "allow",
+                    1_000 + i,
+                    Some(&visitor),
+                    None,
+                    Some(1.0),
+                );
+                new.idempotency_key = Some(format!("k{}", i % 30));
+                store.record_decision(&new, 0).await.unwrap();
+            }
+        })
+    });
+    futures_join(writes).await;
+    let decisions = all_decisions(&stores[0]).await.len() as i64;
+    assert_eq!(decisions, 30, "one decision per key");
+    let mut counted = 0;
+    for u in 0..5 {
+        let c = stores[0]
+            .get_customer("12", &format!("u{u}"))
+            .await
+            .unwrap()
+            .unwrap()
+            .customer;
+        assert_eq!(c.decisions_allow, c.amount_count);
+        counted += c.decisions_allow;
+    }
+    assert_eq!(counted, decisions, "each recorded decision counted once");
+}
+
+async fn labels_keep_fraud_counts_consistent(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for (id, at) in [("d1", 1_000), ("d2", 2_000)] {
+        store
+            .record_decision(
+                &customer_decision(id, "u1", "allow", at, None, None, None),
+                0,
+            )
+            .await
+            .unwrap();
+    }
+    async fn labels(store: &SqlStore, user: &str) -> i64 {
+        store
+            .get_customer("12", user)
+            .await
+            .unwrap()
+            .unwrap()
+            .customer
+            .fraud_labels
+    }
+    let labeled = store
+        .label_decision("12", "d1", Label::Fraud, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (labeled.label, labeled.labeled_at),
+        (Some(Label::Fraud), Some(5_000))
+    );
+    assert_eq!(labels(&store, "u1").await, 1);
+    // Labelling fraud again changes nothing.
+    store
+        .label_decision("12", "d1", Label::Fraud, 5_500)
+        .await
+        .unwrap();
+    assert_eq!(labels(&store, "u1").await, 1);
+    store
+        .label_decision("12", "d1", Label::Legit, 6_000)
+        .await
+        .unwrap();
+    assert_eq!(labels(&store, "u1").await, 0);
+    let relabeled = store
+        .label_decision("12", "d1", Label::Chargeback, 7_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (relabeled.label, relabeled.labeled_at),
+        (Some(Label::Chargeback), Some(7_000))
+    );
+    assert_eq!(labels(&store, "u1").await, 1);
+    store
+        .label_decision("12", "d2", Label::Fraud, 8_000)
+        .await
+        .unwrap();
+    assert_eq!(labels(&store, "u1").await, 2);
+    let got = store.get_decision("12", "d1").await.unwrap().unwrap();
+    assert_eq!(got.label, Some(Label::Chargeback));
+
+    // A decision whose customer was never recorded: the label creates it.
+    let mut orphan = decision("d3", "12", None, 3_000);
+    orphan.user_id = Some("u2".into());
+    store.record_decision(&orphan, 0).await.unwrap();
+    assert!(store.get_customer("12", "u2").await.unwrap().is_none());
+    store
+        .label_decision("12", "d3", Label::Chargeback, 9_000)
+        .await
+        .unwrap();
+    let c = store
+        .get_customer("12", "u2")
+        .await
+        .unwrap()
+        .unwrap()
+        .customer;
+    assert_eq!(
+        (c.fraud_labels, c.first_seen, c.last_seen),
+        (1, 3_000, 3_000)
+    );
+    // A decision without a user counts nowhere.
+    store
+        .record_decision(&decision("d4", "12", None, 4_000), 0)
+        .await
+        .unwrap();
+    assert!(store
+        .label_decision("12", "d4", Label::Fraud, 9_000)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .label_decision("12", "nope", Label::Fraud, 9_000)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let card_a = Some(("424242", "4242"));
+    let card_b = Some(("555555", "4444"));
+    let decisions = [
+        customer_decision("d1", "u1", "allow", 5_000, Some("v1"), card_a, Some(10.0)),
+        customer_decision("d2", "u1", "review", 3_000, Some("v2"), card_a, Some(250.5)),
+        customer_decision("d3", "u1", "block", 9_000, Some("v1"), card_b, None),
+        customer_decision("d4", "u1", "allow", 7_000, None, None, Some(40.0)),
+        customer_decision("d5", "u2", "allow", 8_000, Some("v1"), None, Some(1.0)),
+    ];
+    for d in &decisions {
+        inserted(store.record_decision(d, 0).await.unwrap());
+    }
+    let profile = store.get_customer("12", "u1").await.unwrap().unwrap();
+    let c = &profile.customer;
+    assert_eq!((c.subscriber_id.as_str(), c.user_id.as_str()), ("12", "u1"));
+    assert_eq!(c.status, CustomerStatus::Normal);
+    assert_eq!((c.first_seen, c.last_seen), (3_000, 9_000));
+    assert_eq!(
+        (c.decisions_allow, c.decisions_review, c.decisions_block),
+        (2, 1, 1)
+    );
+    assert_eq!(c.amount_count, 3);
+    assert!((c.amount_total - 300.5).abs() < 1e-9, "{}", c.amount_total);
+    assert_eq!(c.amount_max, Some(250.5));
+    assert_eq!((c.fraud_labels, c.status_updated_at), (0, None));
+    let devices: Vec<_> = profile
+        .devices
+        .iter()
+        .map(|d| (d.visitor_id.as_str(), d.first_seen, d.last_seen))
+        .collect();
+    assert_eq!(devices, [("v1", 5_000, 9_000), ("v2", 3_000, 3_000)]);
+    let cards: Vec<_> = profile
+        .cards
+        .iter()
+        .map(|k| (k.bin.as_str(), k.last4.as_str(), k.first_seen, k.last_seen))
+        .collect();
+    assert_eq!(
+        cards,
+        [
+            ("555555", "4444", 9_000, 9_000),
+            ("424242", "4242", 3_000, 5_000)
+        ]
+    );
+    assert_eq!((profile.devices_total, profile.cards_total), (2, 2));
+
+    // Another customer's device is not this one's.
+    let u2 = store.get_customer("12", "u2").await.unwrap().unwrap();
+    assert_eq!(
+        (u2.devices_total, u2.cards_total, u2.customer.amount_max),
+        (1, 0, Some(1.0))
+    );
+    assert!(store.get_customer("12", "u3").await.unwrap().is_none());
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    assert!(store.get_customer("13", "u1").await.unwrap().is_none());
+
+    // The lists are bounded, the totals are not.
+    for i in 0..105 {
+        store
+            .touch_customer(
+                "12",
+                &CustomerTouch {
+                    user_id: "many".into(),
+                    visitor_id: Some(format!("v{i:03}")),
+                    ..Default::default()
+                },
+                10_000 + i,
+            )
+            .await
+            .unwrap();
+    }
+    let many = store.get_customer("12", "many").await.unwrap().unwrap();
+    assert_eq!((many.devices.len(), many.devices_total), (100, 105));
+    assert_eq!(many.devices[0].visitor_id, "v104", "latest first");
+}
+
+async fn customer_features_know_devices_and_cards(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    assert!(store
+        .customer_features("12", "u1", Some("v1"), None)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .record_decision(
+            &customer_decision(
+                "d1",
+                "u1",
+                "allow",
+                1_000,
+                Some("v1"),
+                Some(("424242", "4242")),
+                Some(20.0),
+            ),
+            0,
+        )
+        .await
+        .unwrap();
+    store
+        .record_decision(
+            &customer_decision("d2", "u1", "block", 2_000, Some("v2"), None, Some(30.0)),
+            0,
+        )
+        .await
+        .unwrap();
+    store
+        .record_decision(
+            &customer_decision(
+                "d3",
+                "u2",
+                "allow",
+                2_000,
+                Some("v9"),
+                Some(("111111", "1111")),
+                None,
+            ),
+            0,
+        )
+        .await
+        .unwrap();
+    store
+        .label_decision("12", "d2", Label::Fraud, 3_000)
+        .await
+        .unwrap();
+
+    let f = store
+        .customer_features("12", "u1", Some("v1"), Some(("424242", "4242")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, CustomerStatus::Normal);
+    assert_eq!((f.first_seen, f.last_seen), (1_000, 2_000));
+    assert_eq!(
+        (f.decisions_allow, f.decisions_review, f.decisions_block),
+        (1, 0, 1)
+    );
+    assert_eq!(
+        (f.amount_count, f.amount_total, f.amount_max),
+        (2, 50.0, Some(30.0))
+    );
+    assert_eq!((f.fraud_labels, f.devices, f.cards), (1, 2, 1));
+    assert!(f.known_device && f.known_card);
+
+    // Unknown device, a card seen only with the same BIN, nothing given, and
+    // another customer's device and card.
+    let cases = [
+        (Some("v3"), Some(("424242", "0000")), false, false),
+        (None, None, false, false),
+        (Some("v9"), Some(("111111", "1111")), false, false),
+        (Some("v2"), None, true, false),
+    ];
+    for (visitor, card, known_device, known_card) in cases {
+        let f = store
+            .customer_features("12", "u1", visitor, card)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.known_device, f.known_card),
+            (known_device, known_card),
+            "{visitor:?} {card:?}"
+        );
+    }
+    // Tenant-scoped.
+    assert!(store
+        .customer_features("13", "u1", Some("v1"), None)
+        .await
+        .unwrap()
+        .is_none());
+    // A customer with nothing recorded yet but a status.
+    store
+        .set_customer_status("12", "u5", CustomerStatus::Blocked, 4_000)
+        .await
+        .unwrap();
+    let f = store
+        .customer_features("12", "u5", Some("v1"), Some(("424242", "4242")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, CustomerStatus::Blocked);
+    assert_eq!(
+        (
+            f.devices,
+            f.cards,
+            f.amount_count,
+            f.amount_total,
+            f.amount_max
+        ),
+        (0, 0, 0, 0.0, None)
+    );
+    assert!(!f.known_device && !f.known_card);
+}
+
+async fn customer_status_is_upserted_per_tenant(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    // Blocking a user before they are seen.
+    let blocked = store
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            blocked.status,
+            blocked.first_seen,
+            blocked.last_seen,
+            blocked.status_updated_at
+        ),
+        (CustomerStatus::Blocked, 1_000, 1_000, Some(1_000))
+    );
+    assert!(store.get_customer("13", "u1").await.unwrap().is_none());
+    let other = store
+        .set_customer_status("13", "u1", CustomerStatus::Trusted, 1_500)
+        .await
+        .unwrap();
+    assert_eq!(other.status, CustomerStatus::Trusted);
+
+    store
+        .record_decision(
+            &customer_decision("d1", "u1", "allow", 2_000, None, None, Some(5.0)),
+            0,
+        )
+        .await
+        .unwrap();
+    let trusted = store
+        .set_customer_status("12", "u1", CustomerStatus::Trusted, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            trusted.status,
+            trusted.first_seen,
+            trusted.last_seen,
+            trusted.status_updated_at,
+            trusted.decisions_allow,
+            trusted.amount_count
+        ),
+        (CustomerStatus::Trusted, 1_000, 2_000, Some(3_000), 1, 1),
+        "the status changes, the counters stay"
+    );
+    let normal = store
+        .set_customer_status("12", "u1", CustomerStatus::Normal, 4_000)
+        .await
+        .unwrap();
+    assert_eq!(normal.status, CustomerStatus::Normal);
+    assert_eq!(
+        store
+            .get_customer("13", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .customer
+            .status,
+        CustomerStatus::Trusted
+    );
+    assert!(store
+        .set_customer_status("99", "u1", CustomerStatus::Blocked, 1_000)
+        .await
+        .is_err());
+    assert_eq!(
+        CustomerStatus::parse("blocked"),
+        Some(CustomerStatus::Blocked)
+    );
+    assert_eq!(CustomerStatus::parse("Blocked"), None);
+    assert_eq!(Label::parse("chargeback"), Some(Label::Chargeback));
+    assert_eq!(
+        serde_json::to_string(&CustomerStatus::Trusted).unwrap(),
+        "\"trusted\""
+    );
+}
+
+async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let seen = |visitor: Option<&str>| CustomerTouch {
+        user_id: "u1".into(),
+        visitor_id: visitor.map(str::to_owned),
+        ..Default::default()
+    };
+    store
+        .touch_customer("12", &seen(None), 5_000)
+        .await
+        .unwrap();
+    store
+        .touch_customer("12", &seen(Some("v1")), 6_000)
+        .await
+        .unwrap();
+    store
+        .touch_customer("12", &seen(Some("v1")), 4_000)
+        .await
+        .unwrap();
+    let profile = store.get_customer("12", "u1").await.unwrap().unwrap();
+    let c = &profile.customer;
+    assert_eq!((c.first_seen, c.last_seen), (4_000, 6_000));
+    assert_eq!(
+        (
+            c.decisions_allow,
+            c.decisions_review,
+            c.decisions_block,
+            c.amount_count
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(c.amount_max, None);
+    assert_eq!(
+        profile
+            .devices
+            .iter()
+            .map(|d| (d.visitor_id.as_str(), d.first_seen, d.last_seen))
+            .collect::<Vec<_>>(),
+        [("v1", 4_000, 6_000)]
+    );
+
+    // With an action, an amount and a card, a touch counts them; a non-finite
+    // amount is ignored.
+    let counted = CustomerTouch {
+        user_id: "u1".into(),
+        visitor_id: None,
+        card: Some(("424242".into(), "4242".into())),
+        amount: Some(f64::NAN),
+        action: Some("review".into()),
+    };
+    store.touch_customer("12", &counted, 7_000).await.unwrap();
+    let profile = store.get_customer("12", "u1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            profile.customer.decisions_review,
+            profile.customer.amount_count,
+            profile.customer.last_seen,
+            profile.cards_total
+        ),
+        (1, 0, 7_000, 1)
+    );
+    // A touch for an unknown subscriber fails (and fails alone).
+    assert!(store.touch_customer("99", &seen(None), 1).await.is_err());
+
+    // Many concurrent touches of one customer in shared batches.
+    let store = Arc::new(store);
+    let touches = (0..40).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let touch = CustomerTouch {
+                user_id: format!("c{}", i % 4),
+                visitor_id: Some(format!("v{}", i % 3)),
+                card: Some(("400000".into(), format!("{:04}", (i / 4) % 2))),
+                amount: Some(1.0),
+                action: Some("allow".into()),
+            };
+            store
+                .touch_customer("12", &touch, 10_000 + i)
+                .await
+                .unwrap()
+        })
+    });
+    futures_join(touches).await;
+    for c in 0..4 {
+        let profile = store
+            .get_customer("12", &format!("c{c}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                profile.customer.decisions_allow,
+                profile.customer.amount_count,
+                profile.devices_total,
+                profile.cards_total
+            ),
+            (10, 10, 3, 2)
+        );
+    }
+}
+
+async fn decisions_since_pages_through_every_decision_once(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    assert!(store.decisions_since(0, None, 10).await.unwrap().is_empty());
+    // Equal timestamps across pages and subscribers.
+    let mut expected = Vec::new();
+    for (i, at) in [
+        500, 1_000, 1_000, 1_000, 1_000, 2_000, 2_000, 3_000, 3_000, 3_000, 4_000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("d{:02}", 20 - i);
+        let sub = if i % 2 == 0 { "12" } else { "13" };
+        store
+            .record_decision(&decision(&id, sub, None, at), 0)
+            .await
+            .unwrap();
+        expected.push((at, id, sub.to_owned()));
+    }
+    expected.sort();
+    let got: Vec<_> = all_decisions(&store)
+        .await
+        .into_iter()
+        .map(|d| {
+            assert_eq!(d.input, format!(r#"{{"id":"{}"}}"#, d.id));
+            (d.created_at, d.id, d.subscriber_id)
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // `since` bounds the start; pages are at most `limit` long.
+    let from = store.decisions_since(2_000, None, 100).await.unwrap();
+    assert_eq!(from.len(), 6);
+    assert!(from.iter().all(|d| d.created_at >= 2_000));
+    let page = store
+        .decisions_since(0, Some((1_000, expected[2].1.clone())), 2)
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids, [expected[3].1.clone(), expected[4].1.clone()]);
+}
+
 on_every_backend!(
     jobs_are_leased_retried_and_reclaimed_after_a_crash,
     concurrent_claims_never_share_a_job,
@@ -649,4 +1537,15 @@ on_every_backend!(
     enqueue_unique_reports_queued_in_flight_and_done,
     concurrent_ingests_of_one_id_record_one_job,
     jobs_are_listed_filtered_and_counted,
+    decisions_are_recorded_and_tenant_scoped,
+    idempotency_keys_answer_within_the_window_only,
+    concurrent_decisions_with_one_key_record_one,
+    a_decision_racing_another_process_for_its_key_ends_existing,
+    concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts,
+    labels_keep_fraud_counts_consistent,
+    customers_accumulate_decisions_devices_and_cards,
+    customer_features_know_devices_and_cards,
+    customer_status_is_upserted_per_tenant,
+    touches_record_sightings_without_counting_decisions,
+    decisions_since_pages_through_every_decision_once,
 );

@@ -1,5 +1,5 @@
-//! Durable storage: subscribers, API keys, provider credentials, rule sets, jobs
-//! and decisions.
+//! Durable storage: subscribers, API keys, provider credentials, rule sets, jobs,
+//! scoring decisions and end-customer profiles.
 //!
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! trait before the response leaves. Two backends implement it with the same SQL
@@ -196,6 +196,226 @@ pub enum JobOutcome {
     Failed { error: String },
 }
 
+/// What a subscriber says about one of its end customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CustomerStatus {
+    Normal,
+    Trusted,
+    Blocked,
+}
+
+impl CustomerStatus {
+    pub const ALL: [CustomerStatus; 3] = [Self::Normal, Self::Trusted, Self::Blocked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Trusted => "trusted",
+            Self::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// The outcome a subscriber reports for a decision after the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    Fraud,
+    Legit,
+    Chargeback,
+}
+
+impl Label {
+    pub const ALL: [Label; 3] = [Self::Fraud, Self::Legit, Self::Chargeback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fraud => "fraud",
+            Self::Legit => "legit",
+            Self::Chargeback => "chargeback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|label| label.as_str() == s)
+    }
+
+    /// Fraud and chargebacks count in `customers.fraud_labels`.
+    pub fn is_fraud_like(self) -> bool {
+        matches!(self, Self::Fraud | Self::Chargeback)
+    }
+}
+
+/// What a decision or an ingest tells us about an end customer.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerTouch {
+    pub user_id: String,
+    /// A device seen for the customer (recorded in `customer_devices`).
+    pub visitor_id: Option<String>,
+    /// A card seen for the customer: (BIN, last four digits).
+    pub card: Option<(String, String)>,
+    /// A transaction amount; counted in the amount statistics when finite.
+    pub amount: Option<f64>,
+    /// `allow`, `review` or `block`: counted in `decisions_*`. Any other value,
+    /// or `None`, counts no decision. [`Store::record_decision`] counts the
+    /// decision's own `action` instead.
+    pub action: Option<String>,
+}
+
+/// A scoring decision to record.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub id: String,
+    pub subscriber_id: String,
+    pub request_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    /// The scored request, JSON.
+    pub input: String,
+    /// The response given, JSON.
+    pub result: String,
+    pub risk_score: f64,
+    pub risk_level: String,
+    pub action: String,
+    pub rules_version: i64,
+    pub callback_url: Option<String>,
+    /// The end customer; labels on the decision count against this user.
+    /// Should equal `customer.user_id` when `customer` is given.
+    pub user_id: Option<String>,
+    pub duration_us: i64,
+    pub created_at: Millis,
+    /// The customer profile update that goes with the decision (same transaction).
+    pub customer: Option<CustomerTouch>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionRow {
+    pub id: String,
+    pub subscriber_id: String,
+    pub request_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub input: String,
+    pub result: String,
+    pub risk_score: f64,
+    pub risk_level: String,
+    pub action: String,
+    pub rules_version: i64,
+    pub callback_url: Option<String>,
+    pub user_id: Option<String>,
+    pub duration_us: i64,
+    pub created_at: Millis,
+    pub label: Option<Label>,
+    pub labeled_at: Option<Millis>,
+}
+
+/// How [`Store::record_decision`] resolved a decision.
+#[derive(Debug, Clone)]
+pub enum DecisionRecorded {
+    /// The decision was recorded (and committed).
+    Inserted(DecisionRow),
+    /// A decision with the same idempotency key is within the window; it is
+    /// returned and nothing was written.
+    Existing(DecisionRow),
+}
+
+impl DecisionRecorded {
+    pub fn row(&self) -> &DecisionRow {
+        match self {
+            Self::Inserted(row) | Self::Existing(row) => row,
+        }
+    }
+
+    pub fn into_row(self) -> DecisionRow {
+        match self {
+            Self::Inserted(row) | Self::Existing(row) => row,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerRow {
+    pub subscriber_id: String,
+    pub user_id: String,
+    pub status: CustomerStatus,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub decisions_allow: i64,
+    pub decisions_review: i64,
+    pub decisions_block: i64,
+    pub amount_count: i64,
+    pub amount_total: f64,
+    pub amount_max: Option<f64>,
+    pub fraud_labels: i64,
+    pub status_updated_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerDevice {
+    pub visitor_id: String,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerCard {
+    pub bin: String,
+    pub last4: String,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+}
+
+/// Bound on the devices and cards listed in a [`CustomerProfile`].
+pub const PROFILE_LIST_LIMIT: i64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct CustomerProfile {
+    pub customer: CustomerRow,
+    /// Most recently seen first, at most [`PROFILE_LIST_LIMIT`].
+    pub devices: Vec<CustomerDevice>,
+    /// Most recently seen first, at most [`PROFILE_LIST_LIMIT`].
+    pub cards: Vec<CustomerCard>,
+    pub devices_total: i64,
+    pub cards_total: i64,
+}
+
+/// What the scoring hot path reads about the customer, in ONE query.
+#[derive(Debug, Clone)]
+pub struct CustomerFeatures {
+    pub status: CustomerStatus,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub decisions_allow: i64,
+    pub decisions_review: i64,
+    pub decisions_block: i64,
+    pub amount_count: i64,
+    pub amount_total: f64,
+    pub amount_max: Option<f64>,
+    pub fraud_labels: i64,
+    /// Distinct devices seen for the customer.
+    pub devices: i64,
+    /// Distinct cards seen for the customer.
+    pub cards: i64,
+    /// A visitor id was given and has been seen for this customer.
+    pub known_device: bool,
+    /// A card was given and has been seen for this customer.
+    pub known_card: bool,
+}
+
+/// A stored decision as the start-up velocity rebuild reads it.
+#[derive(Debug, Clone)]
+pub struct DecisionReplay {
+    pub id: String,
+    pub subscriber_id: String,
+    pub created_at: Millis,
+    pub input: String,
+}
+
 /// The storage contract. Every method is one short transaction (or one
 /// statement), so an acknowledged write is durable when the call returns.
 #[async_trait]
@@ -284,4 +504,80 @@ pub trait Store: Send + Sync + 'static {
     /// Records the end of a job's run. Only a live job can finish; answers
     /// whether this call finished it.
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool>;
+    /// Records a decision, in one transaction through the group committer.
+    /// With an idempotency key: a decision of the subscriber with the same key
+    /// created at or after `idempotent_since` is returned as
+    /// [`DecisionRecorded::Existing`] and nothing is written (also when a
+    /// concurrent call wins the race); an older one loses its key, which may be
+    /// reused, and the new decision is recorded. With `customer`, the
+    /// customer's profile is updated in the same transaction: seen times,
+    /// the decision's `action` counted, the amount, device and card.
+    async fn record_decision(
+        &self,
+        decision: &NewDecision,
+        idempotent_since: Millis,
+    ) -> StoreResult<DecisionRecorded>;
+    /// The subscriber's decision with this idempotency key created at or after `since`.
+    async fn find_decision_by_idempotency(
+        &self,
+        subscriber_id: &str,
+        key: &str,
+        since: Millis,
+    ) -> StoreResult<Option<DecisionRow>>;
+    /// The subscriber's decision; `None` for an unknown id or another subscriber's.
+    async fn get_decision(&self, subscriber_id: &str, id: &str)
+        -> StoreResult<Option<DecisionRow>>;
+    /// Sets (or replaces) the decision's label; `None` if the subscriber has no
+    /// such decision. In the same transaction, the fraud-like label count of the
+    /// decision's user (if any) goes up by one when the label becomes fraud-like
+    /// and down by one when it stops being (the customer row is created if missing).
+    async fn label_decision(
+        &self,
+        subscriber_id: &str,
+        id: &str,
+        label: Label,
+        at: Millis,
+    ) -> StoreResult<Option<DecisionRow>>;
+    /// Records that the customer was seen at `at` (through the group committer):
+    /// seen times, device, card and amount; a decision only when `touch.action`
+    /// names one. Creates the customer when needed.
+    async fn touch_customer(
+        &self,
+        subscriber_id: &str,
+        touch: &CustomerTouch,
+        at: Millis,
+    ) -> StoreResult<()>;
+    /// The customer with its most recently seen devices and cards.
+    async fn get_customer(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<CustomerProfile>>;
+    /// Sets the customer's status, creating the customer (seen at `at`) if unknown.
+    async fn set_customer_status(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+        status: CustomerStatus,
+        at: Millis,
+    ) -> StoreResult<CustomerRow>;
+    /// The customer's scoring features in one statement; whether the given
+    /// device and card were seen for this customer before. `None` for an
+    /// unknown customer.
+    async fn customer_features(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+        visitor_id: Option<&str>,
+        card: Option<(&str, &str)>,
+    ) -> StoreResult<Option<CustomerFeatures>>;
+    /// Up to `limit` decisions of every subscriber created at or after `since`,
+    /// ordered by (created_at, id), strictly after the `after` (created_at, id)
+    /// position when given: keyset paging for the start-up velocity rebuild.
+    async fn decisions_since(
+        &self,
+        since: Millis,
+        after: Option<(Millis, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DecisionReplay>>;
 }

@@ -230,10 +230,69 @@ fn job_from(row: &AnyRow) -> StoreResult<JobRow> {
     })
 }
 
+fn decision_from(row: &AnyRow) -> StoreResult<DecisionRow> {
+    let label: Option<String> = row.try_get("label").map_err(db_err)?;
+    let label = label
+        .map(|l| Label::parse(&l).ok_or_else(|| corrupt("label", &l)))
+        .transpose()?;
+    Ok(DecisionRow {
+        id: row.try_get("id").map_err(db_err)?,
+        subscriber_id: row.try_get("subscriber_id").map_err(db_err)?,
+        request_id: row.try_get("request_id").map_err(db_err)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(db_err)?,
+        request_hash: row.try_get("request_hash").map_err(db_err)?,
+        input: row.try_get("input").map_err(db_err)?,
+        result: row.try_get("result").map_err(db_err)?,
+        risk_score: row.try_get("risk_score").map_err(db_err)?,
+        risk_level: row.try_get("risk_level").map_err(db_err)?,
+        action: row.try_get("action").map_err(db_err)?,
+        rules_version: row.try_get("rules_version").map_err(db_err)?,
+        callback_url: row.try_get("callback_url").map_err(db_err)?,
+        user_id: row.try_get("user_id").map_err(db_err)?,
+        duration_us: row.try_get("duration_us").map_err(db_err)?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        label,
+        labeled_at: row.try_get("labeled_at").map_err(db_err)?,
+    })
+}
+
+fn customer_status_from(row: &AnyRow) -> StoreResult<CustomerStatus> {
+    let status: String = row.try_get("status").map_err(db_err)?;
+    CustomerStatus::parse(&status).ok_or_else(|| corrupt("customer status", &status))
+}
+
+fn customer_from(row: &AnyRow) -> StoreResult<CustomerRow> {
+    Ok(CustomerRow {
+        subscriber_id: row.try_get("subscriber_id").map_err(db_err)?,
+        user_id: row.try_get("user_id").map_err(db_err)?,
+        status: customer_status_from(row)?,
+        first_seen: row.try_get("first_seen").map_err(db_err)?,
+        last_seen: row.try_get("last_seen").map_err(db_err)?,
+        decisions_allow: row.try_get("decisions_allow").map_err(db_err)?,
+        decisions_review: row.try_get("decisions_review").map_err(db_err)?,
+        decisions_block: row.try_get("decisions_block").map_err(db_err)?,
+        amount_count: row.try_get("amount_count").map_err(db_err)?,
+        amount_total: row.try_get("amount_total").map_err(db_err)?,
+        amount_max: row.try_get("amount_max").map_err(db_err)?,
+        fraud_labels: row.try_get("fraud_labels").map_err(db_err)?,
+        status_updated_at: row.try_get("status_updated_at").map_err(db_err)?,
+    })
+}
+
 const SUBSCRIBER_COLUMNS: &str = "id, name, status, webhook_secret_sealed, created_at, updated_at";
 const API_KEY_COLUMNS: &str = "key_id, subscriber_id, name, key_hash, created_at, revoked_at";
 const JOB_COLUMNS: &str = "id, kind, subscriber_id, dedupe_key, payload, state, attempts, run_at, \
      lease_expires_at, result, last_error, created_at, updated_at, finished_at";
+const DECISION_COLUMNS: &str = "id, subscriber_id, request_id, idempotency_key, request_hash, \
+     input, result, risk_score, risk_level, action, rules_version, callback_url, user_id, \
+     duration_us, created_at, label, labeled_at";
+const CUSTOMER_COLUMNS: &str = "subscriber_id, user_id, status, first_seen, last_seen, \
+     decisions_allow, decisions_review, decisions_block, amount_count, amount_total, amount_max, \
+     fraud_labels, status_updated_at";
+/// Columns of `customers` qualified with `c.` (for joins and subselects).
+const CUSTOMER_FEATURE_COLUMNS: &str = "c.status, c.first_seen, c.last_seen, c.decisions_allow, \
+     c.decisions_review, c.decisions_block, c.amount_count, c.amount_total, c.amount_max, \
+     c.fraud_labels";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -619,6 +678,322 @@ impl Store for SqlStore {
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
         self.commits.finish(job_id, outcome).await
     }
+
+    async fn record_decision(
+        &self,
+        decision: &NewDecision,
+        idempotent_since: Millis,
+    ) -> StoreResult<DecisionRecorded> {
+        self.commits
+            .record_decision(decision, idempotent_since)
+            .await
+    }
+
+    async fn find_decision_by_idempotency(
+        &self,
+        subscriber_id: &str,
+        key: &str,
+        since: Millis,
+    ) -> StoreResult<Option<DecisionRow>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let row = decision_by_key_on(&mut conn, subscriber_id, key).await?;
+        Ok(row.filter(|row| row.created_at >= since))
+    }
+
+    async fn get_decision(
+        &self,
+        subscriber_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DecisionRow>> {
+        let sql = format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE subscriber_id = $1 AND id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(subscriber_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(decision_from).transpose()
+    }
+
+    async fn label_decision(
+        &self,
+        subscriber_id: &str,
+        id: &str,
+        label: Label,
+        at: Millis,
+    ) -> StoreResult<Option<DecisionRow>> {
+        let _turn = self.write_turn().await;
+        // SQLite: take the write lock before reading the old label (a deferred
+        // transaction would fail with SQLITE_BUSY if another process wrote
+        // between the read and the write).
+        let mut tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(db_err)?;
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE",
+        };
+        let old = sqlx::query(&format!(
+            "SELECT label, user_id, created_at FROM decisions \
+             WHERE subscriber_id = $1 AND id = $2 {lock}"
+        ))
+        .bind(subscriber_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(old) = old else {
+            return Ok(None);
+        };
+        let old_label: Option<String> = old.try_get("label").map_err(db_err)?;
+        let user_id: Option<String> = old.try_get("user_id").map_err(db_err)?;
+        let created_at: Millis = old.try_get("created_at").map_err(db_err)?;
+        let was_fraud = old_label
+            .as_deref()
+            .and_then(Label::parse)
+            .is_some_and(Label::is_fraud_like);
+        let row = sqlx::query(&format!(
+            "UPDATE decisions SET label = $3, labeled_at = $4 \
+             WHERE subscriber_id = $1 AND id = $2 RETURNING {DECISION_COLUMNS}"
+        ))
+        .bind(subscriber_id)
+        .bind(id)
+        .bind(label.as_str())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let labeled = decision_from(&row)?;
+        let delta = i64::from(label.is_fraud_like()) - i64::from(was_fraud);
+        if let (Some(user_id), true) = (user_id, delta != 0) {
+            // A customer first known from this label is dated by its decision.
+            sqlx::query(
+                "INSERT INTO customers (subscriber_id, user_id, first_seen, last_seen, fraud_labels) \
+                 VALUES ($1, $2, $3, $3, $4) \
+                 ON CONFLICT (subscriber_id, user_id) DO UPDATE SET fraud_labels = \
+                 CASE WHEN customers.fraud_labels + $5 < 0 THEN 0 \
+                 ELSE customers.fraud_labels + $5 END",
+            )
+            .bind(subscriber_id)
+            .bind(&user_id)
+            .bind(created_at)
+            .bind(delta.max(0))
+            .bind(delta)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(labeled))
+    }
+
+    async fn touch_customer(
+        &self,
+        subscriber_id: &str,
+        touch: &CustomerTouch,
+        at: Millis,
+    ) -> StoreResult<()> {
+        self.commits.touch_customer(subscriber_id, touch, at).await
+    }
+
+    async fn get_customer(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<CustomerProfile>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS}, \
+             (SELECT COUNT(*) FROM customer_devices d \
+              WHERE d.subscriber_id = $1 AND d.user_id = $2) AS devices_total, \
+             (SELECT COUNT(*) FROM customer_cards k \
+              WHERE k.subscriber_id = $1 AND k.user_id = $2) AS cards_total \
+             FROM customers WHERE subscriber_id = $1 AND user_id = $2"
+        ))
+        .bind(subscriber_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let customer = customer_from(&row)?;
+        let devices_total: i64 = row.try_get("devices_total").map_err(db_err)?;
+        let cards_total: i64 = row.try_get("cards_total").map_err(db_err)?;
+        let devices = sqlx::query(
+            "SELECT visitor_id, first_seen, last_seen FROM customer_devices \
+             WHERE subscriber_id = $1 AND user_id = $2 \
+             ORDER BY last_seen DESC, visitor_id LIMIT $3",
+        )
+        .bind(subscriber_id)
+        .bind(user_id)
+        .bind(PROFILE_LIST_LIMIT)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok(CustomerDevice {
+                visitor_id: r.try_get("visitor_id").map_err(db_err)?,
+                first_seen: r.try_get("first_seen").map_err(db_err)?,
+                last_seen: r.try_get("last_seen").map_err(db_err)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let cards = sqlx::query(
+            "SELECT bin, last4, first_seen, last_seen FROM customer_cards \
+             WHERE subscriber_id = $1 AND user_id = $2 \
+             ORDER BY last_seen DESC, bin, last4 LIMIT $3",
+        )
+        .bind(subscriber_id)
+        .bind(user_id)
+        .bind(PROFILE_LIST_LIMIT)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok(CustomerCard {
+                bin: r.try_get("bin").map_err(db_err)?,
+                last4: r.try_get("last4").map_err(db_err)?,
+                first_seen: r.try_get("first_seen").map_err(db_err)?,
+                last_seen: r.try_get("last_seen").map_err(db_err)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(CustomerProfile {
+            customer,
+            devices,
+            cards,
+            devices_total,
+            cards_total,
+        }))
+    }
+
+    async fn set_customer_status(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+        status: CustomerStatus,
+        at: Millis,
+    ) -> StoreResult<CustomerRow> {
+        let _turn = self.write_turn().await;
+        let row = sqlx::query(&format!(
+            "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
+             status_updated_at) VALUES ($1, $2, $3, $4, $4, $4) \
+             ON CONFLICT (subscriber_id, user_id) DO UPDATE SET status = excluded.status, \
+             status_updated_at = excluded.status_updated_at RETURNING {CUSTOMER_COLUMNS}"
+        ))
+        .bind(subscriber_id)
+        .bind(user_id)
+        .bind(status.as_str())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        customer_from(&row)
+    }
+
+    async fn customer_features(
+        &self,
+        subscriber_id: &str,
+        user_id: &str,
+        visitor_id: Option<&str>,
+        card: Option<(&str, &str)>,
+    ) -> StoreResult<Option<CustomerFeatures>> {
+        // Unknown device or card: NULL parameters match no row. The casts let
+        // PostgreSQL type a parameter that may be NULL.
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_FEATURE_COLUMNS}, \
+             (SELECT COUNT(*) FROM customer_devices d \
+              WHERE d.subscriber_id = c.subscriber_id AND d.user_id = c.user_id) AS devices, \
+             (SELECT COUNT(*) FROM customer_cards k \
+              WHERE k.subscriber_id = c.subscriber_id AND k.user_id = c.user_id) AS cards, \
+             CASE WHEN EXISTS (SELECT 1 FROM customer_devices d \
+              WHERE d.subscriber_id = c.subscriber_id AND d.user_id = c.user_id \
+              AND d.visitor_id = CAST($3 AS TEXT)) THEN 1 ELSE 0 END AS known_device, \
+             CASE WHEN EXISTS (SELECT 1 FROM customer_cards k \
+              WHERE k.subscriber_id = c.subscriber_id AND k.user_id = c.user_id \
+              AND k.bin = CAST($4 AS TEXT) AND k.last4 = CAST($5 AS TEXT)) THEN 1 ELSE 0 END \
+              AS known_card \
+             FROM customers c WHERE c.subscriber_id = $1 AND c.user_id = $2"
+        ))
+        .bind(subscriber_id)
+        .bind(user_id)
+        .bind(visitor_id)
+        .bind(card.map(|(bin, _)| bin))
+        .bind(card.map(|(_, last4)| last4))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let known_device: i64 = row.try_get("known_device").map_err(db_err)?;
+        let known_card: i64 = row.try_get("known_card").map_err(db_err)?;
+        Ok(Some(CustomerFeatures {
+            status: customer_status_from(&row)?,
+            first_seen: row.try_get("first_seen").map_err(db_err)?,
+            last_seen: row.try_get("last_seen").map_err(db_err)?,
+            decisions_allow: row.try_get("decisions_allow").map_err(db_err)?,
+            decisions_review: row.try_get("decisions_review").map_err(db_err)?,
+            decisions_block: row.try_get("decisions_block").map_err(db_err)?,
+            amount_count: row.try_get("amount_count").map_err(db_err)?,
+            amount_total: row.try_get("amount_total").map_err(db_err)?,
+            amount_max: row.try_get("amount_max").map_err(db_err)?,
+            fraud_labels: row.try_get("fraud_labels").map_err(db_err)?,
+            devices: row.try_get("devices").map_err(db_err)?,
+            cards: row.try_get("cards").map_err(db_err)?,
+            known_device: known_device != 0,
+            known_card: known_card != 0,
+        }))
+    }
+
+    async fn decisions_since(
+        &self,
+        since: Millis,
+        after: Option<(Millis, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DecisionReplay>> {
+        let columns = "id, subscriber_id, created_at, input";
+        let limit = limit.clamp(1, 10_000);
+        let rows = match after {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
+                     ORDER BY created_at, id LIMIT $2"
+                ))
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some((after_at, after_id)) => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
+                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+                     ORDER BY created_at, id LIMIT $4"
+                ))
+                .bind(since)
+                .bind(after_at)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DecisionReplay {
+                    id: row.try_get("id").map_err(db_err)?,
+                    subscriber_id: row.try_get("subscriber_id").map_err(db_err)?,
+                    created_at: row.try_get("created_at").map_err(db_err)?,
+                    input: row.try_get("input").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Records a job's end; only a live job can finish. Runs on the caller's
@@ -712,4 +1087,176 @@ pub(super) async fn enqueue_on(
         "job {} is contended",
         job.dedupe_key
     )))
+}
+
+pub(super) async fn decision_by_key_on(
+    conn: &mut AnyConnection,
+    subscriber_id: &str,
+    key: &str,
+) -> StoreResult<Option<DecisionRow>> {
+    let sql = format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE subscriber_id = $1 AND idempotency_key = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(subscriber_id)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(decision_from).transpose()
+}
+
+/// Records a decision (not its customer update: the group committer applies
+/// that after every batch's decisions, see `group_commit`); see
+/// [`Store::record_decision`]. Runs on the caller's connection, inside its
+/// transaction.
+pub(super) async fn record_decision_on(
+    conn: &mut AnyConnection,
+    decision: &NewDecision,
+    idempotent_since: Millis,
+) -> StoreResult<DecisionRecorded> {
+    let insert = format!(
+        "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
+         input, result, risk_score, risk_level, action, rules_version, callback_url, user_id, \
+         duration_us, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (subscriber_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
+         DO NOTHING RETURNING {DECISION_COLUMNS}"
+    );
+    // The partial unique index `decisions_idempotency` settles races with
+    // other batches and processes: a losing insert waits for the winner's
+    // commit, returns no row, and the next look finds the winner.
+    for _ in 0..3 {
+        if let Some(key) = &decision.idempotency_key {
+            if let Some(existing) = decision_by_key_on(conn, &decision.subscriber_id, key).await? {
+                if existing.created_at >= idempotent_since {
+                    return Ok(DecisionRecorded::Existing(existing));
+                }
+                // Out of the window: the key is free again.
+                sqlx::query(
+                    "UPDATE decisions SET idempotency_key = NULL \
+                     WHERE subscriber_id = $1 AND id = $2 AND idempotency_key = $3",
+                )
+                .bind(&decision.subscriber_id)
+                .bind(&existing.id)
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        let inserted = sqlx::query(&insert)
+            .bind(&decision.id)
+            .bind(&decision.subscriber_id)
+            .bind(&decision.request_id)
+            .bind(decision.idempotency_key.as_deref())
+            .bind(&decision.request_hash)
+            .bind(&decision.input)
+            .bind(&decision.result)
+            .bind(decision.risk_score)
+            .bind(&decision.risk_level)
+            .bind(&decision.action)
+            .bind(decision.rules_version)
+            .bind(decision.callback_url.as_deref())
+            .bind(decision.user_id.as_deref())
+            .bind(decision.duration_us)
+            .bind(decision.created_at)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        if let Some(row) = inserted {
+            return Ok(DecisionRecorded::Inserted(decision_from(&row)?));
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "idempotency key of decision {} is contended",
+        decision.id
+    )))
+}
+
+/// Upserts the customer, then its device and card: first seen is the earliest
+/// time, last seen the latest; `action` (`allow`, `review` or `block`) counts
+/// one decision, a finite amount one amount. Runs on the caller's connection,
+/// inside its transaction (the group committer's second phase).
+pub(super) async fn touch_customer_on(
+    conn: &mut AnyConnection,
+    subscriber_id: &str,
+    touch: &CustomerTouch,
+    at: Millis,
+    action: Option<&str>,
+) -> StoreResult<()> {
+    let counted = |name: &str| i64::from(action == Some(name));
+    // SQLite cannot store NaN in a NOT NULL REAL column; infinities would poison the sums.
+    let amount = touch.amount.filter(|a| a.is_finite());
+    // `amount_max` is derived in SQL rather than bound as an `Option<f64>`:
+    // sqlx 0.8's `Any` driver sends a NULL f64 to PostgreSQL as a FLOAT4 NULL,
+    // and the statement, cached with a FLOAT4 parameter, then rejects every
+    // later 8-byte value ("incorrect binary data format").
+    sqlx::query(
+        "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
+         decisions_allow, decisions_review, decisions_block, amount_count, amount_total, amount_max) \
+         VALUES ($1, $2, 'normal', $3, $3, $4, $5, $6, $7, $8, CASE WHEN $7 = 1 THEN $8 END) \
+         ON CONFLICT (subscriber_id, user_id) DO UPDATE SET \
+         first_seen = CASE WHEN excluded.first_seen < customers.first_seen \
+           THEN excluded.first_seen ELSE customers.first_seen END, \
+         last_seen = CASE WHEN excluded.last_seen > customers.last_seen \
+           THEN excluded.last_seen ELSE customers.last_seen END, \
+         decisions_allow = customers.decisions_allow + excluded.decisions_allow, \
+         decisions_review = customers.decisions_review + excluded.decisions_review, \
+         decisions_block = customers.decisions_block + excluded.decisions_block, \
+         amount_count = customers.amount_count + excluded.amount_count, \
+         amount_total = customers.amount_total + excluded.amount_total, \
+         amount_max = CASE WHEN excluded.amount_max IS NULL THEN customers.amount_max \
+           WHEN customers.amount_max IS NULL OR excluded.amount_max > customers.amount_max \
+           THEN excluded.amount_max ELSE customers.amount_max END",
+    )
+    .bind(subscriber_id)
+    .bind(&touch.user_id)
+    .bind(at)
+    .bind(counted("allow"))
+    .bind(counted("review"))
+    .bind(counted("block"))
+    .bind(i64::from(amount.is_some()))
+    .bind(amount.unwrap_or(0.0))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if let Some(visitor_id) = &touch.visitor_id {
+        sqlx::query(
+            "INSERT INTO customer_devices (subscriber_id, user_id, visitor_id, first_seen, last_seen) \
+             VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (subscriber_id, user_id, visitor_id) DO UPDATE SET \
+             first_seen = CASE WHEN excluded.first_seen < customer_devices.first_seen \
+               THEN excluded.first_seen ELSE customer_devices.first_seen END, \
+             last_seen = CASE WHEN excluded.last_seen > customer_devices.last_seen \
+               THEN excluded.last_seen ELSE customer_devices.last_seen END",
+        )
+        .bind(subscriber_id)
+        .bind(&touch.user_id)
+        .bind(visitor_id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    if let Some((bin, last4)) = &touch.card {
+        sqlx::query(
+            "INSERT INTO customer_cards (subscriber_id, user_id, bin, last4, first_seen, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (subscriber_id, user_id, bin, last4) DO UPDATE SET \
+             first_seen = CASE WHEN excluded.first_seen < customer_cards.first_seen \
+               THEN excluded.first_seen ELSE customer_cards.first_seen END, \
+             last_seen = CASE WHEN excluded.last_seen > customer_cards.last_seen \
+               THEN excluded.last_seen ELSE customer_cards.last_seen END",
+        )
+        .bind(subscriber_id)
+        .bind(&touch.user_id)
+        .bind(bin)
+        .bind(last4)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
 }
