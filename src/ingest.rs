@@ -26,7 +26,8 @@ use crate::providers::DeviceSignals;
 use crate::providers::Provider;
 use crate::request::{optional_text, required, subscriber_id, text, JsonObject};
 use crate::secrets::random_id;
-use crate::store::{now_millis, Enqueued, JobRow, JobState, NewJob};
+use crate::scrub::scrub_str;
+use crate::store::{CustomerTouch, now_millis, Enqueued, JobRow, JobState, NewJob};
 
 pub const DEVICE_FETCH_JOB: &str = "device_fetch";
 const ID_MAX: usize = 256;
@@ -148,6 +149,11 @@ async fn ingest(
     let claimed = subscriber_id(required(&body, "subscriber_id")?, "subscriber_id")?;
     let session_id = text(required(&body, "session_id")?, "session_id", ID_MAX)?;
     let user_id = text(required(&body, "user_id")?, "user_id", ID_MAX)?;
+    // Card numbers are masked here exactly as scoring masks them, so the
+    // session and user keys agree and no full number is stored.
+    let (session_masked, user_masked) = (scrub_str(session_id), scrub_str(user_id));
+    let session_id = session_masked.as_deref().unwrap_or(session_id);
+    let user_id = user_masked.as_deref().unwrap_or(user_id);
     if claimed != subscriber.id {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -192,8 +198,22 @@ async fn ingest(
         })
         .to_string(),
     };
-    let fresh_since = now_millis() - millis(app.config.signal_ttl);
-    let mode = match app.store.enqueue_unique(&job, fresh_since).await? {
+    let now = now_millis();
+    let fresh_since = now - millis(app.config.signal_ttl);
+    // The customer's profile records the sighting; both writes join the same
+    // group commit, so the 202 waits for one flush.
+    let touch = CustomerTouch {
+        user_id: user_id.to_owned(),
+        ..CustomerTouch::default()
+    };
+    let (enqueued, touched) = tokio::join!(
+        app.store.enqueue_unique(&job, fresh_since),
+        app.store.touch_customer(&subscriber.id, &touch, now),
+    );
+    if let Err(err) = touched {
+        tracing::warn!(error = %err, "could not record the customer's sighting");
+    }
+    let mode = match enqueued? {
         Enqueued::Queued(_) => IngestMode::Queued,
         Enqueued::InFlight(_) => IngestMode::InFlight,
         Enqueued::Done(_) => IngestMode::Cached,

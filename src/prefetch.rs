@@ -23,7 +23,7 @@ use crate::operator::credentials_context;
 use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
-use crate::store::{now_millis, JobOutcome, JobRow, Millis, Store};
+use crate::store::{now_millis, CustomerTouch, JobOutcome, JobRow, Millis, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
 #[derive(Debug, Clone)]
@@ -132,6 +132,7 @@ pub struct Upstream {
 struct FetchJob {
     request_id: String,
     provider: Option<Provider>,
+    user_id: Option<String>,
 }
 
 impl FetchJob {
@@ -146,6 +147,7 @@ impl FetchJob {
         Self {
             request_id: text("request_id").unwrap_or_else(|| job.dedupe_key.clone()),
             provider: text("provider").as_deref().and_then(Provider::parse),
+            user_id: text("user_id"),
         }
     }
 }
@@ -426,6 +428,18 @@ impl Prefetcher {
             // Not recorded: the job stays leased and runs again after the lease.
             tracing::warn!(job_id = %job.id, error = %err, "could not record a fetch outcome");
             return;
+        }
+        // The customer's profile learns the device the user was seen on.
+        let visitor = event.signals.as_ref().and_then(|s| s.visitor_id.clone());
+        if let (Some(user_id), Some(visitor_id)) = (fetch_job.user_id.clone(), visitor) {
+            let touch = CustomerTouch {
+                user_id,
+                visitor_id: Some(visitor_id),
+                ..CustomerTouch::default()
+            };
+            if let Err(err) = self.store.touch_customer(&job.subscriber_id, &touch, now).await {
+                tracing::warn!(job_id = %job.id, error = %err, "could not record the customer's device");
+            }
         }
         // Session and user pointers were set at ingest; pointing them here could
         // move them back from a newer request to this older one.

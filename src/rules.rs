@@ -232,6 +232,10 @@ pub struct CompiledRuleSet {
     pub review_threshold: f64,
     pub block_threshold: f64,
     pub rules: Vec<CompiledRule>,
+    /// Every rule in one program (`[(r1), (r2), …]`): one VM run per decision
+    /// instead of one per rule. When any rule fails on an input the whole
+    /// program fails, and the rules run one by one to say which.
+    combined: Option<Expression<Standard>>,
 }
 
 /// Why a rule neither hit nor missed on one decision.
@@ -271,13 +275,18 @@ thread_local! {
 /// Compiles every enabled rule. The error is a `400` message naming the rule.
 pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
     let mut rules = Vec::with_capacity(set.rules.len());
-    for rule in set.rules.iter().filter(|r| r.enabled) {
+    // Disabled rules must compile too: enabling one later must not be the
+    // moment its typo shows.
+    for rule in &set.rules {
         let program = compile_expression(&rule.expression).map_err(|e| {
             format!(
                 "Invalid rule '{}': the expression does not compile: {e}",
                 rule.name
             )
         })?;
+        if !rule.enabled {
+            continue;
+        }
         rules.push(CompiledRule {
             name: rule.name.clone(),
             weight: rule.weight,
@@ -285,11 +294,22 @@ pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
             program,
         });
     }
+    // Each expression compiled alone, so each is balanced and wrapping it in
+    // parentheses cannot change how its neighbours parse.
+    let source = set
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| format!("({})", r.expression))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let combined = compile_expression(&format!("[{source}]")).ok();
     Ok(CompiledRuleSet {
         version,
         review_threshold: set.review_threshold,
         block_threshold: set.block_threshold,
         rules,
+        combined,
     })
 }
 
@@ -325,6 +345,21 @@ impl CompiledRuleSet {
     }
 
     fn run_all(&self, scope: &Scope, vm: &mut VM, out: &mut Evaluation) {
+        if let Some(combined) = &self.combined {
+            if let Ok(Variable::Array(results)) = combined.evaluate_with_scope(scope, vm) {
+                let results = results.borrow();
+                if results.len() == self.rules.len() {
+                    for (index, result) in results.iter().enumerate() {
+                        match result {
+                            Variable::Bool(true) => out.hits.push(index),
+                            Variable::Bool(false) => {}
+                            other => out.faults.push((index, RuleFault::NotBoolean(kind(other)))),
+                        }
+                    }
+                    return;
+                }
+            }
+        }
         for (index, rule) in self.rules.iter().enumerate() {
             match rule.program.evaluate_with_scope(scope, vm) {
                 Ok(Variable::Bool(true)) => out.hits.push(index),

@@ -332,16 +332,26 @@ fn uint(value: u64) -> Variable {
     Variable::Number(Decimal::from(value))
 }
 
+/// Scores, probabilities and averages to 6 decimals: exact for what they
+/// hold, and far cheaper than an exact binary-to-decimal conversion.
 fn float(value: f64) -> Variable {
-    Decimal::from_f64(value).map_or(Variable::Null, Variable::Number)
+    const SCALE: f64 = 1_000_000.0;
+    let scaled = (value * SCALE).round();
+    if !scaled.is_finite() || scaled.abs() >= 9e15 {
+        return Decimal::from_f64(value).map_or(Variable::Null, Variable::Number);
+    }
+    // In range and integral: the cast is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let units = scaled as i64;
+    Variable::Number(Decimal::new(units, 6).normalize())
 }
 
 fn opt_float(value: Option<f64>) -> Variable {
     value.map_or(Variable::Null, float)
 }
 
-fn object(entries: Vec<(&'static str, Variable)>) -> Variable {
-    let mut map = VariableMap::with_capacity(entries.len());
+fn object<const N: usize>(entries: [(&'static str, Variable); N]) -> Variable {
+    let mut map = VariableMap::with_capacity(N);
     for (name, value) in entries {
         map.insert(key(name), value);
     }
@@ -350,7 +360,7 @@ fn object(entries: Vec<(&'static str, Variable)>) -> Variable {
 
 impl WindowInput {
     fn to_variable(&self) -> Variable {
-        object(vec![
+        object([
             ("count_5m", uint(self.count_5m)),
             ("amount_5m", Variable::Number(self.amount_5m)),
             ("count_1h", uint(self.count_1h)),
@@ -366,7 +376,7 @@ impl Input {
     /// serializes to, built straight from the typed fields.
     pub fn to_variable(&self) -> Variable {
         let d = &self.device;
-        let device = object(vec![
+        let device = object([
             ("known", Variable::Bool(d.known)),
             ("provider", opt_text(d.provider.as_deref())),
             ("visitor_id", opt_text(d.visitor_id.as_deref())),
@@ -394,7 +404,7 @@ impl Input {
             ("device_type", opt_text(d.device_type.as_deref())),
         ]);
         let v = &self.velocity;
-        let velocity = object(vec![
+        let velocity = object([
             ("user", v.user.to_variable()),
             ("card", v.card.to_variable()),
             ("device", v.device.to_variable()),
@@ -404,7 +414,7 @@ impl Input {
             ("devices_per_user", uint(v.devices_per_user)),
         ]);
         let c = &self.customer;
-        let customer = object(vec![
+        let customer = object([
             ("known", Variable::Bool(c.known)),
             ("status", text(c.status)),
             ("age_days", float(c.age_days)),

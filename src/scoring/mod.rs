@@ -272,3 +272,96 @@ pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, crate::rules::Rule
         .filter_map(|(i, fault)| rules.rules.get(i).map(|r| (r.name.clone(), fault)))
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::rules::{compile, default_rule_set, parse_rule_set};
+    use serde_json::json;
+
+    fn rules(body: serde_json::Value) -> CompiledRuleSet {
+        compile(&parse_rule_set(body.as_object().unwrap()).unwrap(), 7).unwrap()
+    }
+
+    fn input(amount: f64) -> Input {
+        let mut input = sample_input();
+        input.amount = rust_decimal::Decimal::try_from(amount).unwrap();
+        input.risk_score_from_cache = 0.1;
+        input
+    }
+
+    #[test]
+    fn the_default_pack_compiles_and_runs_cleanly_on_a_typical_transaction() {
+        let pack = default_rule_set().unwrap();
+        assert!(pack.rules.len() >= 20, "{} rules", pack.rules.len());
+        let compiled = compile(pack, 0).unwrap();
+        assert_eq!(sample_faults(&compiled), vec![]);
+        let outcome = decide(&compiled, &sample_input());
+        assert_eq!(outcome.action, Action::Allow, "{outcome:?}");
+        assert_eq!(outcome.risk_level, "low");
+    }
+
+    #[test]
+    fn score_is_the_clamped_sum_and_levels_follow_the_thresholds() {
+        let set = rules(json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
+            {"name": "big", "expression": "amount > 100", "weight": 0.25},
+            {"name": "huge", "expression": "amount > 1000", "weight": 0.5},
+            {"name": "trusted", "expression": "amount > 5000", "weight": -1}
+        ]}));
+        let low = decide(&set, &input(50.0));
+        assert_eq!((low.risk_score, low.risk_level.as_str(), low.action), (0.1, "low", Action::Allow));
+        let medium = decide(&set, &input(500.0));
+        assert_eq!((medium.risk_score, medium.risk_level.as_str(), medium.action), (0.35, "medium", Action::Review));
+        let high = decide(&set, &input(2000.0));
+        assert_eq!((high.risk_score, high.risk_level.as_str(), high.action), (0.85, "high", Action::Block));
+        let clamped = decide(&set, &input(9000.0));
+        assert_eq!(clamped.risk_score, 0.0);
+        assert_eq!(clamped.rule_hits.len(), 3);
+        assert_eq!(clamped.rules_version, 7);
+    }
+
+    #[test]
+    fn a_forced_action_wins_when_stricter_and_a_failing_rule_does_not_hit() {
+        let set = rules(json!({"rules": [
+            {"name": "force", "expression": "currency == 'USD'", "weight": 0, "action": "block"},
+            {"name": "broken", "expression": "no_such_field > 5", "weight": 0.9},
+            {"name": "not boolean", "expression": "amount", "weight": 0.9},
+            {"name": "fine", "expression": "amount > 1", "weight": 0.05}
+        ]}));
+        let outcome = decide(&set, &input(50.0));
+        assert_eq!(outcome.risk_level, "low");
+        assert_eq!(outcome.action, Action::Block);
+        let hits: Vec<_> = outcome.rule_hits.iter().map(|h| h.rule.as_str()).collect();
+        assert_eq!(hits, ["force", "fine"]);
+        let errors: Vec<_> = outcome.rule_errors.iter().map(|e| e.rule.as_str()).collect();
+        assert_eq!(errors, ["broken", "not boolean"]);
+        assert!(outcome.rule_errors[1].error.contains("not a boolean"));
+    }
+
+    #[test]
+    fn a_bad_expression_is_refused_naming_the_rule() {
+        let set = parse_rule_set(
+            json!({"rules": [{"name": "Half", "expression": "amount >", "weight": 0.1}]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        let err = compile(&set, 1).err().unwrap();
+        assert!(err.starts_with("Invalid rule 'Half': the expression does not compile"), "{err}");
+    }
+
+    #[test]
+    fn rules_read_the_same_names_the_input_shows() {
+        let input = sample_input();
+        let shown = serde_json::to_value(&input).unwrap();
+        let set = rules(json!({"rules": [
+            {"name": "a", "expression": "velocity.card.count_24h == 3 and customer.known_device and device.ip_country == 'US'", "weight": 0.1},
+            {"name": "b", "expression": "card_brand == 'visa' and email_domain == 'example.com' and amount_minor == 12050", "weight": 0.1}
+        ]}));
+        assert_eq!(shown["velocity"]["card"]["count_24h"], 3);
+        assert_eq!(shown["amount_minor"], 12050);
+        let outcome = decide(&set, &input);
+        assert_eq!(outcome.rule_hits.len(), 2, "{outcome:?}");
+    }
+}

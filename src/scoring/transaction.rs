@@ -281,7 +281,8 @@ pub fn parse(mut body: Map<String, Value>) -> Result<Transaction> {
             continue;
         }
         if DERIVED.contains(&name.as_str()) {
-            extra.insert(format!("extra_{name}"), value);
+            // A payload's own `extra_<name>` keeps its value; this one yields.
+            extra.entry(format!("extra_{name}")).or_insert(value);
         } else {
             extra.insert(name, value);
         }

@@ -211,7 +211,9 @@ impl VelocityStore for MemoryVelocity {
         let fresh = self
             .seen
             .entry(seen_key(subscriber_id, &event.event_id))
-            .or_insert(())
+            // `or_insert_with` lets one of several concurrent callers insert
+            // (`or_insert` may let two both see a miss and count twice).
+            .or_insert_with(async {})
             .await
             .is_fresh();
         if fresh {

@@ -192,6 +192,26 @@ impl TestApp {
         })
     }
 
+    /// Stops the app and starts it again on the same database, with the test
+    /// defaults (a new port: `base` changes).
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.unwrap();
+        }
+        let mut config = ServeConfig::for_database(self.db.url.clone());
+        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        config.db.secrets_key = Some(SECRETS_KEY.to_owned());
+        let nowhere = url::Url::parse(NO_PROVIDER).ok();
+        config.fingerprint_base_url = nowhere.clone();
+        config.stytch_base_url = nowhere.clone();
+        config.fingerprintiq_base_url = nowhere;
+        let running = riskgate::app::start(&config, false)
+            .await
+            .expect("app restarts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -1,0 +1,173 @@
+//! The decision core alone: reading the transaction (validation, card-number
+//! scrubbing, BIN lookup), assembling the features, building the rules'
+//! context and running the default rule pack. No I/O: the device signals,
+//! velocity counters and customer profile are given, as the endpoint would
+//! have fetched them.
+//!
+//! ```text
+//! cargo bench --bench decision
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use riskgate::cache::{CachedEvent, EventStatus};
+use riskgate::providers::signals::DeviceSignals;
+use riskgate::rules::{compile, default_rule_set};
+use riskgate::scoring::{self, CustomerInput, DeviceSource};
+use riskgate::velocity::{VelocitySnapshot, WindowCounts};
+use serde_json::{json, Map, Value};
+
+fn payload_body() -> Map<String, Value> {
+    let Value::Object(body) = json!({
+        "request_id": "1708102555327.NLOjmg", "subscriber_id": "12",
+        "payload": {"transaction_amount": 499.99, "currency": "USD", "bin": "411111",
+                    "last4": "1111", "user_id": "user-42", "session_id": "sess-42",
+                    "external_transaction_number": "order-1001",
+                    "email": "jane@example.com", "ip_address": "203.0.113.7",
+                    "billing_country": "US", "shipping_country": "US"}
+    }) else {
+        unreachable!()
+    };
+    body
+}
+
+fn gateway_body() -> Map<String, Value> {
+    let event: Value = serde_json::from_str(include_str!(
+        "../fixtures/gateways/stripe/event_charge_succeeded.json"
+    ))
+    .unwrap();
+    let Value::Object(body) = json!({
+        "request_id": "1708102555327.NLOjmg", "subscriber_id": "12",
+        "gateway_event": event, "payload": {"user_id": "user-42"}
+    }) else {
+        unreachable!()
+    };
+    body
+}
+
+fn device() -> CachedEvent {
+    CachedEvent {
+        request_id: "1708102555327.NLOjmg".into(),
+        provider: "fingerprint".into(),
+        status: EventStatus::Ready,
+        signals: Some(DeviceSignals {
+            visitor_id: Some("Ibk1527CUFmcnjLwIs4A9".into()),
+            confidence: Some(0.97),
+            bot: Some("not_detected".into()),
+            vpn: Some(false),
+            proxy: Some(true),
+            ip_address: Some("203.0.113.7".into()),
+            ip_country: Some("US".into()),
+            ip_datacenter: Some(true),
+            ..Default::default()
+        }),
+        error: None,
+        fetched_at: Some(1_708_102_555_327),
+        attempts: 1,
+    }
+}
+
+fn velocity() -> VelocitySnapshot {
+    let c = WindowCounts {
+        count_5m: 2,
+        amount_5m: 60_000,
+        count_1h: 3,
+        amount_1h: 90_000,
+        count_24h: 7,
+        amount_24h: 210_000,
+    };
+    VelocitySnapshot {
+        user: Some(c),
+        card: Some(c),
+        device: Some(c),
+        ip: Some(c),
+        distinct_cards_per_device: Some(1),
+        distinct_cards_per_user: Some(2),
+        distinct_devices_per_user: Some(1),
+    }
+}
+
+fn customer() -> CustomerInput {
+    CustomerInput {
+        known: true,
+        age_days: 41.5,
+        decisions: 12,
+        allows: 11,
+        reviews: 1,
+        amount_count: 12,
+        avg_amount: 120.0,
+        max_amount: 480.0,
+        devices: 2,
+        cards: 2,
+        known_device: true,
+        known_card: true,
+        ..CustomerInput::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    riskgate::reference::init().unwrap();
+    let rules = compile(default_rule_set().unwrap(), 0).unwrap();
+    let (device, velocity) = (device(), velocity());
+    let payload = payload_body();
+    let gateway = gateway_body();
+
+    let mut group = c.benchmark_group("decision");
+    group.bench_function("payload: parse + BIN + features + default pack", |b| {
+        b.iter_batched(
+            || payload.clone(),
+            |body| {
+                let tx = scoring::parse(body).unwrap();
+                let input = scoring::build_input(
+                    tx,
+                    Some((&device, DeviceSource::Request)),
+                    &velocity,
+                    customer(),
+                );
+                black_box(scoring::decide(&rules, &input))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.bench_function(
+        "stripe charge event: extract + BIN + features + default pack",
+        |b| {
+            b.iter_batched(
+                || gateway.clone(),
+                |body| {
+                    let tx = scoring::parse(body).unwrap();
+                    let input = scoring::build_input(
+                        tx,
+                        Some((&device, DeviceSource::Request)),
+                        &velocity,
+                        customer(),
+                    );
+                    black_box(scoring::decide(&rules, &input))
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
+    let tx = scoring::parse(payload.clone()).unwrap();
+    let input = scoring::build_input(
+        tx,
+        Some((&device, DeviceSource::Request)),
+        &velocity,
+        customer(),
+    );
+    group.bench_function("rules only: context + default pack", |b| {
+        b.iter(|| black_box(scoring::decide(&rules, black_box(&input))))
+    });
+    group.bench_function("context only", |b| b.iter(|| black_box(black_box(&input).to_variable())));
+    group.bench_function("parse only (validation, scrubbing, BIN lookup)", |b| {
+        b.iter_batched(
+            || payload.clone(),
+            |body| black_box(scoring::parse(body).unwrap()),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
