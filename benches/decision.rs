@@ -158,7 +158,12 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rules only: context + default pack", |b| {
         b.iter(|| black_box(scoring::decide(&rules, black_box(&input))))
     });
-    group.bench_function("context only", |b| b.iter(|| black_box(black_box(&input).to_variable())));
+    group.bench_function("context only (every feature)", |b| {
+        b.iter(|| black_box(black_box(&input).to_variable()))
+    });
+    group.bench_function("context only (what the default pack reads)", |b| {
+        b.iter(|| black_box(black_box(&input).context(rules.uses)))
+    });
     group.bench_function("parse only (validation, scrubbing, BIN lookup)", |b| {
         b.iter_batched(
             || payload.clone(),

@@ -25,9 +25,9 @@ use crate::providers::risk::device_risk;
 use crate::providers::DeviceSignals;
 use crate::providers::Provider;
 use crate::request::{optional_text, required, subscriber_id, text, JsonObject};
-use crate::secrets::random_id;
 use crate::scrub::scrub_str;
-use crate::store::{CustomerTouch, now_millis, Enqueued, JobRow, JobState, NewJob};
+use crate::secrets::random_id;
+use crate::store::{now_millis, CustomerTouch, Enqueued, JobRow, JobState, NewJob};
 
 pub const DEVICE_FETCH_JOB: &str = "device_fetch";
 const ID_MAX: usize = 256;

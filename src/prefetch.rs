@@ -437,7 +437,11 @@ impl Prefetcher {
                 visitor_id: Some(visitor_id),
                 ..CustomerTouch::default()
             };
-            if let Err(err) = self.store.touch_customer(&job.subscriber_id, &touch, now).await {
+            if let Err(err) = self
+                .store
+                .touch_customer(&job.subscriber_id, &touch, now)
+                .await
+            {
                 tracing::warn!(job_id = %job.id, error = %err, "could not record the customer's device");
             }
         }

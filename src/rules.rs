@@ -236,6 +236,8 @@ pub struct CompiledRuleSet {
     /// instead of one per rule. When any rule fails on an input the whole
     /// program fails, and the rules run one by one to say which.
     combined: Option<Expression<Standard>>,
+    /// The parts of the context the enabled rules read.
+    pub uses: crate::scoring::input::Uses,
 }
 
 /// Why a rule neither hit nor missed on one decision.
@@ -310,6 +312,12 @@ pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
         block_threshold: set.block_threshold,
         rules,
         combined,
+        uses: crate::scoring::input::Uses::of(
+            set.rules
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.expression.as_str()),
+        ),
     })
 }
 

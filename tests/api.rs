@@ -784,6 +784,11 @@ async fn openapi_documents_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/risk/bin/score", "post"),
+        ("/risk/decisions/{decision_id}", "get"),
+        ("/risk/decisions/{decision_id}/feedback", "post"),
+        ("/customers/{user_id}", "get"),
+        ("/customers/{user_id}", "patch"),
     ];
     for (path, method) in expected {
         assert!(

@@ -245,7 +245,7 @@ async fn score(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let key = idempotency_key(&headers)?;
-    let tx = scoring::parse(body)?;
+    let tx = scoring::parse_request(body, key.is_some())?;
     let claimed = subscriber_id(&tx.subscriber_id, "subscriber_id")?;
     if claimed != subscriber.id {
         return Err(ApiError::new(
@@ -257,7 +257,10 @@ async fn score(
     let since = now - IDEMPOTENCY_WINDOW_MS;
     // The body's fingerprint for idempotency, taken after card numbers were
     // masked (what is stored never derives from a full card number).
-    let request_hash = hex::encode(Sha256::digest(tx.fingerprint().as_bytes()));
+    let request_hash = match key {
+        Some(_) => hex::encode(Sha256::digest(tx.fingerprint().as_bytes())),
+        None => String::new(),
+    };
     if let Some(key) = &key {
         if let Some(row) = app
             .store

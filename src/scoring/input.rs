@@ -92,7 +92,7 @@ pub struct DeviceInput {
     pub provider: Option<String>,
     pub visitor_id: Option<String>,
     pub confidence: Option<f64>,
-    /// `good`, `bad` or `notDetected` (Fingerprint); null when unknown.
+    /// `good`, `bad` or `not_detected`; null when unknown.
     pub bot: Option<String>,
     pub bot_probability: Option<f64>,
     pub vpn: bool,
@@ -371,12 +371,247 @@ impl WindowInput {
     }
 }
 
+/// The top-level names of the evaluation context, in the order they are
+/// built. A rule set records which of them its expressions read ([`Uses`]).
+pub const CONTEXT_NAMES: [&str; 32] = [
+    "subscriber_id",
+    "request_id",
+    "transaction_amount",
+    "amount",
+    "amount_minor",
+    "currency",
+    "bin",
+    "last4",
+    "card_brand",
+    "card_funding",
+    "card_country",
+    "card_prepaid",
+    "card_issuer",
+    "card_category",
+    "bin_source",
+    "user_id",
+    "session_id",
+    "external_transaction_number",
+    "email",
+    "email_domain",
+    "ip_address",
+    "ip_country",
+    "billing_country",
+    "shipping_country",
+    "gateway",
+    "risk_score_from_cache",
+    "device_status",
+    "device_source",
+    "device_request_id",
+    "device",
+    "velocity",
+    "customer",
+];
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The bit of a context name (a compile-time error for an unknown one).
+const fn bit(name: &str) -> u64 {
+    let mut i = 0;
+    while i < CONTEXT_NAMES.len() {
+        if same(CONTEXT_NAMES[i], name) {
+            return 1 << i;
+        }
+        i += 1;
+    }
+    panic!("not a context name")
+}
+
+/// Which parts of the context a rule set reads. Building only those saves
+/// most of the context's cost for typical rule sets; the values of the parts
+/// built are the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    names: u64,
+    /// Payload extras and `gateway_*` fields (any name not in
+    /// [`CONTEXT_NAMES`]).
+    extras: bool,
+}
+
+impl Uses {
+    pub const ALL: Uses = Uses {
+        names: u64::MAX,
+        extras: true,
+    };
+
+    /// The names `expressions` read, found by scanning for identifiers
+    /// outside string literals that are not member names (`x.name`). An
+    /// expression that reaches the root object by other means (`$root`)
+    /// makes every part needed.
+    pub fn of<'a>(expressions: impl IntoIterator<Item = &'a str>) -> Uses {
+        let mut uses = Uses {
+            names: 0,
+            extras: false,
+        };
+        for expression in expressions {
+            if expression.contains('$') {
+                return Uses::ALL;
+            }
+            for ident in identifiers(expression) {
+                match CONTEXT_NAMES.iter().position(|n| *n == ident) {
+                    Some(i) => uses.names |= 1 << i,
+                    None => uses.extras = true,
+                }
+            }
+        }
+        uses
+    }
+
+    fn wants(self, bit: u64) -> bool {
+        self.names & bit != 0
+    }
+}
+
+/// Root-level identifiers of an expression: not inside quotes, not after a
+/// `.`, not a keyword, not a function being called. A name this misreads
+/// only makes the context carry extras it did not need.
+fn identifiers(expression: &str) -> Vec<&str> {
+    let bytes = expression.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\'' || b == b'"' || b == b'`' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b {
+                if bytes[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &expression[start..i];
+            let member = expression[..start].trim_end().ends_with('.');
+            let call = expression[i..].trim_start().starts_with('(');
+            let keyword = matches!(
+                word,
+                "and" | "or" | "not" | "in" | "true" | "false" | "null"
+            );
+            if !(member || call || keyword) {
+                out.push(word);
+            }
+            continue;
+        }
+        if b.is_ascii_digit() {
+            // A number such as 1e3 or 0.5: not an identifier.
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
 impl Input {
     /// The rules' evaluation context: the same names and values the input
     /// serializes to, built straight from the typed fields.
     pub fn to_variable(&self) -> Variable {
-        let d = &self.device;
-        let device = object([
+        self.context(Uses::ALL)
+    }
+
+    /// The evaluation context with only the parts `uses` names.
+    pub fn context(&self, uses: Uses) -> Variable {
+        let mut map = VariableMap::with_capacity(40 + self.extra.len());
+        if uses.extras {
+            // Extras never share a name with the features below: the parser
+            // renames such a payload field `extra_<name>`.
+            for (name, value) in &self.extra {
+                map.insert_str(name, Variable::from(value));
+            }
+        }
+        macro_rules! put {
+            ($name:literal, $value:expr) => {{
+                const BIT: u64 = bit($name);
+                if uses.wants(BIT) {
+                    map.insert(key($name), $value);
+                }
+            }};
+        }
+        put!(
+            "subscriber_id",
+            match &self.subscriber_id {
+                Value::String(s) => text(s),
+                other => Variable::from(other),
+            }
+        );
+        put!("request_id", text(&self.request_id));
+        put!(
+            "transaction_amount",
+            Variable::Number(self.transaction_amount)
+        );
+        put!("amount", Variable::Number(self.amount));
+        put!("amount_minor", int(self.amount_minor));
+        put!("currency", text(self.currency));
+        put!("bin", opt_text(self.bin.as_deref()));
+        put!("last4", opt_text(self.last4.as_deref()));
+        put!("card_brand", opt_text(self.card_brand.as_deref()));
+        put!("card_funding", opt_text(self.card_funding.as_deref()));
+        put!("card_country", opt_text(self.card_country.as_deref()));
+        put!("card_prepaid", Variable::Bool(self.card_prepaid));
+        put!("card_issuer", opt_text(self.card_issuer.as_deref()));
+        put!("card_category", opt_text(self.card_category.as_deref()));
+        put!("bin_source", opt_text(self.bin_source));
+        put!("user_id", opt_text(self.user_id.as_deref()));
+        put!("session_id", opt_text(self.session_id.as_deref()));
+        put!(
+            "external_transaction_number",
+            opt_text(self.external_transaction_number.as_deref())
+        );
+        put!("email", opt_text(self.email.as_deref()));
+        put!("email_domain", opt_text(self.email_domain.as_deref()));
+        put!("ip_address", opt_text(self.ip_address.as_deref()));
+        put!("ip_country", opt_text(self.ip_country.as_deref()));
+        put!("billing_country", opt_text(self.billing_country.as_deref()));
+        put!(
+            "shipping_country",
+            opt_text(self.shipping_country.as_deref())
+        );
+        put!("gateway", opt_text(self.gateway));
+        put!("risk_score_from_cache", float(self.risk_score_from_cache));
+        put!("device_status", text(self.device_status));
+        put!("device_source", opt_text(self.device_source));
+        put!(
+            "device_request_id",
+            opt_text(self.device_request_id.as_deref())
+        );
+        put!("device", self.device.to_variable());
+        put!("velocity", self.velocity.to_variable());
+        put!("customer", self.customer.to_variable());
+        Variable::from_object(map)
+    }
+}
+
+impl DeviceInput {
+    fn to_variable(&self) -> Variable {
+        let d = self;
+        object([
             ("known", Variable::Bool(d.known)),
             ("provider", opt_text(d.provider.as_deref())),
             ("visitor_id", opt_text(d.visitor_id.as_deref())),
@@ -402,9 +637,14 @@ impl Input {
             ("suspect_score", opt_float(d.suspect_score)),
             ("provider_verdict", opt_text(d.provider_verdict.as_deref())),
             ("device_type", opt_text(d.device_type.as_deref())),
-        ]);
-        let v = &self.velocity;
-        let velocity = object([
+        ])
+    }
+}
+
+impl VelocityInput {
+    fn to_variable(&self) -> Variable {
+        let v = self;
+        object([
             ("user", v.user.to_variable()),
             ("card", v.card.to_variable()),
             ("device", v.device.to_variable()),
@@ -412,9 +652,14 @@ impl Input {
             ("cards_per_device", uint(v.cards_per_device)),
             ("cards_per_user", uint(v.cards_per_user)),
             ("devices_per_user", uint(v.devices_per_user)),
-        ]);
-        let c = &self.customer;
-        let customer = object([
+        ])
+    }
+}
+
+impl CustomerInput {
+    fn to_variable(&self) -> Variable {
+        let c = self;
+        object([
             ("known", Variable::Bool(c.known)),
             ("status", text(c.status)),
             ("age_days", float(c.age_days)),
@@ -430,66 +675,44 @@ impl Input {
             ("cards", int(c.cards)),
             ("known_device", Variable::Bool(c.known_device)),
             ("known_card", Variable::Bool(c.known_card)),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_finds_root_names_only() {
+        let uses = Uses::of([
+            "amount > 5 and device.vpn",
+            "'customer' == email_domain or \"velocity\" == x",
         ]);
-        let subscriber_id = match &self.subscriber_id {
-            Value::String(s) => text(s),
-            other => Variable::from(other),
-        };
-        let mut map = VariableMap::with_capacity(40 + self.extra.len());
-        // Extras never share a name with the features below: the parser
-        // renames such a payload field `extra_<name>`.
-        for (name, value) in &self.extra {
-            map.insert_str(name, Variable::from(value));
-        }
-        let fields = [
-            ("subscriber_id", subscriber_id),
-            ("request_id", text(&self.request_id)),
-            (
-                "transaction_amount",
-                Variable::Number(self.transaction_amount),
-            ),
-            ("amount", Variable::Number(self.amount)),
-            ("amount_minor", int(self.amount_minor)),
-            ("currency", text(self.currency)),
-            ("bin", opt_text(self.bin.as_deref())),
-            ("last4", opt_text(self.last4.as_deref())),
-            ("card_brand", opt_text(self.card_brand.as_deref())),
-            ("card_funding", opt_text(self.card_funding.as_deref())),
-            ("card_country", opt_text(self.card_country.as_deref())),
-            ("card_prepaid", Variable::Bool(self.card_prepaid)),
-            ("card_issuer", opt_text(self.card_issuer.as_deref())),
-            ("card_category", opt_text(self.card_category.as_deref())),
-            ("bin_source", opt_text(self.bin_source)),
-            ("user_id", opt_text(self.user_id.as_deref())),
-            ("session_id", opt_text(self.session_id.as_deref())),
-            (
-                "external_transaction_number",
-                opt_text(self.external_transaction_number.as_deref()),
-            ),
-            ("email", opt_text(self.email.as_deref())),
-            ("email_domain", opt_text(self.email_domain.as_deref())),
-            ("ip_address", opt_text(self.ip_address.as_deref())),
-            ("ip_country", opt_text(self.ip_country.as_deref())),
-            ("billing_country", opt_text(self.billing_country.as_deref())),
-            (
-                "shipping_country",
-                opt_text(self.shipping_country.as_deref()),
-            ),
-            ("gateway", opt_text(self.gateway)),
-            ("risk_score_from_cache", float(self.risk_score_from_cache)),
-            ("device_status", text(self.device_status)),
-            ("device_source", opt_text(self.device_source)),
-            (
-                "device_request_id",
-                opt_text(self.device_request_id.as_deref()),
-            ),
-            ("device", device),
-            ("velocity", velocity),
-            ("customer", customer),
-        ];
-        for (name, value) in fields {
-            map.insert(key(name), value);
-        }
-        Variable::from_object(map)
+        assert!(uses.wants(bit("amount")));
+        assert!(uses.wants(bit("device")));
+        assert!(uses.wants(bit("email_domain")));
+        assert!(!uses.wants(bit("customer")), "inside a string literal");
+        assert!(!uses.wants(bit("velocity")), "inside a string literal");
+        assert!(uses.extras, "x is not a context name: an extra");
+        let uses = Uses::of(["velocity.device.count_5m > 3 and 1e3 > 2"]);
+        assert!(uses.wants(bit("velocity")));
+        assert!(
+            !uses.wants(bit("device")),
+            "a member name, not the root device"
+        );
+        assert!(!uses.extras);
+        assert_eq!(Uses::of(["$root.amount > 1"]), Uses::ALL);
+    }
+
+    #[test]
+    fn the_partial_context_has_the_same_values() {
+        let input = crate::scoring::sample_input();
+        let uses = Uses::of(["amount > 1 and customer.known"]);
+        let partial = input.context(uses).to_value();
+        let full = input.to_variable().to_value();
+        assert_eq!(partial["amount"], full["amount"]);
+        assert_eq!(partial["customer"], full["customer"]);
+        assert!(partial.get("device").is_none());
     }
 }

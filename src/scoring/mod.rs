@@ -18,7 +18,7 @@ pub mod transaction;
 use serde::{Deserialize, Serialize};
 
 pub use self::input::{CustomerInput, DeviceInput, DeviceSource, Input, VelocityInput};
-pub use self::transaction::{parse, RequestError, Transaction};
+pub use self::transaction::{parse, parse_request, RequestError, Transaction};
 
 use crate::cache::CachedEvent;
 use crate::rules::{Action, CompiledRuleSet};
@@ -138,7 +138,7 @@ fn round4(x: f64) -> f64 {
 
 /// Runs the rules over the input and scores it.
 pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
-    let evaluation = rules.evaluate(&input.to_variable());
+    let evaluation = rules.evaluate(&input.context(rules.uses));
     let mut sum = 0.0;
     let mut forced = Action::Allow;
     let mut rule_hits = Vec::with_capacity(evaluation.hits.len());
@@ -265,7 +265,7 @@ pub fn sample_input() -> Input {
 
 /// The rules that fail (or give no boolean) on [`sample_input`].
 pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, crate::rules::RuleFault)> {
-    let evaluation = rules.evaluate(&sample_input().to_variable());
+    let evaluation = rules.evaluate(&sample_input().context(rules.uses));
     evaluation
         .faults
         .into_iter()
@@ -304,17 +304,28 @@ mod tests {
 
     #[test]
     fn score_is_the_clamped_sum_and_levels_follow_the_thresholds() {
-        let set = rules(json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
-            {"name": "big", "expression": "amount > 100", "weight": 0.25},
-            {"name": "huge", "expression": "amount > 1000", "weight": 0.5},
-            {"name": "trusted", "expression": "amount > 5000", "weight": -1}
-        ]}));
+        let set = rules(
+            json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
+                {"name": "big", "expression": "amount > 100", "weight": 0.25},
+                {"name": "huge", "expression": "amount > 1000", "weight": 0.5},
+                {"name": "trusted", "expression": "amount > 5000", "weight": -1}
+            ]}),
+        );
         let low = decide(&set, &input(50.0));
-        assert_eq!((low.risk_score, low.risk_level.as_str(), low.action), (0.1, "low", Action::Allow));
+        assert_eq!(
+            (low.risk_score, low.risk_level.as_str(), low.action),
+            (0.1, "low", Action::Allow)
+        );
         let medium = decide(&set, &input(500.0));
-        assert_eq!((medium.risk_score, medium.risk_level.as_str(), medium.action), (0.35, "medium", Action::Review));
+        assert_eq!(
+            (medium.risk_score, medium.risk_level.as_str(), medium.action),
+            (0.35, "medium", Action::Review)
+        );
         let high = decide(&set, &input(2000.0));
-        assert_eq!((high.risk_score, high.risk_level.as_str(), high.action), (0.85, "high", Action::Block));
+        assert_eq!(
+            (high.risk_score, high.risk_level.as_str(), high.action),
+            (0.85, "high", Action::Block)
+        );
         let clamped = decide(&set, &input(9000.0));
         assert_eq!(clamped.risk_score, 0.0);
         assert_eq!(clamped.rule_hits.len(), 3);
@@ -334,7 +345,11 @@ mod tests {
         assert_eq!(outcome.action, Action::Block);
         let hits: Vec<_> = outcome.rule_hits.iter().map(|h| h.rule.as_str()).collect();
         assert_eq!(hits, ["force", "fine"]);
-        let errors: Vec<_> = outcome.rule_errors.iter().map(|e| e.rule.as_str()).collect();
+        let errors: Vec<_> = outcome
+            .rule_errors
+            .iter()
+            .map(|e| e.rule.as_str())
+            .collect();
         assert_eq!(errors, ["broken", "not boolean"]);
         assert!(outcome.rule_errors[1].error.contains("not a boolean"));
     }
@@ -348,7 +363,10 @@ mod tests {
         )
         .unwrap();
         let err = compile(&set, 1).err().unwrap();
-        assert!(err.starts_with("Invalid rule 'Half': the expression does not compile"), "{err}");
+        assert!(
+            err.starts_with("Invalid rule 'Half': the expression does not compile"),
+            "{err}"
+        );
     }
 
     #[test]

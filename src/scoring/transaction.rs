@@ -72,7 +72,8 @@ pub struct Transaction {
     pub callback_url: Option<String>,
     pub card_data_scrubbed: Vec<String>,
     pub extra: Map<String, Value>,
-    /// The whole body as JSON, card numbers masked: what idempotency compares.
+    /// The whole body as JSON, card numbers masked: what idempotency compares
+    /// (empty unless asked for).
     canonical: String,
 }
 
@@ -131,7 +132,14 @@ const DERIVED: &[&str] = &[
 
 /// Reads and validates a score request body. Card numbers anywhere in it are
 /// masked first, so nothing later (input, storage, logs) sees them.
-pub fn parse(mut body: Map<String, Value>) -> Result<Transaction> {
+pub fn parse(body: Map<String, Value>) -> Result<Transaction> {
+    parse_request(body, false)
+}
+
+/// [`parse`], also keeping the body's [`Transaction::fingerprint`] when
+/// `fingerprint` is set (what an `Idempotency-Key` compares; serializing a
+/// large gateway event costs more than the rest of the parse).
+pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<Transaction> {
     let scrubbed = {
         let mut found = Vec::new();
         for (name, value) in body.iter_mut() {
@@ -148,7 +156,11 @@ pub fn parse(mut body: Map<String, Value>) -> Result<Transaction> {
         }
         found
     };
-    let canonical = serde_json::to_string(&body).unwrap_or_default();
+    let canonical = if fingerprint {
+        serde_json::to_string(&body).unwrap_or_default()
+    } else {
+        String::new()
+    };
 
     let payload = match body.remove("payload") {
         None | Some(Value::Null) => None,
