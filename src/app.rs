@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{AdminAuth, KeyCache};
 use crate::cache::SignalCache;
+use crate::callbacks::{CallbackConfig, CallbackWorker};
 use crate::config::ServeConfig;
 use crate::decisions::RuleBook;
 use crate::error::error_response;
@@ -56,6 +57,8 @@ pub struct Inner {
     pub rulebook: RuleBook,
     /// The subscribers' velocity counters.
     pub velocity: Arc<dyn VelocityStore>,
+    /// Wakes the callback worker when a score records a callback.
+    pub callback_wake: Arc<Notify>,
     pub config: AppConfig,
 }
 
@@ -70,6 +73,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 pub struct AppConfig {
     /// How long a fetched device result counts as fresh (`mode: cached`).
     pub signal_ttl: Duration,
+    /// Whether `callback_url` may point at loopback or private addresses.
+    pub allow_private_callbacks: bool,
 }
 
 impl Deref for AppState {
@@ -369,8 +374,10 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         wake,
         rulebook,
         velocity,
+        callback_wake: Arc::new(Notify::new()),
         config: AppConfig {
             signal_ttl: config.signal_ttl,
+            allow_private_callbacks: config.allow_private_callbacks,
         },
     });
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
@@ -387,6 +394,20 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         });
     }
     let worker = tokio::spawn(prefetcher.run(stop.clone()));
+    let callbacks = Arc::new(
+        CallbackWorker::new(
+            state.clone(),
+            CallbackConfig {
+                wait: config.callback_wait,
+                timeout: config.callback_timeout,
+                schedule: config.callback_retry_schedule.clone(),
+                concurrency: config.callback_concurrency,
+                allow_private: config.allow_private_callbacks,
+            },
+        )
+        .map_err(StartError::Http)?,
+    );
+    let callback_worker = tokio::spawn(callbacks.run(stop.clone()));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         let (mut stop, mut deadline) = (stop.clone(), stop);
@@ -406,6 +427,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         };
         // The worker saw the same signal; let its fetches in flight finish.
         let _ = worker.await;
+        let _ = callback_worker.await;
         store.close().await;
         served
     });

@@ -102,6 +102,19 @@ pub enum SubscriberAction {
         id: String,
         file: std::path::PathBuf,
     },
+    /// Rotate the webhook signing secret; prints the new one once. Callbacks
+    /// carry both signatures during the grace period.
+    RotateSecret {
+        id: String,
+        /// How long the previous secret keeps signing (e.g. `24h`, at most 30 days).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+    },
+    /// Send a failed callback again.
+    RetryCallback {
+        id: String,
+        decision_id: String,
+    },
     /// Suspend: its API keys are refused from the next request on.
     Suspend {
         id: String,
@@ -364,6 +377,13 @@ async fn subscriber(
                 .map_err(|e| CliError::Api(format!("{}: {e}", file.display())))?;
             let body = crate::request::parse_object(text.as_bytes())?;
             print(&operator::put_rules(store, &id, &body).await?)
+        }
+        SubscriberAction::RotateSecret { id, grace } => {
+            let sealer = checked_sealer(store, db).await?;
+            print(&operator::rotate_secret(store, &sealer, &id, grace).await?)
+        }
+        SubscriberAction::RetryCallback { id, decision_id } => {
+            print(&operator::retry_callback(store, &id, &decision_id).await?)
         }
         SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
         SubscriberAction::Suspend { id } => print(

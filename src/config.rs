@@ -80,6 +80,25 @@ pub struct ServeConfig {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_callbacks: bool,
 
+    /// How long a callback waits for the decision's pending device signals
+    /// before it re-scores with what it has (e.g. `5s`).
+    #[arg(long, env = "RISKGATE_CALLBACK_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub callback_wait: Duration,
+
+    /// How long a callback receiver may take to answer one delivery.
+    #[arg(long, env = "RISKGATE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub callback_timeout: Duration,
+
+    /// Waits before each retry of a failed delivery, comma-separated; after
+    /// the last, the callback is `failed` (e.g. `5s,30s,2m`).
+    #[arg(long, env = "RISKGATE_CALLBACK_RETRY_SCHEDULE",
+          default_value = "5s,30s,2m,10m,1h,2h,4h,8h,8h", value_parser = parse_schedule)]
+    pub callback_retry_schedule: Schedule,
+
+    /// Callback deliveries in flight at once in this process.
+    #[arg(long, env = "RISKGATE_CALLBACK_CONCURRENCY", default_value_t = 16, value_parser = parse_concurrency)]
+    pub callback_concurrency: usize,
+
     /// How long a fetched device result stays fresh: a repeat ingest within it
     /// answers `mode: cached` (e.g. `24h`, `90m`).
     #[arg(long, env = "RISKGATE_SIGNAL_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
@@ -128,6 +147,10 @@ impl ServeConfig {
             stytch_base_url: None,
             fingerprintiq_base_url: None,
             allow_private_callbacks: false,
+            callback_wait: Duration::from_secs(5),
+            callback_timeout: Duration::from_secs(10),
+            callback_retry_schedule: Schedule::default(),
+            callback_concurrency: 16,
             signal_ttl: Duration::from_secs(24 * 3600),
             fetch_concurrency: 32,
             fetch_timeout: Duration::from_secs(10),
@@ -137,6 +160,42 @@ impl ServeConfig {
             log_format: LogFormat::Text,
         }
     }
+}
+
+/// The waits between callback delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<Duration>);
+
+impl Default for Schedule {
+    /// 5 s, 30 s, 2 min, 10 min, 1 h, 2 h, 4 h, 8 h, 8 h: ten attempts over
+    /// about 23 hours.
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        Self(vec![
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            minutes(2),
+            minutes(10),
+            minutes(60),
+            minutes(120),
+            minutes(240),
+            minutes(480),
+            minutes(480),
+        ])
+    }
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    let waits = s
+        .split(',')
+        .map(|part| {
+            humantime::parse_duration(part.trim()).map_err(|e| format!("'{}': {e}", part.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.len() > 50 {
+        return Err("at most 50 retries".into());
+    }
+    Ok(Schedule(waits))
 }
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {

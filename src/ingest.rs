@@ -197,6 +197,7 @@ async fn ingest(
             "provider": provider,
         })
         .to_string(),
+        run_at: None,
     };
     let now = now_millis();
     let fresh_since = now - millis(app.config.signal_ttl);

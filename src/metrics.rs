@@ -2,8 +2,8 @@
 //! several apps in one process do not share counters).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::store::{JobState, Store, StoreResult};
@@ -26,6 +26,12 @@ pub struct Metrics {
     /// Rule evaluations that failed (a missing field, a type mismatch): the
     /// rule did not hit, the decision went on.
     pub rule_errors: IntCounter,
+    /// Callback attempts by outcome (`delivered`, `retry`, `failed`).
+    pub callbacks: IntCounterVec,
+    /// Time one callback delivery attempt took.
+    pub callback_latency: Histogram,
+    /// Age of the oldest callback not yet delivered or failed.
+    callback_oldest_age: Gauge,
     jobs: IntGaugeVec,
 }
 
@@ -84,6 +90,26 @@ impl Metrics {
             "rule_errors_total",
             "Rule evaluations that failed on a decision's input (counted as not hit)",
         )?;
+        let callbacks = IntCounterVec::new(
+            Opts::new("callbacks_total", "Callback delivery attempts by outcome"),
+            &["outcome"],
+        )?;
+        let callback_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "callback_attempt_duration_seconds",
+                "Time one callback delivery attempt took",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        let callback_oldest_age = Gauge::new(
+            "callback_oldest_pending_age_seconds",
+            "Age of the oldest callback not yet delivered or failed (0 when none)",
+        )?;
+        registry.register(Box::new(callbacks.clone()))?;
+        registry.register(Box::new(callback_latency.clone()))?;
+        registry.register(Box::new(callback_oldest_age.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(rule_errors.clone()))?;
         registry.register(Box::new(provider_attempts.clone()))?;
@@ -103,6 +129,9 @@ impl Metrics {
             breaker_open,
             decisions,
             rule_errors,
+            callbacks,
+            callback_latency,
+            callback_oldest_age,
             jobs,
         })
     }
@@ -121,6 +150,13 @@ impl Metrics {
         for (kind, state, n) in &counts {
             self.jobs.with_label_values(&[kind, state.as_str()]).set(*n);
         }
+        let oldest = store
+            .oldest_live_job(crate::callbacks::CALLBACK_JOB)
+            .await?
+            .map_or(0.0, |at| {
+                (crate::store::now_millis() - at).max(0) as f64 / 1000.0
+            });
+        self.callback_oldest_age.set(oldest);
         let mut out = Vec::new();
         // Encoding into a Vec only fails on invalid metric families, which the
         // constructors above rule out.

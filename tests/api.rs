@@ -789,6 +789,8 @@ async fn openapi_documents_every_route() {
         ("/risk/decisions/{decision_id}/feedback", "post"),
         ("/customers/{user_id}", "get"),
         ("/customers/{user_id}", "patch"),
+        ("/admin/subscribers/{id}/webhook-secret/rotate", "post"),
+        ("/admin/subscribers/{id}/callbacks/{decision_id}/retry", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -580,23 +580,22 @@ async fn score_response_has_the_documented_shape(backend: Backend) {
     assert_eq!(resp2["input"]["customer"]["decisions"], 1);
     assert_eq!(resp2["input"]["customer"]["known_card"], true);
 
-    // A callback_url is accepted and recorded on the decision (no callback
-    // is promised by this version).
+    // A callback_url whose host does not resolve is refused before anything
+    // is recorded (delivery itself is tested in tests/callbacks.rs).
     let mut with_callback = tx(
         "order-cb",
         json!({"transaction_amount": 5, "currency": "USD"}),
     );
     with_callback["callback_url"] = json!("https://merchant.example/hooks/risk");
-    let resp = score_ok(&app, &key, &with_callback).await;
-    assert_eq!(resp["async_job"]["status"], "none", "{resp}");
-    assert_eq!(resp["async_job"]["will_callback"], false, "{resp}");
-    let id = resp["decision_id"].as_str().unwrap();
-    let (status, shown) = get(&app, &key, &format!("/risk/decisions/{id}")).await;
-    assert_eq!(status, 200, "{shown}");
-    assert_eq!(shown["callback_url"], "https://merchant.example/hooks/risk");
-    assert_eq!(shown["request_id"], "order-cb");
-    assert_eq!(shown["result"], resp["result"]);
-    assert_eq!(shown["input"], resp["input"]);
+    let (status, resp) = self::score(&app, &key, &with_callback).await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(
+        resp["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid 'callback_url': "),
+        "{resp}"
+    );
     app.stop().await;
 }
 

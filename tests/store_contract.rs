@@ -27,6 +27,8 @@ fn subscriber(id: &str) -> SubscriberRow {
         webhook_secret_sealed: "v1.sealed".into(),
         created_at: now,
         updated_at: now,
+        previous_webhook_secret_sealed: None,
+        previous_secret_expires_at: None,
     }
 }
 
@@ -48,6 +50,7 @@ fn job(id: &str, subscriber_id: &str, request_id: &str) -> NewJob {
         subscriber_id: subscriber_id.into(),
         dedupe_key: request_id.into(),
         payload: r#"{"request_id":"x"}"#.into(),
+        run_at: None,
     }
 }
 
@@ -655,6 +658,7 @@ fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis
         duration_us: 1_234,
         created_at,
         customer: None,
+        callback: None,
     }
 }
 
@@ -727,6 +731,10 @@ async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
         assert_eq!(row.duration_us, 1_234);
         assert_eq!(row.created_at, 1_000);
         assert_eq!((row.label, row.labeled_at), (None, None));
+        assert_eq!(
+            (&row.final_input, &row.final_result, row.final_at),
+            (&None, &None, None)
+        );
     }
     // Another tenant sees nothing of it.
     assert!(store.get_decision("13", "d1").await.unwrap().is_none());
@@ -1525,6 +1533,768 @@ async fn decisions_since_pages_through_every_decision_once(backend: Backend) {
     assert_eq!(ids, [expected[3].1.clone(), expected[4].1.clone()]);
 }
 
+/// The callback job of decision `decision_id`, as the decision handler builds it.
+fn callback_job(decision_id: &str, subscriber_id: &str, run_at: Option<Millis>) -> NewJob {
+    NewJob {
+        id: format!("cb-{decision_id}"),
+        kind: DECISION_CALLBACK_JOB.into(),
+        subscriber_id: subscriber_id.into(),
+        dedupe_key: decision_id.into(),
+        payload: format!(r#"{{"decision_id":"{decision_id}"}}"#),
+        run_at,
+    }
+}
+
+fn with_callback(mut new: NewDecision, run_at: Option<Millis>) -> NewDecision {
+    new.callback = Some(callback_job(&new.id, &new.subscriber_id, run_at));
+    new
+}
+
+async fn callback_jobs(store: &SqlStore, subscriber_id: &str) -> Vec<JobRow> {
+    let filter = JobFilter {
+        subscriber_id: Some(subscriber_id.into()),
+        kind: Some(DECISION_CALLBACK_JOB.into()),
+        state: None,
+        limit: 1000,
+    };
+    store.list_jobs(&filter).await.unwrap()
+}
+
+async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    assert_eq!(DECISION_CALLBACK_JOB, "decision_callback");
+
+    let before = now_millis();
+    let first = with_callback(decision("d1", "12", Some("k1"), before), None);
+    inserted(store.record_decision(&first, 0).await.unwrap());
+    let after = now_millis();
+    let job = store
+        .latest_job("12", "decision_callback", "d1")
+        .await
+        .unwrap()
+        .expect("the callback job is recorded with its decision");
+    assert_eq!(
+        (
+            job.id.as_str(),
+            job.kind.as_str(),
+            job.subscriber_id.as_str(),
+            job.payload.as_str(),
+            job.state,
+            job.attempts
+        ),
+        (
+            "cb-d1",
+            "decision_callback",
+            "12",
+            r#"{"decision_id":"d1"}"#,
+            JobState::Pending,
+            0
+        )
+    );
+    assert!(
+        (before..=after).contains(&job.run_at),
+        "due at once: {job:?}"
+    );
+    assert!((before..=after).contains(&job.created_at));
+    assert_eq!(
+        (
+            job.lease_expires_at,
+            job.finished_at,
+            job.result,
+            job.last_error
+        ),
+        (None, None, None, None)
+    );
+    // Tenant-scoped like every job.
+    assert!(store
+        .latest_job("13", "decision_callback", "d1")
+        .await
+        .unwrap()
+        .is_none());
+
+    // An idempotent repeat answers with the first decision and records no job.
+    let repeat = with_callback(decision("d2", "12", Some("k1"), after), None);
+    let DecisionRecorded::Existing(existing) = store.record_decision(&repeat, 0).await.unwrap()
+    else {
+        panic!("a repeat within the window is the first decision");
+    };
+    assert_eq!(existing.id, "d1");
+    assert!(store
+        .latest_job("12", "decision_callback", "d2")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(callback_jobs(&store, "12").await.len(), 1);
+
+    // A decision without a callback records no job.
+    inserted(
+        store
+            .record_decision(&decision("d3", "12", None, after), 0)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(callback_jobs(&store, "12").await.len(), 1);
+
+    // A later first run: the job waits for it.
+    let later = after + 60_000;
+    inserted(
+        store
+            .record_decision(
+                &with_callback(decision("d4", "12", None, after), Some(later)),
+                0,
+            )
+            .await
+            .unwrap(),
+    );
+    let job = store
+        .latest_job("12", "decision_callback", "d4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.run_at, job.state), (later, JobState::Pending));
+    let now = now_millis();
+    let claimed = store
+        .claim_jobs("decision_callback", 10, now, now + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        ["cb-d1"],
+        "only the due callback is claimed"
+    );
+    assert_eq!(
+        store.next_due("decision_callback").await.unwrap(),
+        Some(later)
+    );
+
+    // Atomic: when the job cannot be recorded, neither is the decision.
+    let mut clash = with_callback(decision("d5", "12", None, after), None);
+    clash.callback.as_mut().unwrap().id = "cb-d1".into();
+    assert!(store.record_decision(&clash, 0).await.is_err());
+    assert!(store.get_decision("12", "d5").await.unwrap().is_none());
+    assert!(store
+        .latest_job("12", "decision_callback", "d5")
+        .await
+        .unwrap()
+        .is_none());
+    // ...and when the decision cannot be recorded, neither is the job.
+    let orphan = with_callback(decision("d6", "99", None, after), None);
+    assert!(store.record_decision(&orphan, 0).await.is_err());
+    let all = store
+        .list_jobs(&JobFilter {
+            kind: Some("decision_callback".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = all.iter().map(|j| j.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["cb-d1", "cb-d4"]);
+}
+
+async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) {
+    let Some((store, db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let stores = [
+        Arc::new(store),
+        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
+    ];
+    let now = now_millis();
+    let tries = (0..16).map(|i| {
+        let store = stores[i % 2].clone();
+        tokio::spawn(async move {
+            let new = with_callback(decision(&format!("d{i}"), "12", Some("same"), now), None);
+            store.record_decision(&new, now - 60_000).await.unwrap()
+        })
+    });
+    let outcomes = futures_join(tries).await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, DecisionRecorded::Inserted(_)))
+        .map(|o| o.row().id.clone())
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let jobs = callback_jobs(&stores[0], "12").await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].dedupe_key, winners[0]);
+}
+
+async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    inserted(
+        store
+            .record_decision(&decision("d1", "12", None, 1_000), 0)
+            .await
+            .unwrap(),
+    );
+    // The worker's read, unscoped.
+    let row = store.get_decision_by_id("d1").await.unwrap().unwrap();
+    assert_eq!((row.id.as_str(), row.subscriber_id.as_str()), ("d1", "12"));
+    assert_eq!(
+        (row.final_input, row.final_result, row.final_at),
+        (None, None, None)
+    );
+    assert!(store.get_decision_by_id("nope").await.unwrap().is_none());
+
+    assert!(store
+        .set_decision_final("d1", r#"{"in":1}"#, r#"{"out":1}"#, 5_000)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .set_decision_final("d1", r#"{"in":2}"#, r#"{"out":2}"#, 6_000)
+            .await
+            .unwrap(),
+        "a retry does not change the body"
+    );
+    assert!(!store
+        .set_decision_final("nope", "{}", "{}", 6_000)
+        .await
+        .unwrap());
+    for row in [
+        store.get_decision_by_id("d1").await.unwrap().unwrap(),
+        store.get_decision("12", "d1").await.unwrap().unwrap(),
+    ] {
+        assert_eq!(
+            (
+                row.final_input.as_deref(),
+                row.final_result.as_deref(),
+                row.final_at
+            ),
+            (Some(r#"{"in":1}"#), Some(r#"{"out":1}"#), Some(5_000))
+        );
+        // The decision as first answered is untouched.
+        assert_eq!(
+            (row.input.as_str(), row.result.as_str()),
+            (r#"{"id":"d1"}"#, r#"{"action":"allow"}"#)
+        );
+    }
+    assert!(store.get_decision("13", "d1").await.unwrap().is_none());
+
+    // Concurrent workers: exactly one sets the body, and it is the stored one.
+    inserted(
+        store
+            .record_decision(&decision("d2", "12", None, 1_000), 0)
+            .await
+            .unwrap(),
+    );
+    let store = Arc::new(store);
+    let writers = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let set = store
+                .set_decision_final("d2", &format!("in{i}"), &format!("out{i}"), 7_000 + i)
+                .await
+                .unwrap();
+            (i, set)
+        })
+    });
+    let winners: Vec<_> = futures_join(writers)
+        .await
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1);
+    let w = winners[0];
+    let row = store.get_decision_by_id("d2").await.unwrap().unwrap();
+    assert_eq!(
+        (row.final_input, row.final_result, row.final_at),
+        (
+            Some(format!("in{w}")),
+            Some(format!("out{w}")),
+            Some(7_000 + w)
+        )
+    );
+}
+
+async fn callback_attempts_are_recorded_listed_and_replaced(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for id in ["d1", "d2"] {
+        inserted(
+            store
+                .record_decision(&decision(id, "12", None, 1_000), 0)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(store.callback_attempts("d1").await.unwrap().is_empty());
+    let attempt = |n: i64, status: Option<i64>, error: Option<&str>| CallbackAttempt {
+        decision_id: "d1".into(),
+        attempt: n,
+        at: 10_000 + n,
+        status_code: status,
+        error: error.map(str::to_owned),
+        duration_ms: 40 + n,
+        webhook_id: format!("msg_d1_{n}"),
+    };
+    // Recorded out of order, with and without a status (NULL then a value
+    // then NULL again on the same statement).
+    let second = attempt(2, Some(503), Some("HTTP 503"));
+    let first = attempt(1, None, Some("connection refused"));
+    let third = attempt(3, None, Some("timed out"));
+    for a in [&second, &first, &third] {
+        store.record_callback_attempt(a).await.unwrap();
+    }
+    assert_eq!(
+        store.callback_attempts("d1").await.unwrap(),
+        [first.clone(), second.clone(), third.clone()]
+    );
+    // Recording an attempt again replaces it.
+    let third_again = attempt(3, Some(200), None);
+    store.record_callback_attempt(&third_again).await.unwrap();
+    store.record_callback_attempt(&third_again).await.unwrap();
+    assert_eq!(
+        store.callback_attempts("d1").await.unwrap(),
+        [first, second, third_again]
+    );
+    // Per decision.
+    assert!(store.callback_attempts("d2").await.unwrap().is_empty());
+    let other = CallbackAttempt {
+        decision_id: "d2".into(),
+        ..attempt(1, Some(204), None)
+    };
+    store.record_callback_attempt(&other).await.unwrap();
+    assert_eq!(store.callback_attempts("d2").await.unwrap(), [other]);
+    assert_eq!(store.callback_attempts("d1").await.unwrap().len(), 3);
+    // Only a recorded decision has attempts.
+    let unknown = CallbackAttempt {
+        decision_id: "nope".into(),
+        ..attempt(1, None, None)
+    };
+    assert!(store.record_callback_attempt(&unknown).await.is_err());
+    assert!(store.callback_attempts("nope").await.unwrap().is_empty());
+}
+
+async fn only_a_failed_job_is_requeued(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    let cb = "decision_callback";
+    let now = now_millis();
+    assert!(matches!(
+        store.requeue_failed_job(cb, "12", "d1", now).await.unwrap(),
+        Requeued::Missing
+    ));
+    inserted(
+        store
+            .record_decision(&with_callback(decision("d1", "12", None, now), None), 0)
+            .await
+            .unwrap(),
+    );
+    // Pending: left alone.
+    let Requeued::NotFailed(pending) = store
+        .requeue_failed_job(cb, "12", "d1", now + 9_999)
+        .await
+        .unwrap()
+    else {
+        panic!("a pending job is not failed");
+    };
+    assert_eq!(
+        (pending.id.as_str(), pending.state),
+        ("cb-d1", JobState::Pending)
+    );
+    assert!(pending.run_at <= now_millis());
+
+    // Running, then failed for good.
+    let claimed = store
+        .claim_jobs(cb, 10, now_millis(), now_millis() + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(matches!(
+        store.requeue_failed_job(cb, "12", "d1", now).await.unwrap(),
+        Requeued::NotFailed(JobRow {
+            state: JobState::Running,
+            ..
+        })
+    ));
+    assert!(store
+        .retry_job("cb-d1", 0, "HTTP 500", false)
+        .await
+        .unwrap());
+    let claimed = store
+        .claim_jobs(cb, 10, now_millis(), now_millis() + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].attempts, 2);
+    assert!(store
+        .finish_job(
+            "cb-d1",
+            &JobOutcome::Failed {
+                error: "HTTP 502".into()
+            }
+        )
+        .await
+        .unwrap());
+
+    // Another tenant's key and another kind find nothing.
+    for (kind, sub) in [(cb, "13"), ("device_fetch", "12")] {
+        assert!(matches!(
+            store
+                .requeue_failed_job(kind, sub, "d1", now)
+                .await
+                .unwrap(),
+            Requeued::Missing
+        ));
+    }
+    let run_at = now + 5_000;
+    let Requeued::Requeued(back) = store
+        .requeue_failed_job(cb, "12", "d1", run_at)
+        .await
+        .unwrap()
+    else {
+        panic!("a failed job is requeued");
+    };
+    assert_eq!(
+        (
+            back.id.as_str(),
+            back.state,
+            back.attempts,
+            back.run_at,
+            back.last_error.as_deref(),
+            back.finished_at,
+            back.lease_expires_at
+        ),
+        (
+            "cb-d1",
+            JobState::Pending,
+            0,
+            run_at,
+            Some("HTTP 502"),
+            None,
+            None
+        )
+    );
+    assert_eq!(
+        store
+            .latest_job("12", cb, "d1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        JobState::Pending
+    );
+    // Twice: the second finds it pending.
+    assert!(matches!(
+        store
+            .requeue_failed_job(cb, "12", "d1", run_at)
+            .await
+            .unwrap(),
+        Requeued::NotFailed(JobRow {
+            state: JobState::Pending,
+            ..
+        })
+    ));
+    // The worker machinery takes it from there: due at run_at, attempts from 1.
+    assert!(store
+        .claim_jobs(cb, 10, run_at - 1, run_at + 30_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .claim_jobs(cb, 10, run_at, run_at + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|j| (j.id.as_str(), j.attempts))
+            .collect::<Vec<_>>(),
+        [("cb-d1", 1)]
+    );
+    store
+        .finish_job(
+            "cb-d1",
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .requeue_failed_job(cb, "12", "d1", run_at)
+            .await
+            .unwrap(),
+        Requeued::NotFailed(JobRow {
+            state: JobState::Succeeded,
+            ..
+        })
+    ));
+
+    // Only the latest job of a key counts.
+    store
+        .enqueue_unique(&job("j1", "12", "r"), 0)
+        .await
+        .unwrap();
+    store
+        .finish_job(
+            "j1",
+            &JobOutcome::Failed {
+                error: "old".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .enqueue_unique(&job("j2", "12", "r"), 0)
+        .await
+        .unwrap();
+    let Requeued::NotFailed(live) = store
+        .requeue_failed_job("device_fetch", "12", "r", now)
+        .await
+        .unwrap()
+    else {
+        panic!("the latest job of the key is pending");
+    };
+    assert_eq!(live.id, "j2");
+    store
+        .finish_job(
+            "j2",
+            &JobOutcome::Failed {
+                error: "new".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let Requeued::Requeued(requeued) = store
+        .requeue_failed_job("device_fetch", "12", "r", now)
+        .await
+        .unwrap()
+    else {
+        panic!("the latest failed job is requeued");
+    };
+    assert_eq!(
+        (requeued.id.as_str(), requeued.last_error.as_deref()),
+        ("j2", Some("new"))
+    );
+
+    // Concurrent requeues of one failed job: one wins, the others find it pending.
+    store
+        .enqueue_unique(&job("j3", "12", "race"), 0)
+        .await
+        .unwrap();
+    store
+        .finish_job("j3", &JobOutcome::Failed { error: "x".into() })
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let tries = (0..6).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .requeue_failed_job("device_fetch", "12", "race", now)
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures_join(tries).await;
+    let requeued = outcomes
+        .iter()
+        .filter(|o| matches!(o, Requeued::Requeued(_)))
+        .count();
+    let pending = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Requeued::NotFailed(JobRow {
+                    state: JobState::Pending,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!((requeued, pending), (1, 5), "{outcomes:?}");
+}
+
+async fn oldest_live_job_is_the_oldest_pending_or_running(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let kind = "device_fetch";
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), None);
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let Enqueued::Queued(row) = store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap()
+        else {
+            panic!("queued");
+        };
+        created.push(row.created_at);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(created[0] < created[1] && created[1] < created[2]);
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), Some(created[0]));
+    // Running still counts.
+    let now = now_millis();
+    let claimed = store.claim_jobs(kind, 1, now, now + 30_000).await.unwrap();
+    assert_eq!(claimed[0].id, "j0");
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), Some(created[0]));
+    // Finished ones do not, whatever the outcome.
+    store
+        .finish_job("j0", &JobOutcome::Failed { error: "x".into() })
+        .await
+        .unwrap();
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), Some(created[1]));
+    store
+        .finish_job(
+            "j1",
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), Some(created[2]));
+    // Per kind.
+    assert_eq!(
+        store.oldest_live_job("decision_callback").await.unwrap(),
+        None
+    );
+    inserted(
+        store
+            .record_decision(&with_callback(decision("d1", "12", None, now), None), 0)
+            .await
+            .unwrap(),
+    );
+    let cb = store
+        .latest_job("12", "decision_callback", "d1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.oldest_live_job("decision_callback").await.unwrap(),
+        Some(cb.created_at)
+    );
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), Some(created[2]));
+    store
+        .finish_job(
+            "j2",
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.oldest_live_job(kind).await.unwrap(), None);
+}
+
+async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    let fresh = store.get_subscriber("12").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            fresh.previous_webhook_secret_sealed,
+            fresh.previous_secret_expires_at
+        ),
+        (None, None)
+    );
+
+    let once = store
+        .rotate_webhook_secret("12", "v2.sealed", 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            once.webhook_secret_sealed.as_str(),
+            once.previous_webhook_secret_sealed.as_deref(),
+            once.previous_secret_expires_at
+        ),
+        ("v2.sealed", Some("v1.sealed"), Some(10_000))
+    );
+    assert!(once.updated_at >= fresh.updated_at);
+    assert_eq!(once.created_at, fresh.created_at);
+
+    let twice = store
+        .rotate_webhook_secret("12", "v3.sealed", 20_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = store.get_subscriber("12").await.unwrap().unwrap();
+    for row in [&twice, &stored] {
+        assert_eq!(
+            (
+                row.webhook_secret_sealed.as_str(),
+                row.previous_webhook_secret_sealed.as_deref(),
+                row.previous_secret_expires_at
+            ),
+            ("v3.sealed", Some("v2.sealed"), Some(20_000))
+        );
+    }
+    // Other subscribers are untouched; an unknown one is `None`.
+    let other = store.get_subscriber("13").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            other.webhook_secret_sealed.as_str(),
+            other.previous_webhook_secret_sealed
+        ),
+        ("v1.sealed", None)
+    );
+    assert!(store
+        .rotate_webhook_secret("nope", "x", 1)
+        .await
+        .unwrap()
+        .is_none());
+    // Listing carries the rotation; renaming keeps it.
+    let listed = store.list_subscribers().await.unwrap();
+    assert_eq!(
+        listed[0].previous_webhook_secret_sealed.as_deref(),
+        Some("v2.sealed")
+    );
+    let renamed = store
+        .update_subscriber("12", Some("Renamed"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.webhook_secret_sealed.as_str(),
+            renamed.previous_webhook_secret_sealed.as_deref(),
+            renamed.previous_secret_expires_at
+        ),
+        ("v3.sealed", Some("v2.sealed"), Some(20_000))
+    );
+    // A subscriber created with a previous secret keeps it.
+    let mut imported = subscriber("14");
+    imported.previous_webhook_secret_sealed = Some("v0.sealed".into());
+    imported.previous_secret_expires_at = Some(30_000);
+    store.create_subscriber(&imported).await.unwrap();
+    let got = store.get_subscriber("14").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.previous_webhook_secret_sealed.as_deref(),
+            got.previous_secret_expires_at
+        ),
+        (Some("v0.sealed"), Some(30_000))
+    );
+}
+
 on_every_backend!(
     jobs_are_leased_retried_and_reclaimed_after_a_crash,
     concurrent_claims_never_share_a_job,
@@ -1548,4 +2318,11 @@ on_every_backend!(
     customer_status_is_upserted_per_tenant,
     touches_record_sightings_without_counting_decisions,
     decisions_since_pages_through_every_decision_once,
+    a_decision_and_its_callback_job_are_recorded_together,
+    concurrent_repeats_of_a_decision_record_one_callback,
+    the_first_final_body_of_a_decision_wins,
+    callback_attempts_are_recorded_listed_and_replaced,
+    only_a_failed_job_is_requeued,
+    oldest_live_job_is_the_oldest_pending_or_running,
+    rotating_a_webhook_secret_keeps_only_the_latest_previous,
 );

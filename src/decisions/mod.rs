@@ -31,8 +31,8 @@ use crate::request::{subscriber_id, JsonObject};
 use crate::scoring::{self, CustomerInput, DeviceSource, RequestError};
 use crate::secrets::random_id;
 use crate::store::{
-    now_millis, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow, Label, Millis,
-    NewDecision,
+    now_millis, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow, JobState, Label,
+    Millis, NewDecision,
 };
 use crate::velocity::{VelocityEvent, VelocitySnapshot, WINDOW_24H_MS};
 
@@ -41,6 +41,8 @@ pub use rulebook::RuleBook;
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: Millis = WINDOW_24H_MS;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// How long the callback URL's host may take to resolve at scoring time.
+const CALLBACK_DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,24 +81,26 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// What the async part of a decision will do. Callback delivery is not built
-/// yet, so a recorded `callback_url` does not promise a callback.
+/// What the async part of a decision will do: a callback once the device
+/// signals are in, when a `callback_url` was accepted.
 #[derive(Serialize, ToSchema)]
 pub struct AsyncJob {
-    #[schema(example = "none")]
+    /// `queued` (a callback will be sent), `delivered`, `failed`, or `none`.
+    #[schema(example = "queued")]
     status: &'static str,
     will_callback: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'static str>,
 }
 
 fn async_job(callback_url: Option<&str>) -> AsyncJob {
-    AsyncJob {
-        status: "none",
-        will_callback: false,
-        note: callback_url.map(|_| {
-            "callback_url recorded on the decision; this version does not deliver callbacks"
-        }),
+    match callback_url {
+        Some(_) => AsyncJob {
+            status: "queued",
+            will_callback: true,
+        },
+        None => AsyncJob {
+            status: "none",
+            will_callback: false,
+        },
     }
 }
 
@@ -245,7 +249,15 @@ async fn score(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let key = idempotency_key(&headers)?;
-    let tx = scoring::parse_request(body, key.is_some())?;
+    // The masked body is kept when a repeat must be compared (idempotency) or
+    // the transaction re-scored later (a callback).
+    let wants_body = key.is_some()
+        || body.contains_key("callback_url")
+        || body
+            .get("payload")
+            .and_then(|p| p.get("callback_url"))
+            .is_some();
+    let tx = scoring::parse_request(body, wants_body)?;
     let claimed = subscriber_id(&tx.subscriber_id, "subscriber_id")?;
     if claimed != subscriber.id {
         return Err(ApiError::new(
@@ -272,26 +284,125 @@ async fn score(
     }
 
     let decision_id = format!("dec_{}", random_id(24));
-    let (device, rules) = tokio::join!(
-        find_device(&app, &subscriber.id, &tx),
-        app.rulebook.current(app.store.as_ref(), &subscriber.id),
-    );
-    let (device, rules) = (device?, rules?);
     // A repeated key counts once in velocity even when two requests race:
     // both record the same event id.
     let event_id = key
         .as_ref()
         .map_or_else(|| decision_id.clone(), |k| format!("idem:{k}"));
+    let callback_url = tx.callback_url.clone();
+    let callback = match &callback_url {
+        Some(url) => {
+            // Refused now rather than at delivery: a private address is never
+            // tried (and delivery checks again, at connect time).
+            let check = crate::callbacks::ssrf::check_url(url, app.config.allow_private_callbacks);
+            tokio::time::timeout(CALLBACK_DNS_TIMEOUT, check)
+                .await
+                .map_err(|_| ApiError::invalid("callback_url", "host did not resolve in time"))?
+                .map_err(|why| ApiError::invalid("callback_url", &why))?;
+            Some(crate::callbacks::new_job(
+                &decision_id,
+                &subscriber.id,
+                url,
+                tx.fingerprint(),
+                &event_id,
+            ))
+        }
+        None => None,
+    };
+    let user_id = tx.user_id.clone();
+    let request_id = tx.request_id.clone();
+    let assessed = assess(&app, &subscriber.id, tx, event_id, Velocity::Count, now).await?;
+    let outcome = &assessed.outcome;
+    app.metrics
+        .decisions
+        .with_label_values(&[outcome.action.as_str()])
+        .inc();
+    let decision = NewDecision {
+        id: decision_id,
+        subscriber_id: subscriber.id.clone(),
+        request_id,
+        idempotency_key: key.clone(),
+        request_hash: request_hash.clone(),
+        input: assessed.input_json,
+        result: assessed.result_json,
+        risk_score: outcome.risk_score,
+        risk_level: outcome.risk_level.clone(),
+        action: outcome.action.as_str().to_owned(),
+        rules_version: outcome.rules_version,
+        callback_url,
+        user_id,
+        duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        created_at: now,
+        customer: assessed.touch,
+        callback,
+    };
+    let recorded = app.store.record_decision(&decision, since).await?;
+    if decision.callback.is_some() {
+        app.callback_wake.notify_one();
+    }
+    match recorded {
+        DecisionRecorded::Inserted(row) => score_response(&row),
+        DecisionRecorded::Existing(row) => {
+            let key = key.as_deref().unwrap_or_default();
+            replay(&row, &request_hash, key)
+        }
+    }
+}
+
+/// Whether an assessment counts the transaction in velocity (a score) or
+/// only reads the counters (a re-score, which was counted already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Velocity {
+    Count,
+    Read,
+}
+
+/// One assessment of a transaction: the features, the outcome, their JSON,
+/// and what it tells the customer's profile.
+pub(crate) struct Assessment {
+    pub outcome: scoring::Outcome,
+    pub input_json: String,
+    pub result_json: String,
+    pub touch: Option<CustomerTouch>,
+    /// Whether the device signals had arrived (or failed for good): false
+    /// while the provider's answer is still pending.
+    pub device_settled: bool,
+}
+
+/// Gathers what the decision core needs — the device signals, the rules, the
+/// velocity counters, the customer's profile — and decides.
+pub(crate) async fn assess(
+    app: &AppState,
+    subscriber_id: &str,
+    tx: scoring::Transaction,
+    event_id: String,
+    velocity_mode: Velocity,
+    now: Millis,
+) -> Result<Assessment, ApiError> {
+    let (device, rules) = tokio::join!(
+        find_device(app, subscriber_id, &tx),
+        app.rulebook.current(app.store.as_ref(), subscriber_id),
+    );
+    let (device, rules) = (device?, rules?);
     let event = scoring::velocity_event(&tx, device.as_ref().map(|(e, _)| e), event_id);
     let card = tx.bin.as_deref().zip(tx.last4.as_deref());
     let visitor = event.device.as_deref();
     let (velocity, customer) = tokio::join!(
-        app.velocity.record_and_read(&subscriber.id, &event, now),
+        async {
+            match velocity_mode {
+                Velocity::Count => {
+                    app.velocity
+                        .record_and_read(subscriber_id, &event, now)
+                        .await
+                }
+                Velocity::Read => app.velocity.read(subscriber_id, &event, now).await,
+            }
+        },
         async {
             match tx.user_id.as_deref() {
                 Some(user) => {
                     app.store
-                        .customer_features(&subscriber.id, user, visitor, card)
+                        .customer_features(subscriber_id, user, visitor, card)
                         .await
                 }
                 None => Ok(None),
@@ -314,10 +425,9 @@ async fn score(
         amount: rust_decimal::prelude::ToPrimitive::to_f64(&tx.amount),
         action: None,
     });
-    let callback_url = tx.callback_url.clone();
-    let user_id = tx.user_id.clone();
-    let request_id = tx.request_id.clone();
-
+    let device_settled = device
+        .as_ref()
+        .is_none_or(|(e, _)| e.status != crate::cache::EventStatus::Pending);
     let mut input = scoring::build_input(
         tx,
         device.as_ref().map(|(e, s)| (e, *s)),
@@ -331,38 +441,15 @@ async fn score(
             .rule_errors
             .inc_by(outcome.rule_errors.len() as u64);
     }
-    app.metrics
-        .decisions
-        .with_label_values(&[outcome.action.as_str()])
-        .inc();
-
     let input_json = serde_json::to_string(&input).map_err(|_| ApiError::internal())?;
     let result_json = serde_json::to_string(&outcome).map_err(|_| ApiError::internal())?;
-    let decision = NewDecision {
-        id: decision_id,
-        subscriber_id: subscriber.id.clone(),
-        request_id,
-        idempotency_key: key.clone(),
-        request_hash: request_hash.clone(),
-        input: input_json,
-        result: result_json,
-        risk_score: outcome.risk_score,
-        risk_level: outcome.risk_level.clone(),
-        action: outcome.action.as_str().to_owned(),
-        rules_version: outcome.rules_version,
-        callback_url,
-        user_id,
-        duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        created_at: now,
-        customer: touch,
-    };
-    match app.store.record_decision(&decision, since).await? {
-        DecisionRecorded::Inserted(row) => score_response(&row),
-        DecisionRecorded::Existing(row) => {
-            let key = key.as_deref().unwrap_or_default();
-            replay(&row, &request_hash, key)
-        }
-    }
+    Ok(Assessment {
+        outcome,
+        input_json,
+        result_json,
+        touch,
+        device_settled,
+    })
 }
 
 /// A stored decision, as its owner reads it.
@@ -384,9 +471,88 @@ struct DecisionView<'a> {
     async_job: AsyncJob,
     label: Option<&'static str>,
     labeled_at: Option<String>,
+    /// The callback, when one was asked for: its state, the final result it
+    /// carries, and every delivery attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<CallbackView<'a>>,
 }
 
-fn decision_view(row: &DecisionRow) -> Result<Response, ApiError> {
+#[derive(Serialize)]
+struct CallbackView<'a> {
+    /// `queued`, `delivering`, `delivered` or `failed`.
+    status: &'static str,
+    webhook_id: String,
+    url: &'a str,
+    /// The result after the device signals arrived (absent until re-scored).
+    final_result: Option<&'a RawValue>,
+    final_input: Option<&'a RawValue>,
+    final_at: Option<String>,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    attempt: i64,
+    at: String,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+async fn decision_view(app: &AppState, row: &DecisionRow) -> Result<Response, ApiError> {
+    let (job, attempts) = match &row.callback_url {
+        Some(_) => {
+            let (job, attempts) = tokio::join!(
+                app.store
+                    .latest_job(&row.subscriber_id, crate::callbacks::CALLBACK_JOB, &row.id),
+                app.store.callback_attempts(&row.id),
+            );
+            (job?, attempts?)
+        }
+        None => (None, Vec::new()),
+    };
+    let callback = match (&row.callback_url, &job) {
+        (Some(url), Some(job)) => Some(CallbackView {
+            status: match job.state {
+                JobState::Pending => "queued",
+                JobState::Running => "delivering",
+                JobState::Succeeded => "delivered",
+                JobState::Failed => "failed",
+            },
+            webhook_id: crate::callbacks::webhook_id(&row.id),
+            url,
+            final_result: row.final_result.as_deref().map(raw).transpose()?,
+            final_input: row.final_input.as_deref().map(raw).transpose()?,
+            final_at: row.final_at.map(crate::operator::rfc3339),
+            next_attempt_at: (job.state == JobState::Pending)
+                .then(|| crate::operator::rfc3339(job.run_at)),
+            last_error: job.last_error.clone(),
+            attempts: attempts
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: crate::operator::rfc3339(a.at),
+                    status_code: a.status_code,
+                    error: a.error.clone(),
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }),
+        _ => None,
+    };
+    let async_job = match &callback {
+        Some(c) => AsyncJob {
+            status: match c.status {
+                "delivered" => "delivered",
+                "failed" => "failed",
+                _ => "queued",
+            },
+            will_callback: matches!(c.status, "queued" | "delivering"),
+        },
+        None => async_job(None),
+    };
     json_response(
         StatusCode::OK,
         &DecisionView {
@@ -401,9 +567,10 @@ fn decision_view(row: &DecisionRow) -> Result<Response, ApiError> {
             rules_version: row.rules_version,
             duration_us: row.duration_us,
             callback_url: row.callback_url.as_deref(),
-            async_job: async_job(row.callback_url.as_deref()),
+            async_job,
             label: row.label.map(Label::as_str),
             labeled_at: row.labeled_at.map(crate::operator::rfc3339),
+            callback,
         },
     )
 }
@@ -431,7 +598,7 @@ async fn show_decision(
         .get_decision(&subscriber.id, &decision_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Decision '{decision_id}' not found")))?;
-    decision_view(&row)
+    decision_view(&app, &row).await
 }
 
 /// Label a decision with what really happened: `fraud`, `legit` or
@@ -466,7 +633,7 @@ async fn feedback(
         .label_decision(&subscriber.id, &decision_id, label, now_millis())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Decision '{decision_id}' not found")))?;
-    decision_view(&row)
+    decision_view(&app, &row).await
 }
 
 /// Rebuilds the embedded velocity counters from the decisions of the last

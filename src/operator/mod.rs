@@ -223,6 +223,8 @@ pub async fn create_subscriber(
         status: SubscriberStatus::Active,
         created_at: now,
         updated_at: now,
+        previous_webhook_secret_sealed: None,
+        previous_secret_expires_at: None,
     };
     match store.create_subscriber(&row).await {
         Ok(()) => {}
@@ -452,4 +454,85 @@ pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList,
         .map(JobView::from)
         .collect();
     Ok(JobList { jobs })
+}
+
+/// The answer to a secret rotation: the new secret, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    pub subscriber_id: String,
+    /// The new `whsec_…` signing secret.
+    pub webhook_secret: String,
+    /// Until when callbacks also carry a signature with the previous secret.
+    pub previous_valid_until: String,
+}
+
+/// The longest grace period a rotated secret may keep.
+pub const MAX_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Rotates the subscriber's webhook signing secret. For `grace`, callbacks
+/// carry two signatures (new and previous), so receivers can switch over.
+pub async fn rotate_secret(
+    store: &dyn Store,
+    sealer: &Sealer,
+    subscriber_id: &str,
+    grace: std::time::Duration,
+) -> Result<RotatedSecret, ApiError> {
+    if grace > MAX_SECRET_GRACE {
+        return Err(ApiError::invalid(
+            "grace_period_seconds",
+            "must be at most 2592000 (30 days)",
+        ));
+    }
+    existing(store, subscriber_id).await?;
+    let secret = new_webhook_secret();
+    let sealed = sealer.seal(&secret, &webhook_secret_context(subscriber_id));
+    let until = now_millis() + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    store
+        .rotate_webhook_secret(subscriber_id, &sealed, until)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Subscriber '{subscriber_id}' not found")))?;
+    tracing::info!(%subscriber_id, "webhook secret rotated");
+    Ok(RotatedSecret {
+        subscriber_id: subscriber_id.to_owned(),
+        webhook_secret: secret,
+        previous_valid_until: rfc3339(until),
+    })
+}
+
+/// The answer to a callback retry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedCallback {
+    pub decision_id: String,
+    /// `queued`.
+    pub status: &'static str,
+}
+
+/// Sends a failed callback again (from its first retry step).
+pub async fn retry_callback(
+    store: &dyn Store,
+    subscriber_id: &str,
+    decision_id: &str,
+) -> Result<RetriedCallback, ApiError> {
+    existing(store, subscriber_id).await?;
+    match store
+        .requeue_failed_job(
+            crate::callbacks::CALLBACK_JOB,
+            subscriber_id,
+            decision_id,
+            now_millis(),
+        )
+        .await?
+    {
+        crate::store::Requeued::Requeued(_) => Ok(RetriedCallback {
+            decision_id: decision_id.to_owned(),
+            status: "queued",
+        }),
+        crate::store::Requeued::NotFailed(job) => Err(ApiError::conflict(format!(
+            "The callback of '{decision_id}' is {}, not failed",
+            job.state.as_str()
+        ))),
+        crate::store::Requeued::Missing => Err(ApiError::not_found(format!(
+            "No callback for decision '{decision_id}'"
+        ))),
+    }
 }

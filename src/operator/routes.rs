@@ -22,6 +22,59 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(put_provider_credentials))
         .routes(routes!(show_rules, replace_rules))
         .routes(routes!(list_subscriber_jobs))
+        .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(retry_decision_callback))
+}
+
+/// Rotate the subscriber's webhook signing secret. The new secret is shown
+/// once; during the grace period (default 24 h, `grace_period_seconds`, at
+/// most 30 days) callbacks carry signatures with both the new and the
+/// previous secret.
+#[utoipa::path(post, path = "/admin/subscribers/{id}/webhook-secret/rotate", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{\"grace_period_seconds\"?: integer}` (an empty body is fine)"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RotatedSecret), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn rotate_webhook_secret(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    let grace = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let body = crate::request::parse_object(&body)?;
+        match optional(&body, "grace_period_seconds") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
+            })?),
+        }
+    };
+    let grace = std::time::Duration::from_secs(grace.unwrap_or(24 * 3600));
+    Ok(Json(
+        rotate_secret(app.store.as_ref(), &app.sealer, &id, grace).await?,
+    ))
+}
+
+/// Send a failed callback again. It gets a fresh retry schedule and the same
+/// `webhook-id`.
+#[utoipa::path(post, path = "/admin/subscribers/{id}/callbacks/{decision_id}/retry", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id"),
+           ("decision_id" = String, Path, description = "The decision whose callback failed")),
+    security(("admin_token" = [])),
+    responses((status = 202, body = RetriedCallback), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "The callback has not failed", body = ErrorBody)))]
+async fn retry_decision_callback(
+    State(app): State<AppState>,
+    _: Operator,
+    Path((id, decision_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<RetriedCallback>), ApiError> {
+    let retried = retry_callback(app.store.as_ref(), &id, &decision_id).await?;
+    app.callback_wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(retried)))
 }
 
 /// Create a subscriber. The response carries its webhook signing secret, once.

@@ -66,8 +66,10 @@ impl Op {
     ///
     /// A decision's first-phase locks are the rows of its (subscriber,
     /// idempotency key): the older decision whose key it clears and the unique
-    /// index entry it inserts; without a key, only its own new row. Customer
-    /// locks come in the second phase, see [`Op::customer_touch`].
+    /// index entry it inserts; without a key, only its own new row. Its
+    /// callback job, if any, is keyed by the new decision's id, which no other
+    /// writer can hold. Customer locks come in the second phase, see
+    /// [`Op::customer_touch`].
     fn lock_order(&self) -> (u8, &str, &str, &str) {
         match self {
             Op::Enqueue { job, .. } => (0, &job.subscriber_id, &job.kind, &job.dedupe_key),

@@ -1,5 +1,5 @@
 //! Durable storage: subscribers, API keys, provider credentials, rule sets, jobs,
-//! scoring decisions and end-customer profiles.
+//! scoring decisions (with their callback attempts) and end-customer profiles.
 //!
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! trait before the response leaves. Two backends implement it with the same SQL
@@ -75,6 +75,10 @@ pub struct SubscriberRow {
     pub webhook_secret_sealed: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The secret replaced by the last rotation, still accepted (signed with)
+    /// until `previous_secret_expires_at`; see [`Store::rotate_webhook_secret`].
+    pub previous_webhook_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +172,38 @@ pub struct NewJob {
     pub subscriber_id: String,
     pub dedupe_key: String,
     pub payload: String,
+    /// When the job is first due; `None` for now.
+    pub run_at: Option<Millis>,
+}
+
+/// How [`Store::requeue_failed_job`] resolved a request.
+#[derive(Debug, Clone)]
+pub enum Requeued {
+    /// The latest job of the key had failed; it is pending again (committed).
+    Requeued(JobRow),
+    /// The latest job of the key is pending, running or succeeded; unchanged.
+    NotFailed(JobRow),
+    /// No job of that kind has the key (for that subscriber).
+    Missing,
+}
+
+/// The job kind of a decision's callback; its `dedupe_key` is the decision id.
+pub const DECISION_CALLBACK_JOB: &str = "decision_callback";
+
+/// One delivery attempt of a decision's callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAttempt {
+    pub decision_id: String,
+    /// 1 for the first attempt; (decision_id, attempt) is unique.
+    pub attempt: i64,
+    pub at: Millis,
+    /// The HTTP status answered, if any.
+    pub status_code: Option<i64>,
+    /// Why the attempt failed (network error, non-2xx), if it did.
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// The `webhook-id` header sent.
+    pub webhook_id: String,
 }
 
 /// How [`Store::enqueue_unique`] resolved a request for a job.
@@ -291,6 +327,11 @@ pub struct NewDecision {
     pub created_at: Millis,
     /// The customer profile update that goes with the decision (same transaction).
     pub customer: Option<CustomerTouch>,
+    /// A job recorded with the decision, in the same transaction, when the
+    /// decision is inserted (not when an idempotent repeat finds an existing
+    /// one): the decision's callback, of kind [`DECISION_CALLBACK_JOB`] with
+    /// the decision id as `dedupe_key`.
+    pub callback: Option<NewJob>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +353,11 @@ pub struct DecisionRow {
     pub created_at: Millis,
     pub label: Option<Label>,
     pub labeled_at: Option<Millis>,
+    /// The request and result the callback sends, fixed by its first attempt
+    /// (see [`Store::set_decision_final`]).
+    pub final_input: Option<String>,
+    pub final_result: Option<String>,
+    pub final_at: Option<Millis>,
 }
 
 /// How [`Store::record_decision`] resolved a decision.
@@ -442,6 +488,16 @@ pub trait Store: Send + Sync + 'static {
         name: Option<&str>,
         status: Option<SubscriberStatus>,
     ) -> StoreResult<Option<SubscriberRow>>;
+    /// In one statement: the current webhook secret becomes the previous one
+    /// (valid until `previous_expires_at`; an older previous secret is
+    /// dropped) and `new_sealed` the current one. `None` for an unknown
+    /// subscriber.
+    async fn rotate_webhook_secret(
+        &self,
+        subscriber_id: &str,
+        new_sealed: &str,
+        previous_expires_at: Millis,
+    ) -> StoreResult<Option<SubscriberRow>>;
 
     async fn create_api_key(&self, row: &ApiKeyRow) -> StoreResult<()>;
     async fn list_api_keys(&self, subscriber_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
@@ -501,6 +557,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// When the next pending job of `kind` is due, if any.
     async fn next_due(&self, kind: &str) -> StoreResult<Option<Millis>>;
+    /// When the oldest live (pending or running) job of `kind` was created, if any.
+    async fn oldest_live_job(&self, kind: &str) -> StoreResult<Option<Millis>>;
+    /// Puts the latest job of `kind` for the subscriber's key back in the
+    /// queue, if it failed: pending at `run_at`, its attempts reset to 0, its
+    /// last error kept. A job in any other state is left alone.
+    async fn requeue_failed_job(
+        &self,
+        kind: &str,
+        subscriber_id: &str,
+        dedupe_key: &str,
+        run_at: Millis,
+    ) -> StoreResult<Requeued>;
     /// Records the end of a job's run. Only a live job can finish; answers
     /// whether this call finished it.
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool>;
@@ -511,7 +579,9 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent call wins the race); an older one loses its key, which may be
     /// reused, and the new decision is recorded. With `customer`, the
     /// customer's profile is updated in the same transaction: seen times,
-    /// the decision's `action` counted, the amount, device and card.
+    /// the decision's `action` counted, the amount, device and card. With
+    /// `callback`, that job is recorded in the same transaction when the
+    /// decision is inserted (never for [`DecisionRecorded::Existing`]).
     async fn record_decision(
         &self,
         decision: &NewDecision,
@@ -527,6 +597,25 @@ pub trait Store: Send + Sync + 'static {
     /// The subscriber's decision; `None` for an unknown id or another subscriber's.
     async fn get_decision(&self, subscriber_id: &str, id: &str)
         -> StoreResult<Option<DecisionRow>>;
+    /// The decision of any subscriber (for workers, whose jobs name their
+    /// subscriber); never answer a tenant with it unchecked.
+    async fn get_decision_by_id(&self, decision_id: &str) -> StoreResult<Option<DecisionRow>>;
+    /// Fixes the input and result the decision's callback sends, unless they
+    /// are fixed already (the first writer wins, so every retry of a callback
+    /// sends the same body). Answers whether this call set them; `false` also
+    /// for an unknown decision.
+    async fn set_decision_final(
+        &self,
+        decision_id: &str,
+        final_input: &str,
+        final_result: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    /// Records one callback attempt; recording the same (decision, attempt)
+    /// again replaces it. Fails for an unknown decision.
+    async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> StoreResult<()>;
+    /// The decision's callback attempts, by attempt number.
+    async fn callback_attempts(&self, decision_id: &str) -> StoreResult<Vec<CallbackAttempt>>;
     /// Sets (or replaces) the decision's label; `None` if the subscriber has no
     /// such decision. In the same transaction, the fraud-like label count of the
     /// decision's user (if any) goes up by one when the label becomes fraud-like

@@ -176,6 +176,10 @@ fn subscriber_from(row: &AnyRow) -> StoreResult<SubscriberRow> {
         webhook_secret_sealed: row.try_get("webhook_secret_sealed").map_err(db_err)?,
         created_at: row.try_get("created_at").map_err(db_err)?,
         updated_at: row.try_get("updated_at").map_err(db_err)?,
+        previous_webhook_secret_sealed: row
+            .try_get("previous_webhook_secret_sealed")
+            .map_err(db_err)?,
+        previous_secret_expires_at: row.try_get("previous_secret_expires_at").map_err(db_err)?,
     })
 }
 
@@ -253,6 +257,21 @@ fn decision_from(row: &AnyRow) -> StoreResult<DecisionRow> {
         created_at: row.try_get("created_at").map_err(db_err)?,
         label,
         labeled_at: row.try_get("labeled_at").map_err(db_err)?,
+        final_input: row.try_get("final_input").map_err(db_err)?,
+        final_result: row.try_get("final_result").map_err(db_err)?,
+        final_at: row.try_get("final_at").map_err(db_err)?,
+    })
+}
+
+fn callback_attempt_from(row: &AnyRow) -> StoreResult<CallbackAttempt> {
+    Ok(CallbackAttempt {
+        decision_id: row.try_get("decision_id").map_err(db_err)?,
+        attempt: row.try_get("attempt").map_err(db_err)?,
+        at: row.try_get("at").map_err(db_err)?,
+        status_code: row.try_get("status_code").map_err(db_err)?,
+        error: row.try_get("error").map_err(db_err)?,
+        duration_ms: row.try_get("duration_ms").map_err(db_err)?,
+        webhook_id: row.try_get("webhook_id").map_err(db_err)?,
     })
 }
 
@@ -279,13 +298,17 @@ fn customer_from(row: &AnyRow) -> StoreResult<CustomerRow> {
     })
 }
 
-const SUBSCRIBER_COLUMNS: &str = "id, name, status, webhook_secret_sealed, created_at, updated_at";
+const SUBSCRIBER_COLUMNS: &str =
+    "id, name, status, webhook_secret_sealed, created_at, updated_at, \
+     previous_webhook_secret_sealed, previous_secret_expires_at";
 const API_KEY_COLUMNS: &str = "key_id, subscriber_id, name, key_hash, created_at, revoked_at";
 const JOB_COLUMNS: &str = "id, kind, subscriber_id, dedupe_key, payload, state, attempts, run_at, \
      lease_expires_at, result, last_error, created_at, updated_at, finished_at";
 const DECISION_COLUMNS: &str = "id, subscriber_id, request_id, idempotency_key, request_hash, \
      input, result, risk_score, risk_level, action, rules_version, callback_url, user_id, \
-     duration_us, created_at, label, labeled_at";
+     duration_us, created_at, label, labeled_at, final_input, final_result, final_at";
+const CALLBACK_ATTEMPT_COLUMNS: &str =
+    "decision_id, attempt, at, status_code, error, duration_ms, webhook_id";
 const CUSTOMER_COLUMNS: &str = "subscriber_id, user_id, status, first_seen, last_seen, \
      decisions_allow, decisions_review, decisions_block, amount_count, amount_total, amount_max, \
      fraud_labels, status_updated_at";
@@ -353,8 +376,9 @@ impl Store for SqlStore {
     async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()> {
         let _turn = self.write_turn().await;
         sqlx::query(
-            "INSERT INTO subscribers (id, name, status, webhook_secret_sealed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO subscribers (id, name, status, webhook_secret_sealed, created_at, \
+             updated_at, previous_webhook_secret_sealed, previous_secret_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -362,6 +386,8 @@ impl Store for SqlStore {
         .bind(&row.webhook_secret_sealed)
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(row.previous_webhook_secret_sealed.as_deref())
+        .bind(row.previous_secret_expires_at)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -402,6 +428,31 @@ impl Store for SqlStore {
             .bind(id)
             .bind(name)
             .bind(status.map(SubscriberStatus::as_str))
+            .bind(now_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(subscriber_from).transpose()
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        subscriber_id: &str,
+        new_sealed: &str,
+        previous_expires_at: Millis,
+    ) -> StoreResult<Option<SubscriberRow>> {
+        let _turn = self.write_turn().await;
+        // One statement, so atomic: SET expressions read the row as it was
+        // before the update (SQL semantics on both backends).
+        let sql = format!(
+            "UPDATE subscribers SET previous_webhook_secret_sealed = webhook_secret_sealed, \
+             previous_secret_expires_at = $3, webhook_secret_sealed = $2, updated_at = $4 \
+             WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(subscriber_id)
+            .bind(new_sealed)
+            .bind(previous_expires_at)
             .bind(now_millis())
             .fetch_optional(&self.pool)
             .await
@@ -675,6 +726,67 @@ impl Store for SqlStore {
         row.try_get("due").map_err(db_err)
     }
 
+    async fn oldest_live_job(&self, kind: &str) -> StoreResult<Option<Millis>> {
+        let row = sqlx::query(
+            "SELECT MIN(created_at) AS oldest FROM jobs \
+             WHERE kind = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.try_get("oldest").map_err(db_err)
+    }
+
+    async fn requeue_failed_job(
+        &self,
+        kind: &str,
+        subscriber_id: &str,
+        dedupe_key: &str,
+        run_at: Millis,
+    ) -> StoreResult<Requeued> {
+        let _turn = self.write_turn().await;
+        // SQLite: take the write lock before reading (see `label_decision`).
+        let mut tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(db_err)?;
+        let Some(latest) = latest_job_on(&mut tx, subscriber_id, kind, dedupe_key).await? else {
+            return Ok(Requeued::Missing);
+        };
+        if latest.state != JobState::Failed {
+            return Ok(Requeued::NotFailed(latest));
+        }
+        // `state = 'failed'` settles a race with a concurrent requeue
+        // (PostgreSQL): the loser waits for the winner's commit, then
+        // matches no row and reports the job as it is now.
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'pending', run_at = $2, attempts = 0, \
+             lease_expires_at = NULL, result = NULL, finished_at = NULL, updated_at = $3 \
+             WHERE id = $1 AND state = 'failed' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(&latest.id)
+        .bind(run_at)
+        .bind(now_millis())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let outcome = match row {
+            Some(row) => Requeued::Requeued(job_from(&row)?),
+            None => {
+                let now = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+                    .bind(&latest.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                Requeued::NotFailed(job_from(&now)?)
+            }
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome)
+    }
+
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
         self.commits.finish(job_id, outcome).await
     }
@@ -715,6 +827,74 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         row.as_ref().map(decision_from).transpose()
+    }
+
+    async fn get_decision_by_id(&self, decision_id: &str) -> StoreResult<Option<DecisionRow>> {
+        let sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(decision_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(decision_from).transpose()
+    }
+
+    async fn set_decision_final(
+        &self,
+        decision_id: &str,
+        final_input: &str,
+        final_result: &str,
+        at: Millis,
+    ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
+        // `final_at IS NULL` settles concurrent writers: on PostgreSQL the
+        // second waits for the first's commit, then matches no row.
+        let done = sqlx::query(
+            "UPDATE decisions SET final_input = $2, final_result = $3, final_at = $4 \
+             WHERE id = $1 AND final_at IS NULL",
+        )
+        .bind(decision_id)
+        .bind(final_input)
+        .bind(final_result)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_callback_attempt(&self, attempt: &CallbackAttempt) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query(&format!(
+            "INSERT INTO callback_attempts ({CALLBACK_ATTEMPT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (decision_id, attempt) DO UPDATE SET at = excluded.at, \
+             status_code = excluded.status_code, error = excluded.error, \
+             duration_ms = excluded.duration_ms, webhook_id = excluded.webhook_id"
+        ))
+        .bind(&attempt.decision_id)
+        .bind(attempt.attempt)
+        .bind(attempt.at)
+        .bind(attempt.status_code)
+        .bind(attempt.error.as_deref())
+        .bind(attempt.duration_ms)
+        .bind(&attempt.webhook_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn callback_attempts(&self, decision_id: &str) -> StoreResult<Vec<CallbackAttempt>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALLBACK_ATTEMPT_COLUMNS} FROM callback_attempts \
+             WHERE decision_id = $1 ORDER BY attempt"
+        ))
+        .bind(decision_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(callback_attempt_from).collect()
     }
 
     async fn label_decision(
@@ -1066,16 +1246,18 @@ pub(super) async fn enqueue_on(
         }
         let sql = format!(
             "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, attempts, \
-             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6) \
+             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $7, $6, $6) \
              ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
         );
+        let now = now_millis();
         let inserted = sqlx::query(&sql)
             .bind(&job.id)
             .bind(&job.kind)
             .bind(&job.subscriber_id)
             .bind(&job.dedupe_key)
             .bind(&job.payload)
-            .bind(now_millis())
+            .bind(now)
+            .bind(job.run_at.unwrap_or(now))
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_err)?;
@@ -1087,6 +1269,29 @@ pub(super) async fn enqueue_on(
         "job {} is contended",
         job.dedupe_key
     )))
+}
+
+/// Records `job` as pending, failing with [`StoreError::Conflict`] when a live
+/// job has its key. Runs on the caller's connection, inside its transaction.
+async fn insert_job_on(conn: &mut AnyConnection, job: &NewJob) -> StoreResult<JobRow> {
+    let sql = format!(
+        "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, attempts, \
+         run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $7, $6, $6) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let now = now_millis();
+    let row = sqlx::query(&sql)
+        .bind(&job.id)
+        .bind(&job.kind)
+        .bind(&job.subscriber_id)
+        .bind(&job.dedupe_key)
+        .bind(&job.payload)
+        .bind(now)
+        .bind(job.run_at.unwrap_or(now))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    job_from(&row)
 }
 
 pub(super) async fn decision_by_key_on(
@@ -1165,6 +1370,9 @@ pub(super) async fn record_decision_on(
             .await
             .map_err(db_err)?;
         if let Some(row) = inserted {
+            if let Some(job) = &decision.callback {
+                insert_job_on(conn, job).await?;
+            }
             return Ok(DecisionRecorded::Inserted(decision_from(&row)?));
         }
     }

@@ -1,0 +1,28 @@
+-- Signed decision callbacks and webhook secret rotation. Same conventions as
+-- 0001: Unix milliseconds (INTEGER), JSON documents as TEXT.
+
+-- What a decision's callback sends, fixed by its first attempt so that every
+-- retry sends the same body.
+ALTER TABLE decisions ADD COLUMN final_input TEXT;
+ALTER TABLE decisions ADD COLUMN final_result TEXT;
+ALTER TABLE decisions ADD COLUMN final_at INTEGER;
+
+-- The secret replaced by the last rotation, still valid until it expires.
+ALTER TABLE subscribers ADD COLUMN previous_webhook_secret_sealed TEXT;
+ALTER TABLE subscribers ADD COLUMN previous_secret_expires_at INTEGER;
+
+-- Every delivery attempt of a decision's callback.
+CREATE TABLE callback_attempts (
+    decision_id TEXT NOT NULL REFERENCES decisions (id),
+    attempt     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    status_code INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL,
+    webhook_id  TEXT NOT NULL,
+    PRIMARY KEY (decision_id, attempt)
+);
+
+-- The age of the oldest live job of a kind (a gauge), without scanning the
+-- finished ones.
+CREATE INDEX jobs_live_age ON jobs (kind, created_at) WHERE state IN ('pending', 'running');
