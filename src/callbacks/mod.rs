@@ -325,9 +325,15 @@ impl CallbackWorker {
             Ok(status) => (Some(i64::from(*status)), None),
             Err(e) => (None, Some(e.clone())),
         };
+        // Numbered after the attempts already recorded, so an operator's
+        // retry (which restarts the job's schedule) adds to the history.
+        let number = store
+            .callback_attempts(&decision.id)
+            .await
+            .map_or(row.attempts, |a| a.len() as i64 + 1);
         let attempt = CallbackAttempt {
             decision_id: decision.id.clone(),
-            attempt: row.attempts,
+            attempt: number,
             at,
             status_code,
             error: error.clone(),
