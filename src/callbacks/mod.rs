@@ -322,7 +322,11 @@ impl CallbackWorker {
         let metrics = &self.app.metrics;
         metrics.callback_latency.observe(duration.as_secs_f64());
         let (status_code, error) = match &outcome {
-            Ok(status) => (Some(i64::from(*status)), None),
+            Ok(status) if (200..300).contains(status) => (Some(i64::from(*status)), None),
+            Ok(status) => (
+                Some(i64::from(*status)),
+                Some(format!("receiver answered {status}")),
+            ),
             Err(e) => (None, Some(e.clone())),
         };
         // Numbered after the attempts already recorded, so an operator's
@@ -380,6 +384,9 @@ impl CallbackWorker {
                         .retry_job(&row.id, run_at, &why, false)
                         .await
                         .map_err(|e| e.to_string())?;
+                    // The loop may be asleep on an older due time; let it
+                    // see this one.
+                    self.wake.notify_one();
                 }
             }
         }
