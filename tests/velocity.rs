@@ -451,7 +451,50 @@ async fn redis_keys_are_namespaced_and_expire() {
         .query_async(raw)
         .await
         .unwrap();
-    assert_eq!(members, ["1000:e1"]);
+    // The running total (zero-padded), the amount, the event id.
+    assert_eq!(members, ["0000000000001000:1000:e1"]);
+}
+
+/// Sums stay exact over a key holding thousands of events (they come from
+/// running totals, not a scan), including events sharing a millisecond and
+/// windows read at any moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sums_are_exact_over_a_hot_key() {
+    let Some(h) = Harness::start(Backend::Redis).await else {
+        return;
+    };
+    let mut events = Vec::new();
+    let mut t = T0 - 25 * HOUR;
+    for i in 0..3_000_i64 {
+        // Irregular gaps, some zero (same millisecond), over about 26 hours.
+        t += (i * 7919) % 61_000;
+        let amount = (i * 104_729) % 100_000;
+        h.record(&event(&format!("hot-{i}"), amount), t).await;
+        events.push((t, amount));
+    }
+    let last = t;
+    for now in [last, last - 3 * MIN, last - 2 * HOUR, last - 20 * HOUR] {
+        // Events more than 24 h older than the latest write are trimmed.
+        let kept = |at: i64| at > last - 24 * HOUR;
+        let expect = |w: i64| {
+            let inside = events
+                .iter()
+                .filter(|(at, _)| kept(*at) && *at > now - w && *at <= now);
+            (
+                inside.clone().count() as u64,
+                inside.map(|(_, a)| a).sum::<i64>(),
+            )
+        };
+        let (c5, a5) = expect(5 * MIN);
+        let (c1, a1) = expect(HOUR);
+        let (c24, a24) = expect(24 * HOUR);
+        let read = h.read(&event("probe", 0), now).await;
+        assert_eq!(
+            read.card,
+            Some(counts(c5, a5, c1, a1, c24, a24)),
+            "at {now}"
+        );
+    }
 }
 
 // ---- backend-independent ----

@@ -1,15 +1,21 @@
 //! The Redis backend: exact sliding windows from sorted sets, one Lua script
-//! call (one round trip) per `record_and_read` or `read`.
+//! call (one round trip) per `record_and_read` or `read`, each a handful of
+//! logarithmic lookups however many events a key holds (a device under
+//! attack can hold thousands; scanning them made every score wait).
 //!
 //! - a dimension key (`rg:{sub}:vel:user:{user}` …) is a sorted set whose
-//!   members are `{amount_minor}:{event_id}` scored by the event's time;
+//!   members are `{running total}:{amount_minor}:{event_id}` scored by the
+//!   event's time; a window's sum is the difference of the running totals at
+//!   its ends, its count a `ZCOUNT`. Events are kept in time order: one
+//!   stamped before the key's latest (clock skew between processes) counts at
+//!   the latest time;
 //! - a distinct set (`rg:{sub}:vel:device_cards:{device}` …) is a sorted set of
 //!   members (card or device) scored by when each was last seen;
 //! - `rg:{sub}:vel:seen:{event_id}` is set (`NX`) when an event is counted, so a
 //!   replay of the same event id within 25 h is not counted again.
 //!
 //! Every write trims entries older than 24 h and sets the key's TTL to 25 h.
-//! Amount sums are computed in Lua (doubles): exact up to 2^53 minor units.
+//! Running totals are Lua doubles: exact up to 2^53 minor units per key.
 //! The script builds no key names of its own; every key it touches is in
 //! `KEYS`, so it would also run on Redis Cluster given hash-tagged names.
 
@@ -36,9 +42,18 @@ use super::{
 const RECORD_AND_READ: &str = r"
 local record = ARGV[1] == '1'
 local now = tonumber(ARGV[2])
+local amount = tonumber(ARGV[3])
 local retention = tonumber(ARGV[5])
 local w5, w1h, w24 = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local since = now - w24
+-- A member is '{running total}:{amount}:{event id}', the running total
+-- zero-padded so that members of equal time sort in insertion order.
+local function parse(m)
+  local a = string.find(m, ':', 1, true)
+  local b = a and string.find(m, ':', a + 1, true)
+  if not b then return 0, 0 end
+  return tonumber(string.sub(m, 1, a - 1)) or 0, tonumber(string.sub(m, a + 1, b - 1)) or 0
+end
 local fresh = 0
 if record then
   if redis.call('SET', KEYS[1], '1', 'NX', 'PX', retention) then
@@ -46,10 +61,20 @@ if record then
   end
 end
 if fresh == 1 then
-  local member = ARGV[3] .. ':' .. ARGV[4]
   for i = 2, 5 do
     if KEYS[i] ~= '' then
-      redis.call('ZADD', KEYS[i], now, member)
+      local t, total = now, 0
+      local last = redis.call('ZREVRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+      if #last > 0 then
+        total = parse(last[1])
+        -- Keep the set in time order (totals rise with time): an event
+        -- stamped a moment before the latest one (clock skew between
+        -- processes) is placed at the latest time.
+        local lt = tonumber(last[2])
+        if lt > t then t = lt end
+      end
+      total = total + amount
+      redis.call('ZADD', KEYS[i], t, string.format('%016.0f', total) .. ':' .. ARGV[3] .. ':' .. ARGV[4])
       redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', since)
       redis.call('PEXPIRE', KEYS[i], retention)
     end
@@ -66,27 +91,26 @@ if fresh == 1 then
     end
   end
 end
+-- Count and sum over (now - w, now]: the count from the index, the sum from
+-- the running totals of the window's first and last members. Each is a
+-- logarithmic lookup, whatever the number of events the key holds.
+local function window(key, w)
+  local from = '(' .. (now - w)
+  local c = redis.call('ZCOUNT', key, from, now)
+  if c == 0 then return 0, 0 end
+  local first = redis.call('ZRANGEBYSCORE', key, from, now, 'LIMIT', 0, 1)
+  local last = redis.call('ZREVRANGEBYSCORE', key, now, from, 'LIMIT', 0, 1)
+  local ft, fa = parse(first[1])
+  local lt = parse(last[1])
+  return c, lt - (ft - fa)
+end
 local out = {fresh}
 for i = 2, 5 do
   local c5, a5, c1, a1, c24, a24 = 0, 0, 0, 0, 0, 0
   if KEYS[i] ~= '' then
-    local entries = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. since, now, 'WITHSCORES')
-    for j = 1, #entries, 2 do
-      local m = entries[j]
-      local t = tonumber(entries[j + 1])
-      local colon = string.find(m, ':', 1, true)
-      local amount = colon and tonumber(string.sub(m, 1, colon - 1)) or 0
-      c24 = c24 + 1
-      a24 = a24 + amount
-      if t > now - w1h then
-        c1 = c1 + 1
-        a1 = a1 + amount
-      end
-      if t > now - w5 then
-        c5 = c5 + 1
-        a5 = a5 + amount
-      end
-    end
+    c5, a5 = window(KEYS[i], w5)
+    c1, a1 = window(KEYS[i], w1h)
+    c24, a24 = window(KEYS[i], w24)
   end
   table.insert(out, c5)
   table.insert(out, a5)
