@@ -181,7 +181,15 @@ impl CallbackWorker {
                 }
             }
             while tasks.try_join_next().is_some() {}
-            if claimed as i64 >= BATCH && permits.available_permits() > 0 {
+            if permits.available_permits() == 0 {
+                // Every slot busy: nothing can be leased until one frees.
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            if claimed as i64 >= BATCH {
                 continue;
             }
             let sleep = self.next_wait().await;
@@ -258,17 +266,27 @@ impl CallbackWorker {
             .await
             .map_err(|e| e.message)?;
             if assessed.device_settled || Instant::now() >= deadline {
-                self.app
+                let at = now_millis();
+                let stored_now = self
+                    .app
                     .store
                     .set_decision_final(
                         &decision.id,
                         &assessed.input_json,
                         &assessed.result_json,
-                        now_millis(),
+                        at,
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                // First writer wins: read back what is stored.
+                if stored_now {
+                    let mut decision = decision;
+                    decision.final_input = Some(assessed.input_json);
+                    decision.final_result = Some(assessed.result_json);
+                    decision.final_at = Some(at);
+                    let complete = final_complete(&decision);
+                    return Ok((decision, complete));
+                }
+                // Another process stored its final first: send that one.
                 let stored = self
                     .app
                     .store
