@@ -162,7 +162,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(black_box(&input).to_variable()))
     });
     group.bench_function("context only (what the default pack reads)", |b| {
-        b.iter(|| black_box(black_box(&input).context(rules.uses)))
+        b.iter(|| black_box(black_box(&input).context(&rules.uses)))
     });
     group.bench_function("parse only (validation, scrubbing, BIN lookup)", |b| {
         b.iter_batched(

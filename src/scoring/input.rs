@@ -438,18 +438,18 @@ const fn bit(name: &str) -> u64 {
 /// Which parts of the context a rule set reads. Building only those saves
 /// most of the context's cost for typical rule sets; the values of the parts
 /// built are the same either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uses {
     names: u64,
-    /// Payload extras and `gateway_*` fields (any name not in
-    /// [`CONTEXT_NAMES`]).
-    extras: bool,
+    /// Payload extras and `gateway_*` fields (names not in
+    /// [`CONTEXT_NAMES`]) the rules read; `None` for all of them.
+    extras: Option<Vec<String>>,
 }
 
 impl Uses {
     pub const ALL: Uses = Uses {
         names: u64::MAX,
-        extras: true,
+        extras: None,
     };
 
     /// The names `expressions` read, found by scanning for identifiers
@@ -457,25 +457,34 @@ impl Uses {
     /// expression that reaches the root object by other means (`$root`)
     /// makes every part needed.
     pub fn of<'a>(expressions: impl IntoIterator<Item = &'a str>) -> Uses {
-        let mut uses = Uses {
-            names: 0,
-            extras: false,
-        };
+        let mut names = 0;
+        let mut extras: Vec<String> = Vec::new();
         for expression in expressions {
             if expression.contains('$') {
                 return Uses::ALL;
             }
             for ident in identifiers(expression) {
                 match CONTEXT_NAMES.iter().position(|n| *n == ident) {
-                    Some(i) => uses.names |= 1 << i,
-                    None => uses.extras = true,
+                    Some(i) => names |= 1 << i,
+                    None if !extras.iter().any(|e| e == ident) => extras.push(ident.to_owned()),
+                    None => {}
                 }
             }
         }
-        uses
+        Uses {
+            names,
+            extras: Some(extras),
+        }
     }
 
-    fn wants(self, bit: u64) -> bool {
+    /// Whether the rules read the extra field `name`.
+    fn wants_extra(&self, name: &str) -> bool {
+        self.extras
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+
+    fn wants(&self, bit: u64) -> bool {
         self.names & bit != 0
     }
 }
@@ -533,17 +542,26 @@ impl Input {
     /// The rules' evaluation context: the same names and values the input
     /// serializes to, built straight from the typed fields.
     pub fn to_variable(&self) -> Variable {
-        self.context(Uses::ALL)
+        self.context(&Uses::ALL)
     }
 
     /// The evaluation context with only the parts `uses` names.
-    pub fn context(&self, uses: Uses) -> Variable {
-        let mut map = VariableMap::with_capacity(40 + self.extra.len());
-        if uses.extras {
-            // Extras never share a name with the features below: the parser
-            // renames such a payload field `extra_<name>`.
-            for (name, value) in &self.extra {
-                map.insert_str(name, Variable::from(value));
+    pub fn context(&self, uses: &Uses) -> Variable {
+        let mut map = VariableMap::with_capacity(40);
+        // Extras never share a name with the features below: the parser
+        // renames such a payload field `extra_<name>`.
+        match &uses.extras {
+            None => {
+                for (name, value) in &self.extra {
+                    map.insert_str(name, Variable::from(value));
+                }
+            }
+            Some(names) => {
+                for name in names {
+                    if let Some(value) = self.extra.get(name) {
+                        map.insert_str(name, Variable::from(value));
+                    }
+                }
             }
         }
         macro_rules! put {
@@ -694,14 +712,15 @@ mod tests {
         assert!(uses.wants(bit("email_domain")));
         assert!(!uses.wants(bit("customer")), "inside a string literal");
         assert!(!uses.wants(bit("velocity")), "inside a string literal");
-        assert!(uses.extras, "x is not a context name: an extra");
+        assert!(uses.wants_extra("x"), "x is not a context name: an extra");
+        assert!(!uses.wants_extra("y"));
         let uses = Uses::of(["velocity.device.count_5m > 3 and 1e3 > 2"]);
         assert!(uses.wants(bit("velocity")));
         assert!(
             !uses.wants(bit("device")),
             "a member name, not the root device"
         );
-        assert!(!uses.extras);
+        assert_eq!(uses.extras, Some(vec![]));
         assert_eq!(Uses::of(["$root.amount > 1"]), Uses::ALL);
     }
 
@@ -709,7 +728,7 @@ mod tests {
     fn the_partial_context_has_the_same_values() {
         let input = crate::scoring::sample_input();
         let uses = Uses::of(["amount > 1 and customer.known"]);
-        let partial = input.context(uses).to_value();
+        let partial = input.context(&uses).to_value();
         let full = input.to_variable().to_value();
         assert_eq!(partial["amount"], full["amount"]);
         assert_eq!(partial["customer"], full["customer"]);
