@@ -478,6 +478,7 @@ impl Uses {
     }
 
     /// Whether the rules read the extra field `name`.
+    #[cfg(test)]
     fn wants_extra(&self, name: &str) -> bool {
         self.extras
             .as_ref()
