@@ -28,8 +28,12 @@
 //! figures are a floor for a dedicated server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{delete_redis_keys, expect, fan_out, ms, send};
+
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -409,10 +413,6 @@ impl Phase {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// `WARM_UP` unmeasured calls of `call`, then `requests` timed ones.
 async fn measure<F, Fut>(
     name: &'static str,
@@ -442,100 +442,4 @@ where
         elapsed,
         latencies,
     })
-}
-
-/// Runs `call(0..count)` on `concurrency` tasks; the results in index order,
-/// or the first error (the other tasks stop at their next call).
-async fn fan_out<T, F, Fut>(count: usize, concurrency: usize, call: F) -> Result<Vec<T>, String>
-where
-    T: Send + 'static,
-    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, String>> + Send + 'static,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let abort = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..concurrency.min(count))
-        .map(|_| {
-            let (call, next, abort) = (call.clone(), next.clone(), abort.clone());
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                while !abort.load(Ordering::Relaxed) {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= count {
-                        break;
-                    }
-                    match call(n).await {
-                        Ok(value) => mine.push((n, value)),
-                        Err(err) => {
-                            abort.store(true, Ordering::Relaxed);
-                            return Err(err);
-                        }
-                    }
-                }
-                Ok(mine)
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(count);
-    let mut first_error = None;
-    for worker in workers {
-        match worker.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(mine) => results.extend(mine),
-            Err(err) => {
-                first_error.get_or_insert(err);
-            }
-        }
-    }
-    if let Some(err) = first_error {
-        return Err(err);
-    }
-    results.sort_unstable_by_key(|(n, _)| *n);
-    Ok(results.into_iter().map(|(_, value)| value).collect())
-}
-
-/// Sends a request and reads the whole answer.
-async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), String> {
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, body.to_vec()))
-}
-
-fn expect(ok: bool, what: &str, status: u16, body: &[u8]) -> Result<(), String> {
-    if ok {
-        return Ok(());
-    }
-    Err(format!(
-        "{what} answered {status}: {}",
-        String::from_utf8_lossy(body)
-    ))
-}
-
-/// Deletes the run's keys from a shared Redis.
-async fn delete_redis_keys(url: &str, pattern: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1_000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
 }

@@ -8,8 +8,8 @@
 
 pub mod app;
 pub mod auth;
-pub mod callbacks;
 pub mod cache;
+pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod customers;

@@ -790,7 +790,10 @@ async fn openapi_documents_every_route() {
         ("/customers/{user_id}", "get"),
         ("/customers/{user_id}", "patch"),
         ("/admin/subscribers/{id}/webhook-secret/rotate", "post"),
-        ("/admin/subscribers/{id}/callbacks/{decision_id}/retry", "post"),
+        (
+            "/admin/subscribers/{id}/callbacks/{decision_id}/retry",
+            "post",
+        ),
     ];
     for (path, method) in expected {
         assert!(
