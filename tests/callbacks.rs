@@ -1218,7 +1218,55 @@ async fn operator_retry_keeps_the_earlier_attempts_on_every_backend() {
     on_both(|b| Box::pin(operator_retry_keeps_the_earlier_attempts(b))).await;
 }
 
+/// A callback waiting for slow device signals does not hold a delivery slot
+/// for the whole wait: with one slot, a callback whose signals are ready is
+/// delivered while the slow one still waits.
+async fn waiting_callbacks_do_not_block_ready_ones(backend: Backend) {
+    let sim = simulator::start(&SimulatorConfig {
+        risky_share: 0.0,
+        slow_ms: SLOW_MS,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let receiver = Receiver::start().await;
+    let base = url::Url::parse(&sim.base_url()).unwrap();
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.allow_private_callbacks = true;
+        config.callback_concurrency = 1;
+        config.callback_wait = Duration::from_secs(10);
+        config.fingerprint_base_url = Some(base);
+    })
+    .await
+    else {
+        return;
+    };
+    let (api, _) = subscriber(&app.client, &app.base, SUB).await;
+    ingest(&app, &api, "ready-cb-1").await;
+    // Let the ordinary id's signals arrive before anything waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ingest(&app, &api, "slow-cb-1").await;
+    let started = Instant::now();
+    api.score_ok(&tx("slow-cb-1", &receiver.url("/slow"))).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.score_ok(&tx("ready-cb-1", &receiver.url("/ready")))
+        .await;
+
+    let ready = receiver.wait_for("/ready", 1).await;
+    let ready_after = started.elapsed();
+    assert!(
+        ready_after < Duration::from_millis(SLOW_MS),
+        "the ready callback waited behind the slow one: {ready_after:?}"
+    );
+    assert_eq!(ready[0].json()["signals_complete"], true);
+    let slow = receiver.wait_for("/slow", 1).await;
+    assert_eq!(slow[0].json()["input"]["device_status"], "ready");
+    assert_eq!(slow[0].json()["signals_complete"], true);
+    app.stop().await;
+}
+
 on_every_backend!(
+    waiting_callbacks_do_not_block_ready_ones,
     callback_is_signed_and_carries_the_decision,
     callback_rescores_once_late_signals_arrive,
     failed_deliveries_are_retried_with_the_same_id_and_body,

@@ -33,7 +33,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use crate::app::AppState;
 use crate::cache::EventStatus;
 use crate::config::Schedule;
-use crate::decisions::{assess, Velocity};
+use crate::decisions::{assess, find_device, Velocity};
 use crate::operator::webhook_secret_context;
 use crate::store::{now_millis, CallbackAttempt, DecisionRow, JobOutcome, JobRow, Millis, NewJob};
 
@@ -43,6 +43,11 @@ pub const CALLBACK_JOB: &str = "decision_callback";
 const BATCH: i64 = 32;
 /// How often a callback waiting for device signals looks again.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
+/// How long one delivery slot waits for device signals before the callback
+/// goes back to the queue (so slow providers cannot hold every slot).
+const SLOT_HOLD: Duration = Duration::from_millis(500);
+/// When a callback put back to wait for its signals is leased again.
+const SIGNAL_RECHECK: Duration = Duration::from_millis(100);
 /// The longest a worker sleeps without looking for due callbacks.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
@@ -237,68 +242,84 @@ impl CallbackWorker {
 
     /// The decision's final result: re-scored once, after the wait, then kept
     /// so every attempt sends the same body.
+    /// The decision's final result: re-scored once the device signals have
+    /// settled or the wait is over, then kept so every attempt sends the
+    /// same body. `None` while the signals are still pending: the caller
+    /// puts the job back rather than hold a delivery slot for the whole wait.
     async fn final_decision(
         &self,
         job: &Job,
         decision: DecisionRow,
-    ) -> Result<(DecisionRow, bool), String> {
+    ) -> Result<Option<(DecisionRow, bool)>, String> {
         if decision.final_result.is_some() {
             let complete = final_complete(&decision);
-            return Ok((decision, complete));
+            return Ok(Some((decision, complete)));
         }
         let deadline = Instant::now()
             + self
                 .config
                 .wait
                 .saturating_sub(elapsed_since(decision.created_at));
+        let held_until = Instant::now() + SLOT_HOLD;
         let body: serde_json::Map<String, Value> =
             serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
+        let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
         loop {
-            let tx = crate::scoring::parse(body.clone()).map_err(|e| format!("{e:?}"))?;
-            let assessed = assess(
-                &self.app,
-                &decision.subscriber_id,
-                tx,
-                job.event_id.clone(),
-                Velocity::Read,
-                now_millis(),
-            )
-            .await
-            .map_err(|e| e.message)?;
-            if assessed.device_settled || Instant::now() >= deadline {
-                let at = now_millis();
-                let stored_now = self
-                    .app
-                    .store
-                    .set_decision_final(
-                        &decision.id,
-                        &assessed.input_json,
-                        &assessed.result_json,
-                        at,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if stored_now {
-                    let mut decision = decision;
-                    decision.final_input = Some(assessed.input_json);
-                    decision.final_result = Some(assessed.result_json);
-                    decision.final_at = Some(at);
-                    let complete = final_complete(&decision);
-                    return Ok((decision, complete));
-                }
-                // Another process stored its final first: send that one.
-                let stored = self
-                    .app
-                    .store
-                    .get_decision_by_id(&decision.id)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or("decision vanished")?;
-                let complete = final_complete(&stored);
-                return Ok((stored, complete));
+            // Only the device's status is polled; the full re-score runs once.
+            let device = find_device(&self.app, &decision.subscriber_id, &tx)
+                .await
+                .map_err(|e| e.message)?;
+            let settled = device
+                .as_ref()
+                .is_none_or(|(event, _)| event.status != EventStatus::Pending);
+            if settled || Instant::now() >= deadline {
+                break;
+            }
+            if Instant::now() >= held_until {
+                return Ok(None);
             }
             tokio::time::sleep(SIGNAL_POLL).await;
         }
+        let assessed = assess(
+            &self.app,
+            &decision.subscriber_id,
+            tx,
+            job.event_id.clone(),
+            Velocity::Read,
+            now_millis(),
+        )
+        .await
+        .map_err(|e| e.message)?;
+        let at = now_millis();
+        let stored_now = self
+            .app
+            .store
+            .set_decision_final(
+                &decision.id,
+                &assessed.input_json,
+                &assessed.result_json,
+                at,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if stored_now {
+            let mut decision = decision;
+            decision.final_input = Some(assessed.input_json);
+            decision.final_result = Some(assessed.result_json);
+            decision.final_at = Some(at);
+            let complete = final_complete(&decision);
+            return Ok(Some((decision, complete)));
+        }
+        // Another process stored its final first: send that one.
+        let stored = self
+            .app
+            .store
+            .get_decision_by_id(&decision.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("decision vanished")?;
+        let complete = final_complete(&stored);
+        Ok(Some((stored, complete)))
     }
 
     async fn deliver(&self, row: &JobRow, job: &Job) -> Result<(), String> {
@@ -308,7 +329,17 @@ impl CallbackWorker {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("decision not found")?;
-        let (decision, complete) = self.final_decision(job, decision).await?;
+        let Some((decision, complete)) = self.final_decision(job, decision).await? else {
+            // Still waiting for the device: back in the queue shortly, the
+            // attempt not counted.
+            let run_at = now_millis() + millis(SIGNAL_RECHECK);
+            store
+                .retry_job(&row.id, run_at, "waiting for device signals", true)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.wake.notify_one();
+            return Ok(());
+        };
         let (Some(final_result), Some(final_input)) = (
             decision.final_result.as_deref(),
             decision.final_input.as_deref(),

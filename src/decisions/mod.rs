@@ -161,7 +161,7 @@ fn replay(row: &DecisionRow, request_hash: &str, key: &str) -> Result<Response, 
 
 /// The device signals for the decision: by request id (the cache, else the
 /// job row), else the session's latest request, else the user's.
-async fn find_device(
+pub(crate) async fn find_device(
     app: &AppState,
     subscriber_id: &str,
     tx: &scoring::Transaction,
