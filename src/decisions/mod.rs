@@ -364,9 +364,6 @@ pub(crate) struct Assessment {
     pub input_json: String,
     pub result_json: String,
     pub touch: Option<CustomerTouch>,
-    /// Whether the device signals had arrived (or failed for good): false
-    /// while the provider's answer is still pending.
-    pub device_settled: bool,
 }
 
 /// Gathers what the decision core needs — the device signals, the rules, the
@@ -425,9 +422,6 @@ pub(crate) async fn assess(
         amount: rust_decimal::prelude::ToPrimitive::to_f64(&tx.amount),
         action: None,
     });
-    let device_settled = device
-        .as_ref()
-        .is_none_or(|(e, _)| e.status != crate::cache::EventStatus::Pending);
     let mut input = scoring::build_input(
         tx,
         device.as_ref().map(|(e, s)| (e, *s)),
@@ -448,7 +442,6 @@ pub(crate) async fn assess(
         input_json,
         result_json,
         touch,
-        device_settled,
     })
 }
 
