@@ -43,11 +43,9 @@ pub const CALLBACK_JOB: &str = "decision_callback";
 const BATCH: i64 = 32;
 /// How often a callback waiting for device signals looks again.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
-/// How long one delivery slot waits for device signals before the callback
-/// goes back to the queue (so slow providers cannot hold every slot).
-const SLOT_HOLD: Duration = Duration::from_millis(500);
-/// When a callback put back to wait for its signals is leased again.
-const SIGNAL_RECHECK: Duration = Duration::from_millis(100);
+/// Callbacks leased per delivery slot: the others wait for their device
+/// signals, which takes no slot.
+const LEASED_PER_SLOT: usize = 4;
 /// The longest a worker sleeps without looking for due callbacks.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
@@ -131,28 +129,35 @@ pub struct CallbackWorker {
     config: CallbackConfig,
     client: reqwest::Client,
     wake: Arc<Notify>,
+    /// Re-scores and POSTs in flight (`--callback-concurrency`).
+    delivery: Semaphore,
 }
 
 impl CallbackWorker {
     pub fn new(app: AppState, config: CallbackConfig) -> reqwest::Result<Self> {
         let client = ssrf::client(config.allow_private, config.timeout)?;
         let wake = app.callback_wake.clone();
+        let delivery = Semaphore::new(config.concurrency);
         Ok(Self {
             app,
             config,
             client,
             wake,
+            delivery,
         })
     }
 
-    /// The lease of one delivery: the wait for signals, the call, and a wide
-    /// margin, so a live worker never loses a callback to another process.
+    /// The lease of one callback: the wait for signals, a turn for a slot
+    /// behind the other callbacks leased per slot, the call, and a margin,
+    /// so a live worker never loses a callback to another process.
     fn lease(&self) -> Duration {
-        (self.config.wait + self.config.timeout) * 2 + Duration::from_secs(10)
+        self.config.wait
+            + self.config.timeout * (LEASED_PER_SLOT as u32 + 1)
+            + Duration::from_secs(10)
     }
 
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let permits = Arc::new(Semaphore::new(self.config.concurrency * LEASED_PER_SLOT));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             if *stop.borrow() {
@@ -240,27 +245,14 @@ impl CallbackWorker {
         }
     }
 
-    /// The decision's final result: re-scored once, after the wait, then kept
-    /// so every attempt sends the same body.
-    /// The decision's final result: re-scored once the device signals have
-    /// settled or the wait is over, then kept so every attempt sends the
-    /// same body. `None` while the signals are still pending: the caller
-    /// puts the job back rather than hold a delivery slot for the whole wait.
-    async fn final_decision(
-        &self,
-        job: &Job,
-        decision: DecisionRow,
-    ) -> Result<Option<(DecisionRow, bool)>, String> {
-        if decision.final_result.is_some() {
-            let complete = final_complete(&decision);
-            return Ok(Some((decision, complete)));
-        }
+    /// Waits (without a delivery slot) until the decision's device signals
+    /// have left `pending`, or the wait is over.
+    async fn wait_for_signals(&self, job: &Job, decision: &DecisionRow) -> Result<(), String> {
         let deadline = Instant::now()
             + self
                 .config
                 .wait
                 .saturating_sub(elapsed_since(decision.created_at));
-        let held_until = Instant::now() + SLOT_HOLD;
         let body: serde_json::Map<String, Value> =
             serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
         let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
@@ -273,13 +265,26 @@ impl CallbackWorker {
                 .as_ref()
                 .is_none_or(|(event, _)| event.status != EventStatus::Pending);
             if settled || Instant::now() >= deadline {
-                break;
-            }
-            if Instant::now() >= held_until {
-                return Ok(None);
+                return Ok(());
             }
             tokio::time::sleep(SIGNAL_POLL).await;
         }
+    }
+
+    /// The decision's final result: re-scored once, then kept so every
+    /// attempt sends the same body.
+    async fn final_decision(
+        &self,
+        job: &Job,
+        decision: DecisionRow,
+    ) -> Result<(DecisionRow, bool), String> {
+        if decision.final_result.is_some() {
+            let complete = final_complete(&decision);
+            return Ok((decision, complete));
+        }
+        let body: serde_json::Map<String, Value> =
+            serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
+        let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
         let assessed = assess(
             &self.app,
             &decision.subscriber_id,
@@ -308,7 +313,7 @@ impl CallbackWorker {
             decision.final_result = Some(assessed.result_json);
             decision.final_at = Some(at);
             let complete = final_complete(&decision);
-            return Ok(Some((decision, complete)));
+            return Ok((decision, complete));
         }
         // Another process stored its final first: send that one.
         let stored = self
@@ -319,7 +324,7 @@ impl CallbackWorker {
             .map_err(|e| e.to_string())?
             .ok_or("decision vanished")?;
         let complete = final_complete(&stored);
-        Ok(Some((stored, complete)))
+        Ok((stored, complete))
     }
 
     async fn deliver(&self, row: &JobRow, job: &Job) -> Result<(), String> {
@@ -329,17 +334,16 @@ impl CallbackWorker {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("decision not found")?;
-        let Some((decision, complete)) = self.final_decision(job, decision).await? else {
-            // Still waiting for the device: back in the queue shortly, the
-            // attempt not counted.
-            let run_at = now_millis() + millis(SIGNAL_RECHECK);
-            store
-                .retry_job(&row.id, run_at, "waiting for device signals", true)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.wake.notify_one();
-            return Ok(());
-        };
+        if decision.final_result.is_none() {
+            self.wait_for_signals(job, &decision).await?;
+        }
+        // Waiting takes no delivery slot; re-scoring and posting do.
+        let _slot = self
+            .delivery
+            .acquire()
+            .await
+            .map_err(|_| "worker stopping".to_owned())?;
+        let (decision, complete) = self.final_decision(job, decision).await?;
         let (Some(final_result), Some(final_input)) = (
             decision.final_result.as_deref(),
             decision.final_input.as_deref(),
