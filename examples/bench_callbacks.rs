@@ -36,7 +36,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{delete_redis_keys, expect, fan_out, ms, send};
+use common::{expect, fan_out, ms, send, BenchBackend};
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -49,7 +49,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use riskgate::config::ServeConfig;
-use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
@@ -97,36 +96,8 @@ async fn main() {
         tokio::spawn(async move { axum::serve(listener, app).await })
     };
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut pg_schema = None;
-    let mut redis_url = None;
-    let url = match backend.as_str() {
-        "sqlite" => DatabaseUrl::Sqlite {
-            path: dir.path().join("bench.db").display().to_string(),
-        },
-        "postgres" => {
-            let base = std::env::var("RISKGATE_BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("rg_bench_{}", riskgate::secrets::random_id(10));
-            let pool = sqlx::PgPool::connect(&base)
-                .await
-                .expect("PostgreSQL reachable");
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pg_schema = Some((pool, schema.clone()));
-            redis_url = Some(
-                std::env::var("RISKGATE_BENCH_REDIS_URL")
-                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-            );
-            let sep = if base.contains('?') { '&' } else { '?' };
-            DatabaseUrl::Postgres {
-                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-            }
-        }
-        other => panic!("unknown backend {other}: expected sqlite or postgres"),
-    };
+    let data = BenchBackend::open(&backend, true).await;
+    let url = data.database_url.clone();
     let sim = riskgate::simulator::start(&riskgate::simulator::SimulatorConfig {
         slow_ms: SLOW_MS,
         ..Default::default()
@@ -138,7 +109,7 @@ async fn main() {
     config.fingerprint_base_url = Some(sim_url);
     config.admin_token = Some(TOKEN.into());
     config.db.secrets_key = Some("bench-secrets-key-0123456789".into());
-    config.redis_url = redis_url.clone();
+    config.redis_url = data.redis_url.clone();
     config.allow_private_callbacks = true;
     config.callback_wait = CALLBACK_WAIT;
     let callback_concurrency = config.callback_concurrency;
@@ -206,15 +177,7 @@ async fn main() {
     running.shutdown().await.unwrap();
     sim.shutdown().await.unwrap();
     receiver_task.abort();
-    if let Some((pool, schema)) = pg_schema {
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    if let Some(redis_url) = redis_url {
-        delete_redis_keys(&redis_url, &format!("rg:{subscriber}:*")).await;
-    }
+    data.clean_up(&subscriber).await;
     let (throughput, late) = match outcome {
         Ok(figures) => figures,
         Err(message) => {

@@ -12,11 +12,14 @@
 //! are a floor for a dedicated server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::BenchBackend;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use riskgate::config::ServeConfig;
-use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -33,31 +36,8 @@ async fn main() {
     let requests: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut pg_schema = None;
-    let url = match backend.as_str() {
-        "sqlite" => DatabaseUrl::Sqlite {
-            path: dir.path().join("bench.db").display().to_string(),
-        },
-        "postgres" => {
-            let base = std::env::var("RISKGATE_BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("rg_bench_{}", riskgate::secrets::random_id(10));
-            let pool = sqlx::PgPool::connect(&base)
-                .await
-                .expect("PostgreSQL reachable");
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pg_schema = Some((pool, schema.clone()));
-            let sep = if base.contains('?') { '&' } else { '?' };
-            DatabaseUrl::Postgres {
-                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-            }
-        }
-        other => panic!("unknown backend {other}: expected sqlite or postgres"),
-    };
+    let data = BenchBackend::open(&backend, false).await;
+    let url = data.database_url.clone();
     let sim = riskgate::simulator::start(&riskgate::simulator::SimulatorConfig::default())
         .await
         .unwrap();
@@ -175,10 +155,5 @@ async fn main() {
     );
     running.shutdown().await.unwrap();
     sim.shutdown().await.unwrap();
-    if let Some((pool, schema)) = pg_schema {
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    data.clean_up("").await;
 }

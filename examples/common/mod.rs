@@ -1,11 +1,81 @@
-//! Helpers shared by the HTTP benchmarks (`bench_score`, `bench_callbacks`):
-//! fanning requests out over tasks, reading answers, cleaning Redis up.
+//! Helpers shared by the HTTP benchmarks (`bench_ingest`, `bench_score`,
+//! `bench_callbacks`): where the run keeps its data, fanning requests out over
+//! tasks, reading answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where a run keeps its data: a temporary SQLite file, or a PostgreSQL
+/// schema of its own (`RISKGATE_BENCH_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/test`) with, when asked, Redis
+/// (`RISKGATE_BENCH_REDIS_URL`, default `redis://127.0.0.1:6379`). Call
+/// [`BenchBackend::clean_up`] at the end.
+pub struct BenchBackend {
+    pub database_url: riskgate::store::DatabaseUrl,
+    pub redis_url: Option<String>,
+    _dir: tempfile::TempDir,
+    pg_schema: Option<(sqlx::PgPool, String)>,
+}
+
+impl BenchBackend {
+    /// `sqlite` or `postgres`; any other name stops the run.
+    pub async fn open(backend: &str, with_redis: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg_schema, redis_url) = match backend {
+            "sqlite" => (
+                riskgate::store::DatabaseUrl::Sqlite {
+                    path: dir.path().join("bench.db").display().to_string(),
+                },
+                None,
+                None,
+            ),
+            "postgres" => {
+                let base = std::env::var("RISKGATE_BENCH_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                let schema = format!("rg_bench_{}", riskgate::secrets::random_id(10));
+                let pool = sqlx::PgPool::connect(&base)
+                    .await
+                    .expect("PostgreSQL reachable");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = riskgate::store::DatabaseUrl::Postgres {
+                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                };
+                let redis = with_redis.then(|| {
+                    std::env::var("RISKGATE_BENCH_REDIS_URL")
+                        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+                });
+                (url, Some((pool, schema)), redis)
+            }
+            other => panic!("unknown backend {other}: expected sqlite or postgres"),
+        };
+        Self {
+            database_url,
+            redis_url,
+            _dir: dir,
+            pg_schema,
+        }
+    }
+
+    /// Drops the PostgreSQL schema and the subscriber's Redis keys.
+    pub async fn clean_up(self, subscriber: &str) {
+        if let Some((pool, schema)) = &self.pg_schema {
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        if let Some(redis_url) = &self.redis_url {
+            delete_redis_keys(redis_url, &format!("rg:{subscriber}:*")).await;
+        }
+    }
+}
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
