@@ -123,13 +123,6 @@ fn view(row: &CustomerRow, profile: Option<&CustomerProfile>) -> CustomerView {
     }
 }
 
-/// A user id as riskgate stores it: a card number in it (some merchants key
-/// customers by card) is masked, exactly as scoring and ingest mask it, so the
-/// same customer is found and the number is never stored.
-fn stored_user_id(user_id: String) -> String {
-    crate::scrub::scrub_str(&user_id).unwrap_or(user_id)
-}
-
 fn not_found(user_id: &str) -> ApiError {
     ApiError::not_found(format!("Customer '{user_id}' not found"))
 }
@@ -152,7 +145,7 @@ async fn show_customer(
     subscriber: Subscriber,
     Path(user_id): Path<String>,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let user_id = stored_user_id(user_id);
+    let user_id = crate::scrub::masked_id(&user_id).into_owned();
     let profile = app
         .store
         .get_customer(&subscriber.id, &user_id)
@@ -182,7 +175,7 @@ async fn update_customer(
     Path(user_id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let user_id = stored_user_id(user_id);
+    let user_id = crate::scrub::masked_id(&user_id).into_owned();
     if user_id.chars().count() > 256 || user_id.chars().any(char::is_control) {
         return Err(ApiError::invalid(
             "user_id",

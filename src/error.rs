@@ -37,6 +37,14 @@ impl ApiError {
         Self::bad_request(format!("Invalid '{field}': {why}"))
     }
 
+    /// A body's `subscriber_id` names another subscriber than the API key's.
+    pub fn subscriber_mismatch() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "subscriber_id does not match API key",
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }

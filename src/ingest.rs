@@ -4,8 +4,6 @@
 //! The job row is committed before the `202` is written, so an acknowledged
 //! ingest survives a crash of the process right after it answered.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -25,9 +23,11 @@ use crate::providers::risk::device_risk;
 use crate::providers::DeviceSignals;
 use crate::providers::Provider;
 use crate::request::{optional_text, required, subscriber_id, text, JsonObject};
-use crate::scrub::scrub_str;
+use crate::scrub::masked_id;
 use crate::secrets::random_id;
-use crate::store::{now_millis, CustomerTouch, Enqueued, JobRow, JobState, NewJob};
+use crate::store::{
+    duration_millis, now_millis, CustomerTouch, Enqueued, JobRow, JobState, NewJob,
+};
 
 pub const DEVICE_FETCH_JOB: &str = "device_fetch";
 const ID_MAX: usize = 256;
@@ -151,14 +151,10 @@ async fn ingest(
     let user_id = text(required(&body, "user_id")?, "user_id", ID_MAX)?;
     // Card numbers are masked here exactly as scoring masks them, so the
     // session and user keys agree and no full number is stored.
-    let (session_masked, user_masked) = (scrub_str(session_id), scrub_str(user_id));
-    let session_id = session_masked.as_deref().unwrap_or(session_id);
-    let user_id = user_masked.as_deref().unwrap_or(user_id);
+    let (session_id, user_id) = (masked_id(session_id), masked_id(user_id));
+    let (session_id, user_id) = (session_id.as_ref(), user_id.as_ref());
     if claimed != subscriber.id {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "subscriber_id does not match API key",
-        ));
+        return Err(ApiError::subscriber_mismatch());
     }
     let asked = optional_text(&body, "provider", 32)?
         .map(|p| {
@@ -200,7 +196,7 @@ async fn ingest(
         run_at: None,
     };
     let now = now_millis();
-    let fresh_since = now - millis(app.config.signal_ttl);
+    let fresh_since = now - duration_millis(app.config.signal_ttl);
     // The customer's profile records the sighting; both writes join the same
     // group commit, so the 202 waits for one flush.
     let touch = CustomerTouch {
@@ -266,10 +262,6 @@ async fn subscriber_providers(
         .collect();
     app.provider_cache.put(subscriber_id, providers.clone());
     Ok(providers)
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `GET /fingerprint/events/{request_id}` answer.

@@ -23,7 +23,7 @@ use crate::operator::credentials_context;
 use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
-use crate::store::{now_millis, CustomerTouch, JobOutcome, JobRow, Millis, Store};
+use crate::store::{duration_millis, now_millis, CustomerTouch, JobOutcome, JobRow, Millis, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
 #[derive(Debug, Clone)]
@@ -152,10 +152,6 @@ impl FetchJob {
     }
 }
 
-fn millis(d: Duration) -> Millis {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl Prefetcher {
     pub fn new(
         store: Arc<dyn Store>,
@@ -190,7 +186,7 @@ impl Prefetcher {
             let mut full_batch = false;
             if free > 0 {
                 let now = now_millis();
-                let lease_until = now + millis(self.config.lease);
+                let lease_until = now + duration_millis(self.config.lease);
                 match self
                     .store
                     .claim_jobs(DEVICE_FETCH_JOB, free as i64, now, lease_until)
@@ -317,7 +313,7 @@ impl Prefetcher {
                 .provider_attempts
                 .with_label_values(&[provider.as_str(), "circuit_open"])
                 .inc();
-            let run_at = now_millis() + millis(wait);
+            let run_at = now_millis() + duration_millis(wait);
             self.retry(&job, run_at, "circuit open: provider failing", true)
                 .await;
             return;
@@ -374,7 +370,7 @@ impl Prefetcher {
                 let wait = self
                     .backoff(job.attempts)
                     .max(not_before.unwrap_or_default());
-                self.retry(&job, now_millis() + millis(wait), &reason, false)
+                self.retry(&job, now_millis() + duration_millis(wait), &reason, false)
                     .await;
             }
         }

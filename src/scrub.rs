@@ -66,6 +66,16 @@ pub fn scrub_str(s: &str) -> Option<String> {
     Some(mask(s, &hits))
 }
 
+/// An identifier as riskgate keeps it: with any card number in it masked
+/// (some merchants key customers or sessions by card), so the same id is
+/// found wherever it arrives and no full number is stored.
+pub fn masked_id(id: &str) -> std::borrow::Cow<'_, str> {
+    match scrub_str(id) {
+        Some(masked) => std::borrow::Cow::Owned(masked),
+        None => std::borrow::Cow::Borrowed(id),
+    }
+}
+
 /// The Luhn (mod 10) check of a string of ASCII digits; `false` when it is
 /// empty or holds anything but `0`–`9`.
 pub fn luhn_valid(digits: &[u8]) -> bool {

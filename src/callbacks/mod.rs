@@ -35,7 +35,10 @@ use crate::cache::EventStatus;
 use crate::config::Schedule;
 use crate::decisions::{assess, find_device, Velocity};
 use crate::operator::webhook_secret_context;
-use crate::store::{now_millis, CallbackAttempt, DecisionRow, JobOutcome, JobRow, Millis, NewJob};
+use crate::scoring::Transaction;
+use crate::store::{
+    duration_millis, now_millis, CallbackAttempt, DecisionRow, JobOutcome, JobRow, Millis, NewJob,
+};
 
 /// The job kind of a decision callback.
 pub const CALLBACK_JOB: &str = "decision_callback";
@@ -167,7 +170,7 @@ impl CallbackWorker {
             let mut claimed = 0;
             if free > 0 {
                 let now = now_millis();
-                let lease_until = now + millis(self.lease());
+                let lease_until = now + duration_millis(self.lease());
                 match self
                     .app
                     .store
@@ -216,7 +219,7 @@ impl CallbackWorker {
     async fn next_wait(&self) -> Duration {
         match self.app.store.next_due(CALLBACK_JOB).await {
             Ok(Some(at)) => {
-                let wait = (at - now_millis()).clamp(0, millis(IDLE_POLL));
+                let wait = (at - now_millis()).clamp(0, duration_millis(IDLE_POLL));
                 Duration::from_millis(u64::try_from(wait).unwrap_or(0))
             }
             _ => IDLE_POLL,
@@ -247,18 +250,19 @@ impl CallbackWorker {
 
     /// Waits (without a delivery slot) until the decision's device signals
     /// have left `pending`, or the wait is over.
-    async fn wait_for_signals(&self, job: &Job, decision: &DecisionRow) -> Result<(), String> {
+    async fn wait_for_signals(
+        &self,
+        tx: &Transaction,
+        decision: &DecisionRow,
+    ) -> Result<(), String> {
         let deadline = Instant::now()
             + self
                 .config
                 .wait
                 .saturating_sub(elapsed_since(decision.created_at));
-        let body: serde_json::Map<String, Value> =
-            serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
-        let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
         loop {
             // Only the device's status is polled; the full re-score runs once.
-            let device = find_device(&self.app, &decision.subscriber_id, &tx)
+            let device = find_device(&self.app, &decision.subscriber_id, tx)
                 .await
                 .map_err(|e| e.message)?;
             let settled = device
@@ -271,20 +275,14 @@ impl CallbackWorker {
         }
     }
 
-    /// The decision's final result: re-scored once, then kept so every
-    /// attempt sends the same body.
+    /// The decision's final result: `tx` re-scored, stored on the decision
+    /// (the first writer wins, so every attempt sends the same body).
     async fn final_decision(
         &self,
         job: &Job,
+        tx: Transaction,
         decision: DecisionRow,
     ) -> Result<(DecisionRow, bool), String> {
-        if decision.final_result.is_some() {
-            let complete = final_complete(&decision);
-            return Ok((decision, complete));
-        }
-        let body: serde_json::Map<String, Value> =
-            serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
-        let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
         let assessed = assess(
             &self.app,
             &decision.subscriber_id,
@@ -334,16 +332,30 @@ impl CallbackWorker {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("decision not found")?;
-        if decision.final_result.is_none() {
-            self.wait_for_signals(job, &decision).await?;
-        }
+        // The request as scored, read back once the final result is needed.
+        let pending = match decision.final_result {
+            Some(_) => None,
+            None => {
+                let body: serde_json::Map<String, Value> =
+                    serde_json::from_str(&job.body).map_err(|e| format!("stored body: {e}"))?;
+                let tx = crate::scoring::parse(body).map_err(|e| format!("{e:?}"))?;
+                self.wait_for_signals(&tx, &decision).await?;
+                Some(tx)
+            }
+        };
         // Waiting takes no delivery slot; re-scoring and posting do.
         let _slot = self
             .delivery
             .acquire()
             .await
             .map_err(|_| "worker stopping".to_owned())?;
-        let (decision, complete) = self.final_decision(job, decision).await?;
+        let (decision, complete) = match pending {
+            Some(tx) => self.final_decision(job, tx, decision).await?,
+            None => {
+                let complete = final_complete(&decision);
+                (decision, complete)
+            }
+        };
         let (Some(final_result), Some(final_input)) = (
             decision.final_result.as_deref(),
             decision.final_input.as_deref(),
@@ -519,13 +531,9 @@ fn elapsed_since(at: Millis) -> Duration {
     Duration::from_millis(u64::try_from(now_millis() - at).unwrap_or(0))
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// The wait, give or take 10 %, so retries of many callbacks spread out.
 fn jittered(wait: Duration) -> i64 {
-    let base = millis(wait);
+    let base = duration_millis(wait);
     let spread = base / 10;
     if spread == 0 {
         return base;

@@ -249,21 +249,10 @@ async fn score(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let key = idempotency_key(&headers)?;
-    // The masked body is kept when a repeat must be compared (idempotency) or
-    // the transaction re-scored later (a callback).
-    let wants_body = key.is_some()
-        || body.contains_key("callback_url")
-        || body
-            .get("payload")
-            .and_then(|p| p.get("callback_url"))
-            .is_some();
-    let tx = scoring::parse_request(body, wants_body)?;
+    let tx = scoring::parse_request(body, key.is_some())?;
     let claimed = subscriber_id(&tx.subscriber_id, "subscriber_id")?;
     if claimed != subscriber.id {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "subscriber_id does not match API key",
-        ));
+        return Err(ApiError::subscriber_mismatch());
     }
     let now = now_millis();
     let since = now - IDEMPOTENCY_WINDOW_MS;
@@ -649,7 +638,7 @@ pub async fn rebuild_velocity(
             };
             let event = replay_event(&input, &decision.id);
             if velocity
-                .record_and_read(&decision.subscriber_id, &event, decision.created_at)
+                .record(&decision.subscriber_id, &event, decision.created_at)
                 .await
                 .is_ok()
             {

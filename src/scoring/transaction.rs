@@ -137,8 +137,9 @@ pub fn parse(body: Map<String, Value>) -> Result<Transaction> {
 }
 
 /// [`parse`], also keeping the body's [`Transaction::fingerprint`] when
-/// `fingerprint` is set (what an `Idempotency-Key` compares; serializing a
-/// large gateway event costs more than the rest of the parse).
+/// `fingerprint` is set (what an `Idempotency-Key` compares) or the body asks
+/// for a callback (whose re-score reads it again). Otherwise it is skipped:
+/// serializing a large gateway event costs more than the rest of the parse.
 pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<Transaction> {
     let scrubbed = {
         let mut found = Vec::new();
@@ -156,7 +157,11 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
         }
         found
     };
-    let canonical = if fingerprint {
+    let wants_callback = body.contains_key("callback_url")
+        || body
+            .get("payload")
+            .is_some_and(|p| p.get("callback_url").is_some());
+    let canonical = if fingerprint || wants_callback {
         serde_json::to_string(&body).unwrap_or_default()
     } else {
         String::new()

@@ -17,6 +17,11 @@ pub use sql::{DatabaseUrl, SqlStore};
 /// Milliseconds since the Unix epoch; every stored timestamp uses it.
 pub type Millis = i64;
 
+/// A duration in milliseconds (saturating), to add to a [`Millis`].
+pub fn duration_millis(d: std::time::Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn now_millis() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -207,6 +207,16 @@ impl VelocityStore for MemoryVelocity {
         event: &VelocityEvent,
         now_ms: i64,
     ) -> Result<VelocitySnapshot, VelocityError> {
+        self.record(subscriber_id, event, now_ms).await?;
+        Ok(self.snapshot(subscriber_id, event, now_ms).await)
+    }
+
+    async fn record(
+        &self,
+        subscriber_id: &str,
+        event: &VelocityEvent,
+        now_ms: i64,
+    ) -> Result<(), VelocityError> {
         check_event(event)?;
         let fresh = self
             .seen
@@ -238,7 +248,7 @@ impl VelocityStore for MemoryVelocity {
                 lock(&state).see(member, now_ms);
             }
         }
-        Ok(self.snapshot(subscriber_id, event, now_ms).await)
+        Ok(())
     }
 
     async fn read(

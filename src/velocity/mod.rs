@@ -210,6 +210,19 @@ pub trait VelocityStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<VelocitySnapshot, VelocityError>;
 
+    /// Counts the event like [`record_and_read`](Self::record_and_read),
+    /// without reading the counters back (the start-up rebuild).
+    async fn record(
+        &self,
+        subscriber_id: &str,
+        event: &VelocityEvent,
+        now_ms: i64,
+    ) -> Result<(), VelocityError> {
+        self.record_and_read(subscriber_id, event, now_ms)
+            .await
+            .map(|_| ())
+    }
+
     /// The counters for the event's dimensions at `now_ms`, without counting
     /// it (so they include it only if it was recorded before).
     async fn read(
