@@ -10,11 +10,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use riskgate::cache::{CachedEvent, EventStatus};
-use riskgate::providers::signals::DeviceSignals;
-use riskgate::rules::{compile, default_rule_set};
-use riskgate::scoring::{self, CustomerInput, DeviceSource};
-use riskgate::velocity::{VelocitySnapshot, WindowCounts};
+use riskgate::decision::rules::{compile, default_rule_set};
+use riskgate::decision::DeviceSignals;
+use riskgate::decision::{self, CustomerInput, DeviceEvidence, DeviceSource};
+use riskgate::decision::{VelocitySnapshot, WindowCounts};
 use serde_json::{json, Map, Value};
 
 fn payload_body() -> Map<String, Value> {
@@ -45,25 +44,27 @@ fn gateway_body() -> Map<String, Value> {
     body
 }
 
-fn device() -> CachedEvent {
-    CachedEvent {
-        request_id: "1708102555327.NLOjmg".into(),
-        provider: "fingerprint".into(),
-        status: EventStatus::Ready,
-        signals: Some(DeviceSignals {
-            visitor_id: Some("Ibk1527CUFmcnjLwIs4A9".into()),
-            confidence: Some(0.97),
-            bot: Some("not_detected".into()),
-            vpn: Some(false),
-            proxy: Some(true),
-            ip_address: Some("203.0.113.7".into()),
-            ip_country: Some("US".into()),
-            ip_datacenter: Some(true),
-            ..Default::default()
-        }),
-        error: None,
-        fetched_at: Some(1_708_102_555_327),
-        attempts: 1,
+fn signals() -> DeviceSignals {
+    DeviceSignals {
+        visitor_id: Some("Ibk1527CUFmcnjLwIs4A9".into()),
+        confidence: Some(0.97),
+        bot: Some("not_detected".into()),
+        vpn: Some(false),
+        proxy: Some(true),
+        ip_address: Some("203.0.113.7".into()),
+        ip_country: Some("US".into()),
+        ip_datacenter: Some(true),
+        ..Default::default()
+    }
+}
+
+fn device(signals: &DeviceSignals) -> DeviceEvidence<'_> {
+    DeviceEvidence {
+        request_id: "1708102555327.NLOjmg",
+        provider: "fingerprint",
+        status: "ready",
+        signals: Some(signals),
+        source: DeviceSource::Request,
     }
 }
 
@@ -106,9 +107,10 @@ fn customer() -> CustomerInput {
 }
 
 fn bench(c: &mut Criterion) {
-    riskgate::reference::init().unwrap();
+    riskgate::decision::reference::init().unwrap();
     let rules = compile(default_rule_set().unwrap(), 0).unwrap();
-    let (device, velocity) = (device(), velocity());
+    let signals = signals();
+    let (device, velocity) = (device(&signals), velocity());
     let payload = payload_body();
     let gateway = gateway_body();
 
@@ -117,14 +119,9 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || payload.clone(),
             |body| {
-                let tx = scoring::parse(body).unwrap();
-                let input = scoring::build_input(
-                    tx,
-                    Some((&device, DeviceSource::Request)),
-                    &velocity,
-                    customer(),
-                );
-                black_box(scoring::decide(&rules, &input))
+                let tx = decision::parse(body).unwrap();
+                let input = decision::build_input(tx, Some(&device), &velocity, customer());
+                black_box(decision::decide(&rules, &input))
             },
             criterion::BatchSize::SmallInput,
         )
@@ -135,28 +132,18 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || gateway.clone(),
                 |body| {
-                    let tx = scoring::parse(body).unwrap();
-                    let input = scoring::build_input(
-                        tx,
-                        Some((&device, DeviceSource::Request)),
-                        &velocity,
-                        customer(),
-                    );
-                    black_box(scoring::decide(&rules, &input))
+                    let tx = decision::parse(body).unwrap();
+                    let input = decision::build_input(tx, Some(&device), &velocity, customer());
+                    black_box(decision::decide(&rules, &input))
                 },
                 criterion::BatchSize::SmallInput,
             )
         },
     );
-    let tx = scoring::parse(payload.clone()).unwrap();
-    let input = scoring::build_input(
-        tx,
-        Some((&device, DeviceSource::Request)),
-        &velocity,
-        customer(),
-    );
+    let tx = decision::parse(payload.clone()).unwrap();
+    let input = decision::build_input(tx, Some(&device), &velocity, customer());
     group.bench_function("rules only: context + default pack", |b| {
-        b.iter(|| black_box(scoring::decide(&rules, black_box(&input))))
+        b.iter(|| black_box(decision::decide(&rules, black_box(&input))))
     });
     group.bench_function("context only (every feature)", |b| {
         b.iter(|| black_box(black_box(&input).to_variable()))
@@ -167,7 +154,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("parse only (validation, scrubbing, BIN lookup)", |b| {
         b.iter_batched(
             || payload.clone(),
-            |body| black_box(scoring::parse(body).unwrap()),
+            |body| black_box(decision::parse(body).unwrap()),
             criterion::BatchSize::SmallInput,
         )
     });

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
-use riskgate::reference::bins;
+use riskgate::decision::reference::bins;
 
 const LOOKUPS: usize = 1_000_000;
 

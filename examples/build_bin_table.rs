@@ -8,8 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use riskgate::reference::bins::{encode_table, normalize_source_row, BinTable};
-use riskgate::reference::parse_csv_line;
+use riskgate::decision::reference::bins::{encode_table, normalize_source_row, BinTable};
+use riskgate::decision::reference::parse_csv_line;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -21,22 +21,19 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{AdminAuth, KeyCache};
 use crate::cache::SignalCache;
-use crate::callbacks::{CallbackConfig, CallbackWorker};
 use crate::config::ServeConfig;
-use crate::decisions::RuleBook;
-use crate::error::error_response;
+use crate::http::auth::{AdminAuth, KeyCache};
+use crate::http::error::error_response;
+use crate::http::request::MAX_BODY_BYTES;
+use crate::http::{customers, decisions, ingest, operator, ops};
+use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Upstream};
 use crate::metrics::Metrics;
-use crate::prefetch::{PrefetchConfig, Prefetcher, Upstream};
 use crate::providers::client::Endpoints;
-use crate::providers::Provider;
-use crate::request::MAX_BODY_BYTES;
 use crate::secrets::Sealer;
+use crate::service::{Devices, Ingest, RuleBook, Scoring};
 use crate::store::{SqlStore, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
-use crate::velocity::VelocityStore;
-use crate::{customers, decisions, ingest, operator, ops};
 
 /// Everything a request handler may use, built once at start-up.
 #[derive(Clone)]
@@ -49,17 +46,9 @@ pub struct Inner {
     pub metrics: Metrics,
     pub admin: AdminAuth,
     pub key_cache: KeyCache,
-    /// Each subscriber's configured providers, for ingest.
-    pub provider_cache: TtlCache<Vec<Provider>>,
-    /// Wakes the prefetch worker when ingest records a job.
-    pub wake: Arc<Notify>,
-    /// Compiled rule sets, per subscriber and version.
-    pub rulebook: RuleBook,
-    /// The subscribers' velocity counters.
-    pub velocity: Arc<dyn VelocityStore>,
-    /// Wakes the callback worker when a score records a callback.
-    pub callback_wake: Arc<Notify>,
-    pub config: AppConfig,
+    pub devices: Devices,
+    pub ingest: Ingest,
+    pub scoring: Scoring,
 }
 
 const CACHE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,15 +56,6 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for open requests before it closes them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
-
-/// Settings handlers read at run time.
-#[derive(Debug, Clone)]
-pub struct AppConfig {
-    /// How long a fetched device result counts as fresh (`mode: cached`).
-    pub signal_ttl: Duration,
-    /// Whether `callback_url` may point at loopback or private addresses.
-    pub allow_private_callbacks: bool,
-}
 
 impl Deref for AppState {
     type Target = Inner;
@@ -127,7 +107,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ingest::router())
         .merge(decisions::router())
         .merge(customers::router())
-        .merge(operator::routes::router())
+        .merge(operator::router())
         .merge(ops::router())
         .split_for_parts()
 }
@@ -284,7 +264,7 @@ pub enum StartError {
 pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running, StartError> {
     // The embedded BIN and currency tables: decoded once, before any request,
     // so a corrupt table stops start-up instead of degrading lookups.
-    let reference = crate::reference::init().map_err(StartError::Reference)?;
+    let reference = crate::decision::reference::init().map_err(StartError::Reference)?;
     tracing::info!(
         currencies = reference.currencies,
         bin_rows = reference.bin_rows,
@@ -321,12 +301,13 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     )
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
-    let rulebook = RuleBook::new().map_err(StartError::Rules)?;
+    let rulebook = Arc::new(RuleBook::new().map_err(StartError::Rules)?);
     let store: Arc<dyn Store> = Arc::new(store);
     if velocity.backend() == "memory" {
         // The embedded counters live in this process: count the last 24 hours
         // of stored decisions again, so a restart does not reset them.
-        let counted = decisions::rebuild_velocity(store.as_ref(), velocity.as_ref()).await?;
+        let counted =
+            crate::service::scoring::rebuild_velocity(store.as_ref(), velocity.as_ref()).await?;
         tracing::info!(
             decisions = counted,
             "velocity counters rebuilt from stored decisions"
@@ -363,22 +344,34 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         metrics.clone(),
         wake.clone(),
     ));
+    let devices = Devices::new(store.clone(), cache.clone());
+    let scoring = Scoring {
+        store: store.clone(),
+        velocity,
+        rulebook,
+        devices: devices.clone(),
+        metrics: metrics.clone(),
+        allow_private_callbacks: config.allow_private_callbacks,
+        callback_wake: Arc::new(Notify::new()),
+    };
+    let ingest = Ingest {
+        store: store.clone(),
+        cache: cache.clone(),
+        providers: TtlCache::new(LOOKUP_TTL, 10_000),
+        wake,
+        metrics: metrics.clone(),
+        signal_ttl: config.signal_ttl,
+    };
     let state = AppState::new(Inner {
         store: store.clone(),
         cache,
-        sealer,
+        sealer: sealer.clone(),
         metrics,
         admin,
         key_cache: KeyCache::default(),
-        provider_cache: TtlCache::new(LOOKUP_TTL, 10_000),
-        wake,
-        rulebook,
-        velocity,
-        callback_wake: Arc::new(Notify::new()),
-        config: AppConfig {
-            signal_ttl: config.signal_ttl,
-            allow_private_callbacks: config.allow_private_callbacks,
-        },
+        devices,
+        ingest,
+        scoring: scoring.clone(),
     });
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: config.listen,
@@ -396,7 +389,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let worker = tokio::spawn(prefetcher.run(stop.clone()));
     let callbacks = Arc::new(
         CallbackWorker::new(
-            state.clone(),
+            scoring,
+            sealer,
             CallbackConfig {
                 wait: config.callback_wait,
                 timeout: config.callback_timeout,

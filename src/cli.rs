@@ -9,10 +9,11 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::rotate_admin_token;
 use crate::config::{sealer, DbArgs, ServeConfig};
-use crate::error::ApiError;
-use crate::operator;
+use crate::fields::FieldError;
+use crate::http::auth::rotate_admin_token;
+use crate::http::error::ApiError;
+use crate::service::{operator, ServiceError};
 use crate::simulator::SimulatorConfig;
 use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};
 
@@ -210,9 +211,16 @@ pub enum CliError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<ApiError> for CliError {
-    fn from(err: ApiError) -> Self {
-        Self::Api(err.message)
+impl From<ServiceError> for CliError {
+    /// The same message the operator API would answer with.
+    fn from(err: ServiceError) -> Self {
+        Self::Api(ApiError::from(err).message)
+    }
+}
+
+impl From<FieldError> for CliError {
+    fn from(err: FieldError) -> Self {
+        Self::Api(err.0)
     }
 }
 
@@ -305,7 +313,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             let sealer = checked_sealer(&store, &db).await?;
             let result = operator::put_provider(&store, &sealer, &subscriber_id, provider, &body)
                 .await
-                .map_err(|e| CliError::Api(cli_field_names(&e.message)));
+                .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
             store.close().await;
             print(&result?)
         }
@@ -375,7 +383,7 @@ async fn subscriber(
         SubscriberAction::SetRules { id, file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Api(format!("{}: {e}", file.display())))?;
-            let body = crate::request::parse_object(text.as_bytes())?;
+            let body = crate::fields::parse_object(text.as_bytes())?;
             print(&operator::put_rules(store, &id, &body).await?)
         }
         SubscriberAction::RotateSecret { id, grace } => {

@@ -5,9 +5,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
-use crate::error::ApiError;
-use crate::operator;
 use crate::providers::Provider;
+use crate::service::operator;
+use crate::service::ServiceError;
 
 pub const DEMO_SUBSCRIBER: &str = "demo";
 
@@ -20,7 +20,7 @@ fn object(value: Value) -> Map<String, Value> {
 
 /// Creates (or reuses) the demo subscriber, stores simulator credentials for
 /// every provider, and issues a new API key, which it returns.
-pub async fn prepare(app: &AppState) -> Result<String, ApiError> {
+pub async fn prepare(app: &AppState) -> Result<String, ServiceError> {
     let store = app.store.as_ref();
     if store.get_subscriber(DEMO_SUBSCRIBER).await?.is_none() {
         let body = object(json!({"id": DEMO_SUBSCRIBER, "name": "Demo merchant"}));
@@ -45,7 +45,8 @@ pub async fn prepare(app: &AppState) -> Result<String, ApiError> {
         operator::put_provider(store, &app.sealer, DEMO_SUBSCRIBER, provider, &object(body))
             .await?;
     }
-    app.provider_cache
+    app.ingest
+        .providers
         .remove_where(|subscriber, _| subscriber == DEMO_SUBSCRIBER);
     let key = operator::create_key(store, DEMO_SUBSCRIBER, Some("demo")).await?;
     Ok(key.api_key)

@@ -1,34 +1,31 @@
 //! riskgate: a self-hosted, multi-tenant fraud decision service.
 //!
-//! Layers, top to bottom: `app` (router, start-up) → feature modules
-//! (`ingest`, `operator`, `ops`) → `auth`, `request`, `error` → pure logic
-//! (`providers`, `rules`, `secrets`) and `store`. Nothing points upward.
+//! Layers, top to bottom, every arrow pointing down:
+//! - `main`, `cli`, `app` (state, router, start-up and shutdown);
+//! - `http` (thin handlers, auth extractors, the `{"error"}` contract) and
+//!   `jobs` (the job runner and its handlers: device fetches, callbacks);
+//! - `service` (assessing a transaction, finding a device, ingest, customers,
+//!   operator actions);
+//! - `store`, `cache`, `velocity`, `providers`, `callbacks` (signing, SSRF);
+//! - `decision`: the pure core, free of I/O, importing nothing above it.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod auth;
 pub mod cache;
 pub mod callbacks;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod customers;
-pub mod decisions;
+pub mod decision;
 pub mod demo;
-pub mod error;
-pub mod gateways;
-pub mod ingest;
+pub mod fields;
+pub mod http;
+pub mod jobs;
 pub mod metrics;
-pub mod operator;
-pub mod ops;
-pub mod prefetch;
 pub mod providers;
-pub mod reference;
-pub mod request;
-pub mod rules;
-pub mod scoring;
-pub mod scrub;
 pub mod secrets;
+pub mod service;
 pub mod simulator;
 pub mod store;
 pub mod ttl_cache;

@@ -116,7 +116,10 @@ async fn serve(mut config: ServeConfig) -> ExitCode {
                 "{}",
                 riskgate::demo::instructions(&format!("http://{}", running.addr), &api_key)
             ),
-            Err(err) => eprintln!("riskgate: --demo: {}", err.message),
+            Err(err) => eprintln!(
+                "riskgate: --demo: {}",
+                riskgate::http::error::ApiError::from(err).message
+            ),
         }
     }
     let result = running.wait().await;

@@ -54,7 +54,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::error::error_response;
+use crate::http::error::error_response;
 
 /// Flags of `riskgate simulate-providers`, each also read from
 /// `RISKGATE_SIM_<FLAG>`.

@@ -418,7 +418,7 @@ async fn operator_manages_subscribers(backend: Backend) {
         .await;
     assert_eq!(status, 201);
     let id = created["id"].as_str().unwrap().to_owned();
-    assert!(riskgate::request::is_subscriber_id(&id), "{id}");
+    assert!(riskgate::fields::is_subscriber_id(&id), "{id}");
     let secret = created["webhook_secret"].as_str().unwrap();
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD
@@ -595,7 +595,7 @@ async fn provider_credentials_are_validated_and_never_shown(backend: Backend) {
     let opened = sealer
         .open(
             &rows[1].sealed,
-            &riskgate::operator::credentials_context(
+            &riskgate::service::operator::credentials_context(
                 "12",
                 riskgate::providers::Provider::Fingerprint,
             ),

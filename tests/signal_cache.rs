@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{raw_redis, redis_url};
 use riskgate::cache::{self, CacheError, CachedEvent, EventStatus, MemoryCache, SignalCache};
-use riskgate::providers::signals::{DeviceSignals, ProviderVelocity};
+use riskgate::decision::{DeviceSignals, ProviderVelocity};
 use riskgate::secrets::random_id;
 
 const TTL: Duration = Duration::from_secs(60);
@@ -351,7 +351,7 @@ async fn entries_expire_after_the_ttl(backend: Backend) {
     if backend == Backend::Redis {
         // Pointers expire too, not only the events they name.
         let mut h = h;
-        let keys = riskgate::ingest::cache_keys(&h.sub, "req-ttl", "s", "u");
+        let keys = riskgate::service::ingest::cache_keys(&h.sub, "req-ttl", "s", "u");
         let other = cache::user_key(&h.sub, "u2");
         let existing: i64 = redis::cmd("EXISTS")
             .arg(&keys[..])
@@ -429,7 +429,7 @@ async fn redis_keys_are_the_documented_names_and_readable_raw() {
         .unwrap();
 
     // The names the ingest response promises.
-    let keys = riskgate::ingest::cache_keys(
+    let keys = riskgate::service::ingest::cache_keys(
         &sub,
         &event.request_id,
         "DEV-SESSION-XYZ",
@@ -571,7 +571,7 @@ async fn redis_bad_values_read_as_misses() {
 #[test]
 fn ingest_keys_are_the_cache_keys() {
     assert_eq!(
-        riskgate::ingest::cache_keys(
+        riskgate::service::ingest::cache_keys(
             "12",
             "1708102555327.NLOjmg",
             "DEV-SESSION-XYZ",

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::providers::signals::DeviceSignals;
+use crate::decision::{DeviceEvidence, DeviceSignals, DeviceSource};
 
 pub use self::memory::{MemoryCache, DEFAULT_MAX_EVENTS};
 pub use self::redis::RedisCache;
@@ -66,6 +66,19 @@ impl EventStatus {
             Self::Pending => "pending",
             Self::Ready => "ready",
             Self::Failed => "failed",
+        }
+    }
+}
+
+impl CachedEvent {
+    /// The event as the decision core reads it, found by `source`.
+    pub fn evidence(&self, source: DeviceSource) -> DeviceEvidence<'_> {
+        DeviceEvidence {
+            request_id: &self.request_id,
+            provider: &self.provider,
+            status: self.status.as_str(),
+            signals: self.signals.as_ref(),
+            source,
         }
     }
 }

@@ -7,16 +7,17 @@ pub mod client;
 pub mod errors;
 pub mod fingerprint;
 pub mod fingerprintiq;
-pub mod risk;
+#[cfg(test)]
+mod risk_tests;
 pub mod signals;
 pub mod stytch;
 
-pub use signals::{DeviceSignals, ProviderVelocity};
+pub use crate::decision::{DeviceSignals, ProviderVelocity};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::request::{optional, required_text, text};
+use crate::fields::{optional, required_text, text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -59,7 +60,7 @@ pub struct CredentialError(pub String);
 const SECRET_MAX: usize = 512;
 
 fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, CredentialError> {
-    required_text(body, name, SECRET_MAX).map_err(|e| CredentialError(e.message))
+    required_text(body, name, SECRET_MAX).map_err(|e| CredentialError(e.0))
 }
 
 fn choice(
@@ -70,7 +71,7 @@ fn choice(
     let Some(value) = optional(body, name) else {
         return Ok(allowed[0]);
     };
-    let given = text(value, name, 16).map_err(|e| CredentialError(e.message))?;
+    let given = text(value, name, 16).map_err(|e| CredentialError(e.0))?;
     allowed
         .iter()
         .copied()

@@ -3,7 +3,7 @@
 //! A rule is a boolean expression in GoRules' zen expression language
 //! (`amount > 500 and device.vpn`), compiled once per rule-set version into
 //! bytecode and evaluated per decision against the features of
-//! [`crate::scoring`]. Validation is pure and names the rule at fault so an
+//! [`crate::decision`]. Validation is pure and names the rule at fault so an
 //! analyst can fix it. Every subscriber without a stored rule set uses the
 //! [default pack](default_rule_set), version 0.
 
@@ -237,7 +237,7 @@ pub struct CompiledRuleSet {
     /// program fails, and the rules run one by one to say which.
     combined: Option<Expression<Standard>>,
     /// The parts of the context the enabled rules read.
-    pub uses: crate::scoring::input::Uses,
+    pub uses: super::features::Uses,
 }
 
 /// Why a rule neither hit nor missed on one decision.
@@ -312,7 +312,7 @@ pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
         block_threshold: set.block_threshold,
         rules,
         combined,
-        uses: crate::scoring::input::Uses::of(
+        uses: super::features::Uses::of(
             set.rules
                 .iter()
                 .filter(|r| r.enabled)
@@ -334,7 +334,7 @@ fn kind(value: &Variable) -> &'static str {
 }
 
 impl CompiledRuleSet {
-    /// Runs every rule over `context` (see [`crate::scoring::Input::to_variable`]).
+    /// Runs every rule over `context` (see [`super::Input::to_variable`]).
     /// Pure apart from the per-thread VM scratch space.
     pub fn evaluate(&self, context: &Variable) -> Evaluation {
         let scope = Scope::new(context.clone());

@@ -1,30 +1,25 @@
 //! What operators do to subscribers: create and suspend them, issue and revoke
 //! their API keys, store their provider credentials and rule sets, inspect
-//! their jobs. The HTTP operator API ([`routes`]) and the command line (`cli`)
-//! both call these functions, so the two cannot disagree.
-
-pub mod routes;
+//! their jobs. The HTTP operator API and the command line both call these
+//! functions, so the two cannot disagree.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use super::ServiceError;
+use crate::decision::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
+use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
-use crate::request::{optional, optional_text, required_text, subscriber_id};
-use crate::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
 use crate::store::{
-    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow, Store,
-    StoreError, SubscriberRow, SubscriberStatus,
+    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, ProviderCredentialRow, Store, StoreError,
+    SubscriberRow, SubscriberStatus,
 };
 
 const NAME_MAX: usize = 200;
 
-pub fn rfc3339(ms: Millis) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::clock::rfc3339;
 
 /// The sealing context of a subscriber's webhook secret.
 pub fn webhook_secret_context(subscriber_id: &str) -> String {
@@ -166,15 +161,15 @@ fn key_view(row: &ApiKeyRow) -> ApiKeyView {
     }
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("Subscriber '{id}' not found"))
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("Subscriber '{id}' not found"))
 }
 
 /// The subscriber's providers, in the order they were first configured.
 pub async fn configured_providers(
     store: &dyn Store,
     subscriber_id: &str,
-) -> Result<Vec<(Provider, ProviderCredentialRow)>, ApiError> {
+) -> Result<Vec<(Provider, ProviderCredentialRow)>, ServiceError> {
     let rows = store.list_provider_credentials(subscriber_id).await?;
     Ok(rows
         .into_iter()
@@ -182,7 +177,7 @@ pub async fn configured_providers(
         .collect())
 }
 
-async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, ApiError> {
+async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, ServiceError> {
     let providers: Vec<Provider> = configured_providers(store, &row.id)
         .await?
         .into_iter()
@@ -200,7 +195,7 @@ async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, A
     })
 }
 
-async fn existing(store: &dyn Store, id: &str) -> Result<SubscriberRow, ApiError> {
+async fn existing(store: &dyn Store, id: &str) -> Result<SubscriberRow, ServiceError> {
     store.get_subscriber(id).await?.ok_or_else(|| not_found(id))
 }
 
@@ -208,7 +203,7 @@ pub async fn create_subscriber(
     store: &dyn Store,
     sealer: &Sealer,
     body: &Map<String, Value>,
-) -> Result<SubscriberView, ApiError> {
+) -> Result<SubscriberView, ServiceError> {
     let name = required_text(body, "name", NAME_MAX)?;
     let id = match optional(body, "id") {
         Some(value) => subscriber_id(value, "id")?,
@@ -229,7 +224,7 @@ pub async fn create_subscriber(
     match store.create_subscriber(&row).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "Subscriber '{id}' already exists"
             )))
         }
@@ -241,7 +236,7 @@ pub async fn create_subscriber(
     Ok(created)
 }
 
-pub async fn list_subscribers(store: &dyn Store) -> Result<SubscriberList, ApiError> {
+pub async fn list_subscribers(store: &dyn Store) -> Result<SubscriberList, ServiceError> {
     let mut subscribers = Vec::new();
     for row in store.list_subscribers().await? {
         subscribers.push(view(store, row).await?);
@@ -249,7 +244,7 @@ pub async fn list_subscribers(store: &dyn Store) -> Result<SubscriberList, ApiEr
     Ok(SubscriberList { subscribers })
 }
 
-pub async fn get_subscriber(store: &dyn Store, id: &str) -> Result<SubscriberView, ApiError> {
+pub async fn get_subscriber(store: &dyn Store, id: &str) -> Result<SubscriberView, ServiceError> {
     view(store, existing(store, id).await?).await
 }
 
@@ -257,16 +252,16 @@ pub async fn update_subscriber(
     store: &dyn Store,
     id: &str,
     body: &Map<String, Value>,
-) -> Result<SubscriberView, ApiError> {
+) -> Result<SubscriberView, ServiceError> {
     let name = optional_text(body, "name", NAME_MAX)?;
     let status = optional_text(body, "status", 16)?
         .map(|s| {
             SubscriberStatus::parse(s)
-                .ok_or_else(|| ApiError::invalid("status", "expected active or suspended"))
+                .ok_or_else(|| ServiceError::invalid("status", "expected active or suspended"))
         })
         .transpose()?;
     if name.is_none() && status.is_none() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "Request body must contain 'name' or 'status'",
         ));
     }
@@ -278,7 +273,7 @@ pub async fn set_subscriber(
     id: &str,
     name: Option<&str>,
     status: Option<SubscriberStatus>,
-) -> Result<SubscriberView, ApiError> {
+) -> Result<SubscriberView, ServiceError> {
     let row = store
         .update_subscriber(id, name, status)
         .await?
@@ -293,7 +288,7 @@ pub async fn create_key(
     store: &dyn Store,
     subscriber_id: &str,
     name: Option<&str>,
-) -> Result<ApiKeyCreated, ApiError> {
+) -> Result<ApiKeyCreated, ServiceError> {
     existing(store, subscriber_id).await?;
     let key = new_api_key();
     let row = ApiKeyRow {
@@ -315,11 +310,11 @@ pub async fn create_key(
     })
 }
 
-pub fn key_name(body: &Map<String, Value>) -> Result<Option<&str>, ApiError> {
-    optional_text(body, "name", NAME_MAX)
+pub fn key_name(body: &Map<String, Value>) -> Result<Option<&str>, ServiceError> {
+    Ok(optional_text(body, "name", NAME_MAX)?)
 }
 
-pub async fn list_keys(store: &dyn Store, subscriber_id: &str) -> Result<ApiKeyList, ApiError> {
+pub async fn list_keys(store: &dyn Store, subscriber_id: &str) -> Result<ApiKeyList, ServiceError> {
     existing(store, subscriber_id).await?;
     let keys = store
         .list_api_keys(subscriber_id)
@@ -334,19 +329,19 @@ pub async fn revoke_key(
     store: &dyn Store,
     subscriber_id: &str,
     key_id: &str,
-) -> Result<ApiKeyView, ApiError> {
+) -> Result<ApiKeyView, ServiceError> {
     existing(store, subscriber_id).await?;
     let row = store
         .revoke_api_key(subscriber_id, key_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("API key '{key_id}' not found")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("API key '{key_id}' not found")))?;
     tracing::info!(%subscriber_id, %key_id, "api key revoked");
     Ok(key_view(&row))
 }
 
-pub fn parse_provider(name: &str) -> Result<Provider, ApiError> {
+pub fn parse_provider(name: &str) -> Result<Provider, ServiceError> {
     Provider::parse(name).ok_or_else(|| {
-        ApiError::not_found(format!(
+        ServiceError::not_found(format!(
             "Unknown provider '{name}': expected {}",
             Provider::EXPECTED
         ))
@@ -359,9 +354,9 @@ pub async fn put_provider(
     subscriber_id: &str,
     provider: Provider,
     body: &Map<String, Value>,
-) -> Result<ProviderView, ApiError> {
+) -> Result<ProviderView, ServiceError> {
     existing(store, subscriber_id).await?;
-    let parsed = parse_credentials(provider, body).map_err(|e| ApiError::bad_request(e.0))?;
+    let parsed = parse_credentials(provider, body).map_err(|e| ServiceError::bad_request(e.0))?;
     let now = now_millis();
     let row = ProviderCredentialRow {
         subscriber_id: subscriber_id.to_owned(),
@@ -391,7 +386,10 @@ pub async fn put_provider(
     })
 }
 
-pub async fn get_rules(store: &dyn Store, subscriber_id: &str) -> Result<RuleSetView, ApiError> {
+pub async fn get_rules(
+    store: &dyn Store,
+    subscriber_id: &str,
+) -> Result<RuleSetView, ServiceError> {
     existing(store, subscriber_id).await?;
     match store.current_rule_set(subscriber_id).await? {
         Some(row) => {
@@ -409,7 +407,7 @@ pub async fn get_rules(store: &dyn Store, subscriber_id: &str) -> Result<RuleSet
             subscriber_id: subscriber_id.to_owned(),
             version: 0,
             rule_set: default_rule_set()
-                .map_err(|_| ApiError::internal())?
+                .map_err(|_| ServiceError::internal("operator"))?
                 .clone(),
             updated_at: None,
             warnings: Vec::new(),
@@ -421,17 +419,18 @@ pub async fn put_rules(
     store: &dyn Store,
     subscriber_id: &str,
     body: &Map<String, Value>,
-) -> Result<RuleSetView, ApiError> {
+) -> Result<RuleSetView, ServiceError> {
     existing(store, subscriber_id).await?;
-    let rule_set = parse_rule_set(body).map_err(ApiError::bad_request)?;
+    let rule_set = parse_rule_set(body).map_err(ServiceError::bad_request)?;
     // Every expression must compile before anything is stored, so the
     // previous version keeps serving when one does not.
-    let compiled = compile(&rule_set, 0).map_err(ApiError::bad_request)?;
-    let warnings = crate::scoring::sample_faults(&compiled)
+    let compiled = compile(&rule_set, 0).map_err(ServiceError::bad_request)?;
+    let warnings = crate::decision::sample_faults(&compiled)
         .into_iter()
         .map(|(rule, fault)| format!("Rule '{rule}' fails on a sample transaction: {fault}"))
         .collect();
-    let stored = serde_json::to_string(&rule_set).map_err(|_| ApiError::internal())?;
+    let stored =
+        serde_json::to_string(&rule_set).map_err(|_| ServiceError::internal("operator"))?;
     let row = store.put_rule_set(subscriber_id, &stored).await?;
     tracing::info!(%subscriber_id, version = row.version, rules = rule_set.rules.len(), "rule set stored");
     Ok(RuleSetView {
@@ -443,7 +442,7 @@ pub async fn put_rules(
     })
 }
 
-pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList, ApiError> {
+pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList, ServiceError> {
     if let Some(id) = &filter.subscriber_id {
         existing(store, id).await?;
     }
@@ -476,9 +475,9 @@ pub async fn rotate_secret(
     sealer: &Sealer,
     subscriber_id: &str,
     grace: std::time::Duration,
-) -> Result<RotatedSecret, ApiError> {
+) -> Result<RotatedSecret, ServiceError> {
     if grace > MAX_SECRET_GRACE {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "grace_period_seconds",
             "must be at most 2592000 (30 days)",
         ));
@@ -490,7 +489,9 @@ pub async fn rotate_secret(
     store
         .rotate_webhook_secret(subscriber_id, &sealed, until)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("Subscriber '{subscriber_id}' not found")))?;
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("Subscriber '{subscriber_id}' not found"))
+        })?;
     tracing::info!(%subscriber_id, "webhook secret rotated");
     Ok(RotatedSecret {
         subscriber_id: subscriber_id.to_owned(),
@@ -512,7 +513,7 @@ pub async fn retry_callback(
     store: &dyn Store,
     subscriber_id: &str,
     decision_id: &str,
-) -> Result<RetriedCallback, ApiError> {
+) -> Result<RetriedCallback, ServiceError> {
     existing(store, subscriber_id).await?;
     match store
         .requeue_failed_job(
@@ -527,11 +528,11 @@ pub async fn retry_callback(
             decision_id: decision_id.to_owned(),
             status: "queued",
         }),
-        crate::store::Requeued::NotFailed(job) => Err(ApiError::conflict(format!(
+        crate::store::Requeued::NotFailed(job) => Err(ServiceError::conflict(format!(
             "The callback of '{decision_id}' is {}, not failed",
             job.state.as_str()
         ))),
-        crate::store::Requeued::Missing => Err(ApiError::not_found(format!(
+        crate::store::Requeued::Missing => Err(ServiceError::not_found(format!(
             "No callback for decision '{decision_id}'"
         ))),
     }

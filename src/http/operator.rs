@@ -8,10 +8,15 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::*;
+use super::auth::Operator;
+use super::error::ApiError;
+use super::request::JsonObject;
 use crate::app::{AppState, ErrorBody};
-use crate::auth::Operator;
-use crate::request::JsonObject;
+use crate::decision::RuleSet;
+use crate::fields::optional;
+use crate::providers::Provider;
+use crate::service::operator::*;
+use crate::store::{JobFilter, JobState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,7 +50,7 @@ async fn rotate_webhook_secret(
     let grace = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let body = crate::request::parse_object(&body)?;
+        let body = crate::fields::parse_object(&body)?;
         match optional(&body, "grace_period_seconds") {
             None => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -73,7 +78,7 @@ async fn retry_decision_callback(
     Path((id, decision_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<RetriedCallback>), ApiError> {
     let retried = retry_callback(app.store.as_ref(), &id, &decision_id).await?;
-    app.callback_wake.notify_one();
+    app.scoring.callback_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(retried)))
 }
 
@@ -150,7 +155,7 @@ async fn create_api_key(
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
-        crate::request::parse_object(&body)?
+        crate::fields::parse_object(&body)?
     };
     let created = create_key(app.store.as_ref(), &id, key_name(&body)?).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -204,7 +209,8 @@ async fn put_provider_credentials(
     let provider = parse_provider(&provider)?;
     let stored = put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?;
     // Ingest must see the new provider on its next request, not a second later.
-    app.provider_cache
+    app.ingest
+        .providers
         .remove_where(|subscriber, _| subscriber == id);
     Ok(Json(stored))
 }
@@ -238,7 +244,7 @@ async fn replace_rules(
 ) -> Result<Json<RuleSetView>, ApiError> {
     let view = put_rules(app.store.as_ref(), &id, &body).await?;
     // This process decides with the new version from its next request.
-    app.rulebook.invalidate(&id);
+    app.scoring.rulebook.invalidate(&id);
     Ok(Json(view))
 }
 

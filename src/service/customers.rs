@@ -1,24 +1,15 @@
-//! End customers as a subscriber sees them: `GET /customers/{user_id}` (the
-//! profile ingest and scoring keep up to date) and `PATCH /customers/{user_id}`
-//! (`trusted` / `blocked` / `normal`, which rules read as `customer.status`).
+//! The end customers of a subscriber: their profiles, and the status a
+//! merchant sets on them.
 
-use axum::extract::{Path, State};
-use axum::Json;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::auth::Subscriber;
-use crate::error::ApiError;
-use crate::operator::rfc3339;
-use crate::request::{required, JsonObject};
-use crate::store::{now_millis, CustomerProfile, CustomerRow, CustomerStatus};
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show_customer, update_customer))
-}
+use super::{ServiceError, ServiceResult};
+use crate::clock::rfc3339;
+use crate::decision::scrub::masked_id;
+use crate::fields::required;
+use crate::store::{now_millis, CustomerProfile, CustomerRow, CustomerStatus, Store};
 
 #[derive(Serialize, ToSchema)]
 pub struct DeviceView {
@@ -123,76 +114,49 @@ fn view(row: &CustomerRow, profile: Option<&CustomerProfile>) -> CustomerView {
     }
 }
 
-fn not_found(user_id: &str) -> ApiError {
-    ApiError::not_found(format!("Customer '{user_id}' not found"))
+fn not_found(user_id: &str) -> ServiceError {
+    ServiceError::not_found(format!("Customer '{user_id}' not found"))
 }
 
-/// Read an end customer's profile.
-#[utoipa::path(
-    get,
-    path = "/customers/{user_id}",
-    tag = "customers",
-    params(("user_id" = String, Path, description = "The merchant's user id")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The profile", body = CustomerView),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 404, description = "Never seen by this subscriber", body = crate::app::ErrorBody),
-    )
-)]
-async fn show_customer(
-    State(app): State<AppState>,
-    subscriber: Subscriber,
-    Path(user_id): Path<String>,
-) -> Result<Json<CustomerView>, ApiError> {
-    let user_id = crate::scrub::masked_id(&user_id).into_owned();
-    let profile = app
-        .store
-        .get_customer(&subscriber.id, &user_id)
+/// The customer's profile.
+pub async fn show(
+    store: &dyn Store,
+    subscriber: &str,
+    user_id: &str,
+) -> ServiceResult<CustomerView> {
+    let user_id = masked_id(user_id).into_owned();
+    let profile = store
+        .get_customer(subscriber, &user_id)
         .await?
         .ok_or_else(|| not_found(&user_id))?;
-    Ok(Json(view(&profile.customer, Some(&profile))))
+    Ok(view(&profile.customer, Some(&profile)))
 }
 
-/// Set an end customer's status: `trusted`, `blocked` or `normal`. A user not
-/// seen yet is created, so a merchant can block an account before it pays.
-#[utoipa::path(
-    patch,
-    path = "/customers/{user_id}",
-    tag = "customers",
-    params(("user_id" = String, Path, description = "The merchant's user id")),
-    request_body(content = Object, description = "`{\"status\": \"trusted\" | \"blocked\" | \"normal\"}`"),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The updated profile", body = CustomerView),
-        (status = 400, description = "Missing or invalid status", body = crate::app::ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-    )
-)]
-async fn update_customer(
-    State(app): State<AppState>,
-    subscriber: Subscriber,
-    Path(user_id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> Result<Json<CustomerView>, ApiError> {
-    let user_id = crate::scrub::masked_id(&user_id).into_owned();
+/// Sets the customer's status; a user not seen yet is created, so a merchant
+/// can block an account before it pays.
+pub async fn set_status(
+    store: &dyn Store,
+    subscriber: &str,
+    user_id: &str,
+    body: &Map<String, Value>,
+) -> ServiceResult<CustomerView> {
+    let user_id = masked_id(user_id).into_owned();
     if user_id.chars().count() > 256 || user_id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "user_id",
             "must be at most 256 characters without control characters",
         ));
     }
-    let status = required(&body, "status")?
+    let status = required(body, "status")?
         .as_str()
         .and_then(CustomerStatus::parse)
-        .ok_or_else(|| ApiError::invalid("status", "expected trusted, blocked or normal"))?;
-    app.store
-        .set_customer_status(&subscriber.id, &user_id, status, now_millis())
+        .ok_or_else(|| ServiceError::invalid("status", "expected trusted, blocked or normal"))?;
+    store
+        .set_customer_status(subscriber, &user_id, status, now_millis())
         .await?;
-    let profile = app
-        .store
-        .get_customer(&subscriber.id, &user_id)
+    let profile = store
+        .get_customer(subscriber, &user_id)
         .await?
         .ok_or_else(|| not_found(&user_id))?;
-    Ok(Json(view(&profile.customer, Some(&profile))))
+    Ok(view(&profile.customer, Some(&profile)))
 }

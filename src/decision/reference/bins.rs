@@ -56,7 +56,7 @@
 use std::io::{Read, Write};
 use std::sync::LazyLock;
 
-static BLOB: &[u8] = include_bytes!("../../data/bins.bin");
+static BLOB: &[u8] = include_bytes!("../../../data/bins.bin");
 
 static TABLE: LazyLock<Result<BinTable, String>> = LazyLock::new(|| BinTable::decode(BLOB));
 
@@ -802,12 +802,12 @@ mod tests {
             return;
         };
         let mut lines = text.lines();
-        let header = crate::reference::parse_csv_line(lines.next().unwrap());
+        let header = super::super::parse_csv_line(lines.next().unwrap());
         assert_eq!(header[..5], ["BIN", "Brand", "Type", "Category", "Issuer"]);
         assert_eq!(header[7], "isoCode2");
         let mut checked = 0;
         for line in lines.step_by(187) {
-            let f = crate::reference::parse_csv_line(line);
+            let f = super::super::parse_csv_line(line);
             let (bin, brand, ty, cat, iss, cc) = (&f[0], &f[1], &f[2], &f[3], &f[4], &f[7]);
             let info = lookup(bin).unwrap_or_else(|| panic!("{bin} missing"));
             assert_eq!(info.source, BinSource::Table, "{bin}");

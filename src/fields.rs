@@ -1,61 +1,46 @@
-//! Reading request bodies the way the wire contract says: any Content-Type, a
-//! JSON object or `400 Invalid JSON: …`, at most 1 MiB or `413`; and the field
-//! checks shared by every endpoint.
+//! Reading the fields of a JSON request body the way the wire contract says:
+//! the checks every endpoint shares, each failing with a message that names
+//! the field (`400` at the HTTP edge).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+/// A request body or field that cannot be used, with the message the client
+/// sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldError(pub String);
 
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+impl FieldError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
 
-/// The request body as a JSON object, whatever Content-Type the client sent
-/// (curl's default `application/x-www-form-urlencoded` included).
-pub struct JsonObject(pub Map<String, Value>);
+    pub fn missing(field: &str) -> Self {
+        Self(format!("Missing '{field}' in request body"))
+    }
 
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
-            } else {
-                ApiError::bad_request("Invalid JSON: the request body could not be read")
-            }
-        })?;
-        parse_object(&bytes).map(JsonObject)
+    pub fn invalid(field: &str, why: &str) -> Self {
+        Self(format!("Invalid '{field}': {why}"))
     }
 }
 
-pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::bad_request(format!(
+        Ok(other) => Err(FieldError::bad_request(format!(
             "Invalid JSON: expected an object, got {}",
             json_kind(&other)
         ))),
-        Err(err) => Err(ApiError::bad_request(format!("Invalid JSON: {err}"))),
+        Err(err) => Err(FieldError::bad_request(format!("Invalid JSON: {err}"))),
     }
 }
 
-pub fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use crate::decision::gateways::json_kind;
 
 /// The field's value; absent and `null` are both "missing".
-pub fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a Value, ApiError> {
+pub fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a Value, FieldError> {
     match body.get(field) {
-        None | Some(Value::Null) => Err(ApiError::missing(field)),
+        None | Some(Value::Null) => Err(FieldError::missing(field)),
         Some(value) => Ok(value),
     }
 }
@@ -66,24 +51,24 @@ pub fn optional<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Val
 }
 
 /// A non-empty string of at most `max` characters without control characters.
-pub fn text<'a>(value: &'a Value, field: &str, max: usize) -> Result<&'a str, ApiError> {
+pub fn text<'a>(value: &'a Value, field: &str, max: usize) -> Result<&'a str, FieldError> {
     let Value::String(s) = value else {
-        return Err(ApiError::invalid(
+        return Err(FieldError::invalid(
             field,
             &format!("expected a string, got {}", json_kind(value)),
         ));
     };
     if s.trim().is_empty() {
-        return Err(ApiError::invalid(field, "must not be empty"));
+        return Err(FieldError::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(ApiError::invalid(
+        return Err(FieldError::invalid(
             field,
             &format!("must be at most {max} characters"),
         ));
     }
     if s.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(FieldError::invalid(
             field,
             "must not contain control characters",
         ));
@@ -95,7 +80,7 @@ pub fn required_text<'a>(
     body: &'a Map<String, Value>,
     field: &str,
     max: usize,
-) -> Result<&'a str, ApiError> {
+) -> Result<&'a str, FieldError> {
     text(required(body, field)?, field, max)
 }
 
@@ -103,7 +88,7 @@ pub fn optional_text<'a>(
     body: &'a Map<String, Value>,
     field: &str,
     max: usize,
-) -> Result<Option<&'a str>, ApiError> {
+) -> Result<Option<&'a str>, FieldError> {
     optional(body, field)
         .map(|v| text(v, field, max))
         .transpose()
@@ -111,12 +96,12 @@ pub fn optional_text<'a>(
 
 /// A subscriber id: 1–64 characters of `[A-Za-z0-9_-]`, or a JSON integer that
 /// stands for its decimal form (`12` and `"12"` are the same subscriber).
-pub fn subscriber_id(value: &Value, field: &str) -> Result<String, ApiError> {
+pub fn subscriber_id(value: &Value, field: &str) -> Result<String, FieldError> {
     let id = match value {
         Value::String(s) => s.clone(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => {
-            return Err(ApiError::invalid(
+            return Err(FieldError::invalid(
                 field,
                 "expected a string of 1-64 characters from [A-Za-z0-9_-] or an integer",
             ))
@@ -125,7 +110,7 @@ pub fn subscriber_id(value: &Value, field: &str) -> Result<String, ApiError> {
     if is_subscriber_id(&id) {
         Ok(id)
     } else {
-        Err(ApiError::invalid(
+        Err(FieldError::invalid(
             field,
             "expected 1-64 characters from [A-Za-z0-9_-]",
         ))
@@ -169,11 +154,11 @@ mod tests {
         assert!(parse_object(b"{}").is_ok());
         let err = parse_object(b"[1]").unwrap_err();
         assert_eq!(
-            err.message,
+            err.0,
             "Invalid JSON: expected an object, got an array"
         );
         let err = parse_object(b"request_id=1").unwrap_err();
-        assert!(err.message.starts_with("Invalid JSON: "), "{}", err.message);
+        assert!(err.0.starts_with("Invalid JSON: "), "{}", err.0);
         assert!(parse_object(b"").is_err());
     }
 

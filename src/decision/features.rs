@@ -12,9 +12,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use zen_expression::variable::{Variable, VariableMap};
 
-use crate::cache::{CachedEvent, EventStatus};
-use crate::providers::risk::device_risk;
-use crate::velocity::{VelocitySnapshot, WindowCounts};
+use super::device::{device_risk, DeviceEvidence};
+use super::velocity::{VelocitySnapshot, WindowCounts};
 
 /// Every feature of one decision. Field names are the rule names (see the
 /// README's feature table).
@@ -204,39 +203,17 @@ fn decimal_number<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Erro
     s.serialize_f64(value.to_f64().unwrap_or(0.0))
 }
 
-/// Where the device signals of a decision came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceSource {
-    Request,
-    Session,
-    User,
-}
-
-impl DeviceSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Request => "request",
-            Self::Session => "session",
-            Self::User => "user",
-        }
-    }
-}
-
 impl DeviceInput {
     /// The device part of the input, with `risk_score_from_cache`, status and
     /// the IP country.
-    pub fn from_event(event: Option<&CachedEvent>) -> (Self, f64, &'static str) {
+    pub fn from_evidence(event: Option<&DeviceEvidence<'_>>) -> (Self, f64, &'static str) {
         let Some(event) = event else {
             return (Self::default(), 0.0, "none");
         };
-        let status = event.status.as_str();
-        let Some(s) = event
-            .signals
-            .as_ref()
-            .filter(|_| event.status == EventStatus::Ready)
-        else {
+        let status = event.status;
+        let Some(s) = event.signals.filter(|_| event.is_ready()) else {
             let device = Self {
-                provider: Some(event.provider.clone()),
+                provider: Some(event.provider.to_owned()),
                 ..Self::default()
             };
             return (device, 0.0, status);
@@ -244,7 +221,7 @@ impl DeviceInput {
         let yes = |b: Option<bool>| b == Some(true);
         let device = Self {
             known: true,
-            provider: Some(event.provider.clone()),
+            provider: Some(event.provider.to_owned()),
             visitor_id: s.visitor_id.clone(),
             confidence: s.confidence,
             bot: s.bot.clone(),
@@ -727,7 +704,7 @@ mod tests {
 
     #[test]
     fn the_partial_context_has_the_same_values() {
-        let input = crate::scoring::sample_input();
+        let input = super::super::sample_input();
         let uses = Uses::of(["amount > 1 and customer.known"]);
         let partial = input.context(&uses).to_value();
         let full = input.to_variable().to_value();

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-static CSV: &str = include_str!("../../data/iso4217.csv");
+static CSV: &str = include_str!("../../../data/iso4217.csv");
 
 static TABLE: LazyLock<Vec<Currency>> = LazyLock::new(|| parse_table(CSV));
 
@@ -199,7 +199,7 @@ mod tests {
         let mut active = 0;
         let mut seen = std::collections::BTreeSet::new();
         for line in text.lines().skip(1) {
-            let f = crate::reference::parse_csv_line(line);
+            let f = super::super::parse_csv_line(line);
             let (code, num, minor, withdrawn) = (&f[2], &f[3], &f[4], &f[5]);
             if code.is_empty() {
                 continue;
@@ -219,7 +219,7 @@ mod tests {
             }
         }
         for line in text.lines().skip(1) {
-            let f = crate::reference::parse_csv_line(line);
+            let f = super::super::parse_csv_line(line);
             if !f[5].is_empty() && !seen.contains(&f[2]) {
                 assert_eq!(currency(&f[2]), None, "withdrawn {} present", f[2]);
             }

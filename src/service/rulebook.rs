@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::rules::{compile, default_rule_set, CompiledRuleSet, RuleSet};
+use crate::decision::rules::{compile, default_rule_set, CompiledRuleSet, RuleSet};
 use crate::store::{Store, StoreError};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 

@@ -36,7 +36,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::reference::currency::{self, MajorAmount};
+use super::reference::currency::{self, MajorAmount};
 
 mod adyen;
 mod braintree;
@@ -118,7 +118,8 @@ pub fn extract(event: &Value) -> Result<Extracted, GatewayError> {
     })
 }
 
-fn json_kind(v: &Value) -> &'static str {
+/// How an error message names a JSON value's type.
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -2,9 +2,11 @@
 //! signals, the velocity counters and the customer's profile to a score, a
 //! level, an action and the rules that fired.
 //!
-//! Pure and synchronous: the endpoint ([`crate::decisions`]) does the I/O and
-//! hands the pieces in, so the core can be benchmarked (`benches/decision.rs`)
-//! and tested alone.
+//! Pure and synchronous, and free of I/O: the service layer gathers the
+//! pieces and hands them in, so the core can be benchmarked
+//! (`benches/decision.rs`), fuzzed and replayed alone. It imports nothing
+//! from the rest of the crate; the cache and the velocity counters convert
+//! into its types.
 //!
 //! `risk_score = clamp(risk_score_from_cache + Σ weights of the rules that hit,
 //! 0, 1)`, rounded to 4 decimals; `risk_level` is `low` below the review
@@ -12,17 +14,24 @@
 //! is the stricter of the level's (allow / review / block) and every action a
 //! hit rule forces.
 
-pub mod input;
+pub mod device;
+pub mod features;
+pub mod gateways;
+pub mod reference;
+pub mod rules;
+pub mod scrub;
+pub mod signals;
 pub mod transaction;
+pub mod velocity;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::input::{CustomerInput, DeviceInput, DeviceSource, Input, VelocityInput};
+pub use self::device::{device_risk, DeviceEvidence, DeviceSource};
+pub use self::features::{CustomerInput, DeviceInput, Input, VelocityInput};
+pub use self::rules::{Action, CompiledRuleSet, RuleFault, RuleSet};
+pub use self::signals::{DeviceSignals, ProviderVelocity};
 pub use self::transaction::{parse, parse_request, RequestError, Transaction};
-
-use crate::cache::CachedEvent;
-use crate::rules::{Action, CompiledRuleSet};
-use crate::velocity::{VelocityEvent, VelocitySnapshot};
+pub use self::velocity::{VelocityEvent, VelocitySnapshot, WindowCounts};
 
 /// One rule that hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,10 +71,10 @@ pub struct Outcome {
 /// of the cached signals; the IP is the merchant's, else the device's.
 pub fn velocity_event(
     tx: &Transaction,
-    device: Option<&CachedEvent>,
+    device: Option<&DeviceEvidence<'_>>,
     event_id: String,
 ) -> VelocityEvent {
-    let signals = device.and_then(|e| e.signals.as_ref());
+    let signals = device.and_then(|e| e.signals);
     VelocityEvent {
         user: tx.user_id.clone(),
         card: match (&tx.bin, &tx.last4) {
@@ -85,12 +94,11 @@ pub fn velocity_event(
 /// Assembles every feature of the decision.
 pub fn build_input(
     tx: Transaction,
-    device: Option<(&CachedEvent, DeviceSource)>,
+    device: Option<&DeviceEvidence<'_>>,
     velocity: &VelocitySnapshot,
     customer: CustomerInput,
 ) -> Input {
-    let (device_input, risk_score_from_cache, device_status) =
-        DeviceInput::from_event(device.map(|(event, _)| event));
+    let (device_input, risk_score_from_cache, device_status) = DeviceInput::from_evidence(device);
     let ip_country = device_input.ip_country.clone();
     Input {
         subscriber_id: tx.subscriber_id,
@@ -120,8 +128,8 @@ pub fn build_input(
         gateway: tx.gateway,
         risk_score_from_cache,
         device_status,
-        device_source: device.map(|(_, source)| source.as_str()),
-        device_request_id: device.map(|(event, _)| event.request_id.clone()),
+        device_source: device.map(|d| d.source.as_str()),
+        device_request_id: device.map(|d| d.request_id.to_owned()),
         device: device_input,
         velocity: VelocityInput::from_snapshot(velocity, tx.exponent),
         customer,
@@ -207,24 +215,23 @@ pub fn sample_input() -> Input {
         // The literal above is valid; parse cannot refuse it.
         Err(_) => unreachable!("the sample transaction is valid"),
     };
-    let event = CachedEvent {
-        request_id: "sample".into(),
-        provider: "fingerprint".into(),
-        status: crate::cache::EventStatus::Ready,
-        signals: Some(crate::providers::signals::DeviceSignals {
-            visitor_id: Some("v1".into()),
-            confidence: Some(0.99),
-            bot: Some("notDetected".into()),
-            vpn: Some(false),
-            ip_address: Some("192.0.2.10".into()),
-            ip_country: Some("US".into()),
-            ..Default::default()
-        }),
-        error: None,
-        fetched_at: None,
-        attempts: 1,
+    let signals = DeviceSignals {
+        visitor_id: Some("v1".into()),
+        confidence: Some(0.99),
+        bot: Some("notDetected".into()),
+        vpn: Some(false),
+        ip_address: Some("192.0.2.10".into()),
+        ip_country: Some("US".into()),
+        ..Default::default()
     };
-    let counts = crate::velocity::WindowCounts {
+    let evidence = DeviceEvidence {
+        request_id: "sample",
+        provider: "fingerprint",
+        status: "ready",
+        signals: Some(&signals),
+        source: DeviceSource::Request,
+    };
+    let counts = WindowCounts {
         count_5m: 1,
         amount_5m: 12050,
         count_1h: 2,
@@ -255,16 +262,11 @@ pub fn sample_input() -> Input {
         known_card: true,
         ..CustomerInput::default()
     };
-    build_input(
-        tx,
-        Some((&event, DeviceSource::Request)),
-        &velocity,
-        customer,
-    )
+    build_input(tx, Some(&evidence), &velocity, customer)
 }
 
 /// The rules that fail (or give no boolean) on [`sample_input`].
-pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, crate::rules::RuleFault)> {
+pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, self::rules::RuleFault)> {
     let evaluation = rules.evaluate(&sample_input().context(&rules.uses));
     evaluation
         .faults
@@ -276,8 +278,8 @@ pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, crate::rules::Rule
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use self::rules::{compile, default_rule_set, parse_rule_set};
     use super::*;
-    use crate::rules::{compile, default_rule_set, parse_rule_set};
     use serde_json::json;
 
     fn rules(body: serde_json::Value) -> CompiledRuleSet {

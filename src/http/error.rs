@@ -1,7 +1,7 @@
 //! The HTTP error contract: every rejection is `{"error": "<message>"}`.
 //!
-//! Handlers return [`ApiError`]; lower layers have their own error types that
-//! convert into it. Unexpected failures are logged with their cause and answer
+//! Handlers return [`ApiError`]; the services' [`ServiceError`] converts into
+//! it, each kind to its status. Unexpected failures are logged with their cause and answer
 //! a generic 500 that carries no detail a client could misuse.
 
 use axum::http::StatusCode;
@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::fields::FieldError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -87,6 +89,31 @@ impl From<StoreError> for ApiError {
             }
             other => {
                 tracing::error!(error = ?other, %location, "storage failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(err: FieldError) -> Self {
+        Self::bad_request(err.0)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    #[track_caller]
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(message) => Self::bad_request(message),
+            ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
+            ServiceError::NotFound(message) => Self::not_found(message),
+            ServiceError::Conflict(message) => Self::conflict(message),
+            ServiceError::Unprocessable(message) => Self::unprocessable(message),
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Internal(what) => {
+                let location = std::panic::Location::caller();
+                tracing::error!(what, %location, "internal failure");
                 Self::internal()
             }
         }

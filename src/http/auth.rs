@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
+use super::error::ApiError;
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::secrets::{key_id_of, new_admin_token, sha256_hex, verify_hash};
 use crate::store::{KeyAuthRow, Store, StoreResult, SubscriberStatus};
 use crate::ttl_cache::TtlCache;

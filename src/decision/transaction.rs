@@ -9,9 +9,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use crate::gateways;
-use crate::reference::{bins, currency};
-use crate::scrub;
+use super::gateways;
+use super::reference::{bins, currency};
+use super::scrub;
 
 /// Amounts above this are refused: beyond it, minor units overflow 64 bits for
 /// 4-digit currencies and the response's JSON number would round.
@@ -354,7 +354,7 @@ fn optional<T>(
 }
 
 fn kind(value: &Value) -> &'static str {
-    crate::request::json_kind(value)
+    super::gateways::json_kind(value)
 }
 
 /// A non-empty string without control characters; a JSON integer is taken as

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{error_response, ApiError};
 use crate::app::{AppState, ErrorBody};
-use crate::error::{error_response, ApiError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

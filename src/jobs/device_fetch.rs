@@ -17,12 +17,12 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
-use crate::ingest::DEVICE_FETCH_JOB;
 use crate::metrics::Metrics;
-use crate::operator::credentials_context;
 use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
+use crate::service::devices::DEVICE_FETCH_JOB;
+use crate::service::operator::credentials_context;
 use crate::store::{duration_millis, now_millis, CustomerTouch, JobOutcome, JobRow, Millis, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 

@@ -1,0 +1,64 @@
+//! `GET` and `PATCH /customers/{user_id}`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Subscriber;
+use super::error::ApiError;
+use super::request::JsonObject;
+use crate::app::AppState;
+use crate::service::customers::{self, CustomerView};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_customer, update_customer))
+}
+
+/// Read an end customer's profile.
+#[utoipa::path(
+    get,
+    path = "/customers/{user_id}",
+    tag = "customers",
+    params(("user_id" = String, Path, description = "The merchant's user id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The profile", body = CustomerView),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 404, description = "Never seen by this subscriber", body = crate::app::ErrorBody),
+    )
+)]
+async fn show_customer(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(user_id): Path<String>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(
+        customers::show(app.store.as_ref(), &subscriber.id, &user_id).await?,
+    ))
+}
+
+/// Set an end customer's status: `trusted`, `blocked` or `normal`. A user not
+/// seen yet is created, so a merchant can block an account before it pays.
+#[utoipa::path(
+    patch,
+    path = "/customers/{user_id}",
+    tag = "customers",
+    params(("user_id" = String, Path, description = "The merchant's user id")),
+    request_body(content = Object, description = "`{\"status\": \"trusted\" | \"blocked\" | \"normal\"}`"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The updated profile", body = CustomerView),
+        (status = 400, description = "Missing or invalid status", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+    )
+)]
+async fn update_customer(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(user_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<CustomerView>, ApiError> {
+    let view = customers::set_status(app.store.as_ref(), &subscriber.id, &user_id, &body).await?;
+    Ok(Json(view))
+}

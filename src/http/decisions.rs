@@ -1,0 +1,312 @@
+//! `POST /risk/bin/score`, `GET /risk/decisions/{id}` and
+//! `POST /risk/decisions/{id}/feedback`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Subscriber;
+use super::error::ApiError;
+use super::request::JsonObject;
+use crate::app::AppState;
+use crate::clock::rfc3339;
+use crate::service::scoring::DecisionDetail;
+use crate::store::{DecisionRow, JobState, Label};
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(score))
+        .routes(routes!(show_decision))
+        .routes(routes!(feedback))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid =
+        |why: &str| ApiError::bad_request(format!("Invalid 'Idempotency-Key' header: {why}"));
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("expected visible ASCII characters"))?
+        .trim();
+    if key.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(invalid(&format!(
+            "must be at most {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// What the async part of a decision will do: a callback once the device
+/// signals are in, when a `callback_url` was accepted.
+#[derive(Serialize, ToSchema)]
+pub struct AsyncJob {
+    /// `queued` (a callback will be sent), `delivered`, `failed`, or `none`.
+    #[schema(example = "queued")]
+    status: &'static str,
+    will_callback: bool,
+}
+
+fn async_job(callback_url: Option<&str>) -> AsyncJob {
+    match callback_url {
+        Some(_) => AsyncJob {
+            status: "queued",
+            will_callback: true,
+        },
+        None => AsyncJob {
+            status: "none",
+            will_callback: false,
+        },
+    }
+}
+
+/// The `200` of a score, written from the stored JSON without re-parsing it.
+#[derive(Serialize)]
+struct ScoreBody<'a> {
+    decision_id: &'a str,
+    input: &'a RawValue,
+    result: &'a RawValue,
+    source: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    async_job: AsyncJob,
+}
+
+fn raw(json: &str) -> Result<&RawValue, ApiError> {
+    serde_json::from_str(json).map_err(|err| {
+        tracing::error!(error = %err, "stored decision JSON does not parse");
+        ApiError::internal()
+    })
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|_| ApiError::internal())?;
+    Ok((
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
+}
+
+fn score_response(row: &DecisionRow) -> Result<Response, ApiError> {
+    json_response(
+        StatusCode::OK,
+        &ScoreBody {
+            decision_id: &row.id,
+            input: raw(&row.input)?,
+            result: raw(&row.result)?,
+            source: "bin",
+            kind: "transaction",
+            async_job: async_job(row.callback_url.as_deref()),
+        },
+    )
+}
+
+/// An earlier decision with the same key: the same answer for the same body,
+/// `409` for another.
+/// Score a transaction.
+///
+/// Send `payload` (features) or `gateway_event` (a raw Stripe, Adyen,
+/// Checkout.com, Braintree or Square event), or both (the payload's fields
+/// win). The decision is durably recorded before the answer is sent.
+#[utoipa::path(
+    post,
+    path = "/risk/bin/score",
+    tag = "scoring",
+    request_body(content = Object, description = "`{request_id, subscriber_id, payload | gateway_event, callback_url?}`"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a request safely: the same key (within 24 h) returns the same decision")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The decision", body = Object),
+        (status = 400, description = "Missing or invalid field", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 403, description = "subscriber_id does not match API key", body = crate::app::ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = crate::app::ErrorBody),
+        (status = 422, description = "gateway_event not recognized or unusable", body = crate::app::ErrorBody),
+    )
+)]
+async fn score(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let row = app.scoring.score(&subscriber.id, body, key).await?;
+    score_response(&row)
+}
+
+/// A stored decision, as its owner reads it.
+#[derive(Serialize)]
+struct DecisionView<'a> {
+    decision_id: &'a str,
+    request_id: &'a str,
+    subscriber_id: &'a str,
+    created_at: String,
+    source: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    input: &'a RawValue,
+    result: &'a RawValue,
+    rules_version: i64,
+    /// Microseconds from request to decision (before the commit).
+    duration_us: i64,
+    callback_url: Option<&'a str>,
+    async_job: AsyncJob,
+    label: Option<&'static str>,
+    labeled_at: Option<String>,
+    /// The callback, when one was asked for: its state, the final result it
+    /// carries, and every delivery attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<CallbackView<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallbackView<'a> {
+    /// `queued`, `delivering`, `delivered` or `failed`.
+    status: &'static str,
+    webhook_id: String,
+    url: &'a str,
+    /// The result after the device signals arrived (absent until re-scored).
+    final_result: Option<&'a RawValue>,
+    final_input: Option<&'a RawValue>,
+    final_at: Option<String>,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    attempt: i64,
+    at: String,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+fn decision_view(detail: &DecisionDetail) -> Result<Response, ApiError> {
+    let row = &detail.row;
+    let (job, attempts) = (&detail.callback_job, &detail.attempts);
+    let callback = match (&row.callback_url, job) {
+        (Some(url), Some(job)) => Some(CallbackView {
+            status: match job.state {
+                JobState::Pending => "queued",
+                JobState::Running => "delivering",
+                JobState::Succeeded => "delivered",
+                JobState::Failed => "failed",
+            },
+            webhook_id: crate::callbacks::webhook_id(&row.id),
+            url,
+            final_result: row.final_result.as_deref().map(raw).transpose()?,
+            final_input: row.final_input.as_deref().map(raw).transpose()?,
+            final_at: row.final_at.map(rfc3339),
+            next_attempt_at: (job.state == JobState::Pending).then(|| rfc3339(job.run_at)),
+            last_error: job.last_error.clone(),
+            attempts: attempts
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: rfc3339(a.at),
+                    status_code: a.status_code,
+                    error: a.error.clone(),
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }),
+        _ => None,
+    };
+    let async_job = match &callback {
+        Some(c) => AsyncJob {
+            status: match c.status {
+                "delivered" => "delivered",
+                "failed" => "failed",
+                _ => "queued",
+            },
+            will_callback: matches!(c.status, "queued" | "delivering"),
+        },
+        None => async_job(None),
+    };
+    json_response(
+        StatusCode::OK,
+        &DecisionView {
+            decision_id: &row.id,
+            request_id: &row.request_id,
+            subscriber_id: &row.subscriber_id,
+            created_at: rfc3339(row.created_at),
+            source: "bin",
+            kind: "transaction",
+            input: raw(&row.input)?,
+            result: raw(&row.result)?,
+            rules_version: row.rules_version,
+            duration_us: row.duration_us,
+            callback_url: row.callback_url.as_deref(),
+            async_job,
+            label: row.label.map(Label::as_str),
+            labeled_at: row.labeled_at.map(rfc3339),
+            callback,
+        },
+    )
+}
+
+/// Read one of the subscriber's decisions.
+#[utoipa::path(
+    get,
+    path = "/risk/decisions/{decision_id}",
+    tag = "scoring",
+    params(("decision_id" = String, Path, description = "The `dec_…` id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The decision: input, result, label", body = Object),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 404, description = "No such decision for this subscriber", body = crate::app::ErrorBody),
+    )
+)]
+async fn show_decision(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(decision_id): Path<String>,
+) -> Result<Response, ApiError> {
+    decision_view(&app.scoring.decision(&subscriber.id, &decision_id).await?)
+}
+
+/// Label a decision with what really happened: `fraud`, `legit` or
+/// `chargeback`. Labels feed the customer's profile (`customer.fraud_labels`).
+#[utoipa::path(
+    post,
+    path = "/risk/decisions/{decision_id}/feedback",
+    tag = "scoring",
+    params(("decision_id" = String, Path, description = "The `dec_…` id")),
+    request_body(content = Object, description = "`{\"label\": \"fraud\" | \"legit\" | \"chargeback\"}`"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The labelled decision", body = Object),
+        (status = 400, description = "Missing or invalid label", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 404, description = "No such decision for this subscriber", body = crate::app::ErrorBody),
+    )
+)]
+async fn feedback(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(decision_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    decision_view(
+        &app.scoring
+            .label(&subscriber.id, &decision_id, &body)
+            .await?,
+    )
+}

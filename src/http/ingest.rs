@@ -1,0 +1,91 @@
+//! `POST /fingerprint/ingest` and `GET /fingerprint/events/{request_id}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Subscriber;
+use super::error::ApiError;
+use super::request::JsonObject;
+use crate::app::AppState;
+use crate::providers::Provider;
+use crate::service::ingest::{EventView, IngestResponse};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(event))
+}
+
+/// `POST /fingerprint/ingest` body.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body; the handler reads it field by field
+pub struct IngestRequest {
+    /// The provider's request (event) id: Fingerprint `requestId` / `event_id`,
+    /// Stytch `telemetry_id`, FingerprintIQ event id.
+    #[schema(example = "1708102555327.NLOjmg")]
+    request_id: String,
+    /// The subscriber's id (a string, or an integer standing for its decimal form).
+    #[schema(value_type = String, example = "12")]
+    subscriber_id: serde_json::Value,
+    #[schema(example = "DEV-SESSION-XYZ")]
+    session_id: String,
+    #[schema(example = "user@example.com")]
+    user_id: String,
+    /// Which provider to ask; the subscriber's default (first configured) when absent.
+    provider: Option<Provider>,
+}
+
+/// Accept a device-identification request id for background prefetch.
+#[utoipa::path(
+    post,
+    path = "/fingerprint/ingest",
+    tag = "fingerprint",
+    request_body = IngestRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Accepted; the fetch is recorded durably", body = IngestResponse),
+        (status = 400, description = "Invalid JSON, or a missing or malformed field", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 403, description = "subscriber_id does not match API key", body = crate::app::ErrorBody),
+        (status = 413, description = "Request body too large", body = crate::app::ErrorBody),
+        (status = 422, description = "No device provider configured (or not the one asked for)", body = crate::app::ErrorBody),
+    )
+)]
+async fn ingest(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    let accepted = app.ingest.accept(&subscriber.id, &body).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The cached, normalized device signals of one ingested request id.
+#[utoipa::path(
+    get,
+    path = "/fingerprint/events/{request_id}",
+    tag = "fingerprint",
+    params(("request_id" = String, Path, description = "The ingested request id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The event: pending, ready or failed", body = EventView),
+        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 404, description = "No such request id for this subscriber", body = crate::app::ErrorBody),
+    )
+)]
+async fn event(
+    State(app): State<AppState>,
+    subscriber: Subscriber,
+    Path(request_id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    match app.devices.event(&subscriber.id, &request_id).await? {
+        Some(event) => Ok(Json(EventView::from_event(event))),
+        None => Err(ApiError::not_found(format!(
+            "Event '{request_id}' not found"
+        ))),
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP edge: thin handlers that parse, authorize, call a service and map
+//! its error to a status; the auth extractors; the `{"error"}` contract.
+//! Nothing below this module imports it.
+
+pub mod auth;
+pub mod customers;
+pub mod decisions;
+pub mod error;
+pub mod ingest;
+pub mod operator;
+pub mod ops;
+pub mod request;

@@ -1,0 +1,417 @@
+//! Assessing a transaction and recording the decision: the device signals,
+//! the velocity counters, the customer's profile and the compiled rules are
+//! gathered, the pure core decides, and the decision is committed (through
+//! the store's group commit, so concurrent decisions share one flush) before
+//! the caller is answered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::devices::Devices;
+use super::rulebook::RuleBook;
+use super::{ServiceError, ServiceResult};
+use crate::decision::{self, CustomerInput, Transaction};
+use crate::metrics::Metrics;
+use crate::secrets::random_id;
+use crate::store::{
+    now_millis, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
+    JobRow, Label, Millis, NewDecision, Store,
+};
+use crate::velocity::{VelocityEvent, VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: Millis = WINDOW_24H_MS;
+/// How long the callback URL's host may take to resolve at scoring time.
+const CALLBACK_DNS_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone)]
+pub struct Scoring {
+    pub store: Arc<dyn Store>,
+    pub velocity: Arc<dyn VelocityStore>,
+    pub rulebook: Arc<RuleBook>,
+    pub devices: Devices,
+    pub metrics: Metrics,
+    /// Whether `callback_url` may point at loopback or private addresses.
+    pub allow_private_callbacks: bool,
+    /// Wakes the callback handler when a decision records a callback.
+    pub callback_wake: Arc<Notify>,
+}
+
+/// A stored decision with what its callback did, as its owner reads it.
+pub struct DecisionDetail {
+    pub row: DecisionRow,
+    pub callback_job: Option<JobRow>,
+    pub attempts: Vec<CallbackAttempt>,
+}
+
+fn customer_input(features: Option<CustomerFeatures>, now: Millis) -> CustomerInput {
+    let Some(c) = features else {
+        return CustomerInput::default();
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let (age_days, avg_amount) = (
+        ((now - c.first_seen).max(0) as f64) / 86_400_000.0,
+        if c.amount_count > 0 {
+            c.amount_total / c.amount_count as f64
+        } else {
+            0.0
+        },
+    );
+    CustomerInput {
+        known: true,
+        status: c.status.as_str(),
+        age_days: (age_days * 100.0).round() / 100.0,
+        decisions: c.decisions_allow + c.decisions_review + c.decisions_block,
+        allows: c.decisions_allow,
+        reviews: c.decisions_review,
+        blocks: c.decisions_block,
+        fraud_labels: c.fraud_labels,
+        amount_count: c.amount_count,
+        avg_amount: (avg_amount * 100.0).round() / 100.0,
+        max_amount: c.amount_max.unwrap_or(0.0),
+        devices: c.devices,
+        cards: c.cards,
+        known_device: c.known_device,
+        known_card: c.known_card,
+    }
+}
+
+/// Whether an assessment counts the transaction in velocity (a score) or
+/// only reads the counters (a re-score, which was counted already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Velocity {
+    Count,
+    Read,
+}
+
+/// One assessment of a transaction: the features, the outcome, their JSON,
+/// and what it tells the customer's profile.
+pub struct Assessment {
+    pub outcome: decision::Outcome,
+    pub input_json: String,
+    pub result_json: String,
+    pub touch: Option<CustomerTouch>,
+}
+
+impl Scoring {
+    /// Scores a request body for the subscriber and records the decision.
+    /// With an idempotency key, a repeat within 24 h answers the decision made
+    /// the first time (and a repeat with another body is a conflict).
+    pub async fn score(
+        &self,
+        subscriber: &str,
+        body: Map<String, Value>,
+        key: Option<String>,
+    ) -> ServiceResult<DecisionRow> {
+        let started = Instant::now();
+        let tx = decision::parse_request(body, key.is_some())?;
+        let claimed = crate::fields::subscriber_id(&tx.subscriber_id, "subscriber_id")?;
+        if claimed != subscriber {
+            return Err(ServiceError::subscriber_mismatch());
+        }
+        let now = now_millis();
+        let since = now - IDEMPOTENCY_WINDOW_MS;
+        // The body's fingerprint for idempotency, taken after card numbers were
+        // masked (what is stored never derives from a full card number).
+        let request_hash = match key {
+            Some(_) => hex::encode(Sha256::digest(tx.fingerprint().as_bytes())),
+            None => String::new(),
+        };
+        if let Some(key) = &key {
+            if let Some(row) = self
+                .store
+                .find_decision_by_idempotency(subscriber, key, since)
+                .await?
+            {
+                return replay(row, &request_hash, key);
+            }
+        }
+
+        let decision_id = format!("dec_{}", random_id(24));
+        // A repeated key counts once in velocity even when two requests race:
+        // both record the same event id.
+        let event_id = key
+            .as_ref()
+            .map_or_else(|| decision_id.clone(), |k| format!("idem:{k}"));
+        let callback_url = tx.callback_url.clone();
+        let callback = match &callback_url {
+            Some(url) => {
+                // Refused now rather than at delivery: a private address is never
+                // tried (and delivery checks again, at connect time).
+                let check = crate::callbacks::ssrf::check_url(url, self.allow_private_callbacks);
+                tokio::time::timeout(CALLBACK_DNS_TIMEOUT, check)
+                    .await
+                    .map_err(|_| {
+                        ServiceError::invalid("callback_url", "host did not resolve in time")
+                    })?
+                    .map_err(|why| ServiceError::invalid("callback_url", &why))?;
+                Some(crate::callbacks::new_job(
+                    &decision_id,
+                    subscriber,
+                    url,
+                    tx.fingerprint(),
+                    &event_id,
+                ))
+            }
+            None => None,
+        };
+        let user_id = tx.user_id.clone();
+        let request_id = tx.request_id.clone();
+        let assessed = self
+            .assess(subscriber, tx, event_id, Velocity::Count, now)
+            .await?;
+        let outcome = &assessed.outcome;
+        self.metrics
+            .decisions
+            .with_label_values(&[outcome.action.as_str()])
+            .inc();
+        let decision = NewDecision {
+            id: decision_id,
+            subscriber_id: subscriber.to_owned(),
+            request_id,
+            idempotency_key: key.clone(),
+            request_hash: request_hash.clone(),
+            input: assessed.input_json,
+            result: assessed.result_json,
+            risk_score: outcome.risk_score,
+            risk_level: outcome.risk_level.clone(),
+            action: outcome.action.as_str().to_owned(),
+            rules_version: outcome.rules_version,
+            callback_url,
+            user_id,
+            duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            created_at: now,
+            customer: assessed.touch,
+            callback,
+        };
+        let recorded = self.store.record_decision(&decision, since).await?;
+        if decision.callback.is_some() {
+            self.callback_wake.notify_one();
+        }
+        match recorded {
+            DecisionRecorded::Inserted(row) => Ok(row),
+            DecisionRecorded::Existing(row) => {
+                let key = key.as_deref().unwrap_or_default();
+                replay(row, &request_hash, key)
+            }
+        }
+    }
+
+    /// Gathers what the decision core needs — the device signals, the rules, the
+    /// velocity counters, the customer's profile — and decides.
+    pub async fn assess(
+        &self,
+        subscriber_id: &str,
+        tx: Transaction,
+        event_id: String,
+        velocity_mode: Velocity,
+        now: Millis,
+    ) -> Result<Assessment, ServiceError> {
+        let (device, rules) = tokio::join!(
+            self.devices.find(
+                subscriber_id,
+                &tx.request_id,
+                tx.session_id.as_deref(),
+                tx.user_id.as_deref()
+            ),
+            self.rulebook.current(self.store.as_ref(), subscriber_id),
+        );
+        let (device, rules) = (device?, rules?);
+        let evidence = device
+            .as_ref()
+            .map(|(event, source)| event.evidence(*source));
+        let event = decision::velocity_event(&tx, evidence.as_ref(), event_id);
+        let card = tx.bin.as_deref().zip(tx.last4.as_deref());
+        let visitor = event.device.as_deref();
+        let (velocity, customer) = tokio::join!(
+            async {
+                match velocity_mode {
+                    Velocity::Count => {
+                        self.velocity
+                            .record_and_read(subscriber_id, &event, now)
+                            .await
+                    }
+                    Velocity::Read => self.velocity.read(subscriber_id, &event, now).await,
+                }
+            },
+            async {
+                match tx.user_id.as_deref() {
+                    Some(user) => {
+                        self.store
+                            .customer_features(subscriber_id, user, visitor, card)
+                            .await
+                    }
+                    None => Ok(None),
+                }
+            }
+        );
+        let mut degraded = Vec::new();
+        let velocity = velocity.unwrap_or_else(|err| {
+            // Checkout must not stop because the counters are unreachable; the
+            // decision says it was made without them.
+            tracing::warn!(error = %err, "velocity counters unavailable; scoring without them");
+            degraded.push("velocity");
+            VelocitySnapshot::default()
+        });
+        let customer = customer_input(customer?, now);
+        let touch = tx.user_id.clone().map(|user_id| CustomerTouch {
+            user_id,
+            visitor_id: event.device.clone(),
+            card: card.map(|(b, l)| (b.to_owned(), l.to_owned())),
+            amount: rust_decimal::prelude::ToPrimitive::to_f64(&tx.amount),
+            action: None,
+        });
+        let mut input = decision::build_input(tx, evidence.as_ref(), &velocity, customer);
+        input.degraded = degraded;
+        let outcome = decision::decide(&rules, &input);
+        if !outcome.rule_errors.is_empty() {
+            self.metrics
+                .rule_errors
+                .inc_by(outcome.rule_errors.len() as u64);
+        }
+        let input_json =
+            serde_json::to_string(&input).map_err(|_| ServiceError::internal("decision JSON"))?;
+        let result_json =
+            serde_json::to_string(&outcome).map_err(|_| ServiceError::internal("decision JSON"))?;
+        Ok(Assessment {
+            outcome,
+            input_json,
+            result_json,
+            touch,
+        })
+    }
+
+    /// One of the subscriber's decisions, with its callback's state.
+    pub async fn decision(&self, subscriber: &str, id: &str) -> ServiceResult<DecisionDetail> {
+        let row = self
+            .store
+            .get_decision(subscriber, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("Decision '{id}' not found")))?;
+        self.detail(row).await
+    }
+
+    /// Labels a decision with what really happened.
+    pub async fn label(
+        &self,
+        subscriber: &str,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> ServiceResult<DecisionDetail> {
+        let label = crate::fields::required(body, "label")?;
+        let label = label
+            .as_str()
+            .and_then(Label::parse)
+            .ok_or_else(|| ServiceError::invalid("label", "expected fraud, legit or chargeback"))?;
+        let row = self
+            .store
+            .label_decision(subscriber, id, label, now_millis())
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("Decision '{id}' not found")))?;
+        self.detail(row).await
+    }
+
+    async fn detail(&self, row: DecisionRow) -> ServiceResult<DecisionDetail> {
+        let (callback_job, attempts) = match &row.callback_url {
+            Some(_) => {
+                let (job, attempts) = tokio::join!(
+                    self.store.latest_job(
+                        &row.subscriber_id,
+                        crate::callbacks::CALLBACK_JOB,
+                        &row.id
+                    ),
+                    self.store.callback_attempts(&row.id),
+                );
+                (job?, attempts?)
+            }
+            None => (None, Vec::new()),
+        };
+        Ok(DecisionDetail {
+            row,
+            callback_job,
+            attempts,
+        })
+    }
+}
+
+/// The decision an idempotent repeat answers with, unless its body differs.
+fn replay(row: DecisionRow, request_hash: &str, key: &str) -> ServiceResult<DecisionRow> {
+    if row.request_hash == request_hash {
+        Ok(row)
+    } else {
+        Err(ServiceError::conflict(format!(
+            "Idempotency-Key '{key}' was already used with a different request body"
+        )))
+    }
+}
+
+/// Rebuilds the embedded velocity counters from the decisions of the last
+/// 24 hours (the Redis backend keeps its own). Answers how many were counted.
+pub async fn rebuild_velocity(
+    store: &dyn crate::store::Store,
+    velocity: &dyn crate::velocity::VelocityStore,
+) -> Result<u64, crate::store::StoreError> {
+    const PAGE: i64 = 1000;
+    let since = now_millis() - WINDOW_24H_MS;
+    let mut after = None;
+    let mut counted = 0;
+    loop {
+        let page = store.decisions_since(since, after.clone(), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.id.clone()));
+        for decision in &page {
+            let Ok(input) = serde_json::from_str::<Value>(&decision.input) else {
+                continue;
+            };
+            let event = replay_event(&input, &decision.id);
+            if velocity
+                .record(&decision.subscriber_id, &event, decision.created_at)
+                .await
+                .is_ok()
+            {
+                counted += 1;
+            }
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+    }
+    Ok(counted)
+}
+
+/// The velocity event of a stored decision's input (the same fields
+/// [`scoring::velocity_event`] used when it was scored).
+fn replay_event(input: &Value, decision_id: &str) -> VelocityEvent {
+    let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::to_owned);
+    let device = input
+        .get("device")
+        .and_then(|d| d.get("visitor_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let ip = text("ip_address").or_else(|| {
+        input
+            .get("device")
+            .and_then(|d| d.get("ip_address"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    VelocityEvent {
+        user: text("user_id"),
+        card: text("bin")
+            .zip(text("last4"))
+            .map(|(b, l)| format!("{b}:{l}")),
+        device,
+        ip,
+        amount_minor: input
+            .get("amount_minor")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        // Not the original event id (an idempotency key's is not stored); the
+        // counters start empty, so nothing is counted twice.
+        event_id: decision_id.to_owned(),
+    }
+}
