@@ -2,7 +2,6 @@
 //! start-up and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,45 +10,27 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::cache::SignalCache;
 use crate::config::ServeConfig;
-use crate::http::auth::{AdminAuth, KeyCache};
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{customers, decisions, ingest, operator, ops};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
-use crate::secrets::Sealer;
+use crate::service::auth::{AdminAuth, KeyCache};
 use crate::service::{Devices, Ingest, RuleBook, Scoring};
+pub use crate::state::{AppState, Inner};
 use crate::store::{SqlStore, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
-
-/// Everything a request handler may use, built once at start-up.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub cache: Arc<dyn SignalCache>,
-    pub sealer: Sealer,
-    pub metrics: Metrics,
-    pub admin: AdminAuth,
-    pub key_cache: KeyCache,
-    pub devices: Devices,
-    pub ingest: Ingest,
-    pub scoring: Scoring,
-}
 
 const CACHE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,31 +38,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for open requests before it closes them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
-    }
-}
-
-/// The body of every error response.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "Missing API key")]
-    pub error: String,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "riskgate", description = "Self-hosted, multi-tenant fraud decision service"),
     modifiers(&SecuritySchemes),
-    components(schemas(ErrorBody))
+    components(schemas(crate::http::error::ErrorBody))
 )]
 struct ApiDoc;
 
@@ -112,10 +73,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document of the whole API, built once from the annotations.
-pub fn openapi() -> &'static utoipa::openapi::OpenApi {
-    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| api().1)
+/// The OpenAPI document of the whole API, built from the annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
 }
 
 pub fn router(state: AppState) -> Router {
@@ -372,6 +332,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         devices,
         ingest,
         scoring: scoring.clone(),
+        openapi: Arc::new(openapi()),
     });
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: config.listen,

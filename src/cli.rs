@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{sealer, DbArgs, ServeConfig};
 use crate::fields::FieldError;
-use crate::http::auth::rotate_admin_token;
 use crate::http::error::ApiError;
+use crate::service::auth::rotate_admin_token;
 use crate::service::{operator, ServiceError};
 use crate::simulator::SimulatorConfig;
 use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};

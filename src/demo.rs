@@ -4,10 +4,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
 use crate::providers::Provider;
 use crate::service::operator;
 use crate::service::ServiceError;
+use crate::state::AppState;
 
 pub const DEMO_SUBSCRIBER: &str = "demo";
 

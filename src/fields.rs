@@ -153,10 +153,7 @@ mod tests {
     fn bodies_must_be_objects() {
         assert!(parse_object(b"{}").is_ok());
         let err = parse_object(b"[1]").unwrap_err();
-        assert_eq!(
-            err.0,
-            "Invalid JSON: expected an object, got an array"
-        );
+        assert_eq!(err.0, "Invalid JSON: expected an object, got an array");
         let err = parse_object(b"request_id=1").unwrap_err();
         assert!(err.0.starts_with("Invalid JSON: "), "{}", err.0);
         assert!(parse_object(b"").is_err());

@@ -27,6 +27,7 @@ pub mod providers;
 pub mod secrets;
 pub mod service;
 pub mod simulator;
+pub mod state;
 pub mod store;
 pub mod ttl_cache;
 pub mod velocity;

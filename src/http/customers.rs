@@ -8,8 +8,8 @@ use utoipa_axum::routes;
 use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
-use crate::app::AppState;
 use crate::service::customers::{self, CustomerView};
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show_customer, update_customer))
@@ -24,8 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The profile", body = CustomerView),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 404, description = "Never seen by this subscriber", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 404, description = "Never seen by this subscriber", body = crate::http::error::ErrorBody),
     )
 )]
 async fn show_customer(
@@ -49,8 +49,8 @@ async fn show_customer(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The updated profile", body = CustomerView),
-        (status = 400, description = "Missing or invalid status", body = crate::app::ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
+        (status = 400, description = "Missing or invalid status", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
     )
 )]
 async fn update_customer(

@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
-use crate::app::AppState;
 use crate::clock::rfc3339;
 use crate::service::scoring::DecisionDetail;
+use crate::state::AppState;
 use crate::store::{DecisionRow, JobState, Label};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -130,11 +130,11 @@ fn score_response(row: &DecisionRow) -> Result<Response, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The decision", body = Object),
-        (status = 400, description = "Missing or invalid field", body = crate::app::ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 403, description = "subscriber_id does not match API key", body = crate::app::ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with another body", body = crate::app::ErrorBody),
-        (status = 422, description = "gateway_event not recognized or unusable", body = crate::app::ErrorBody),
+        (status = 400, description = "Missing or invalid field", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 403, description = "subscriber_id does not match API key", body = crate::http::error::ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = crate::http::error::ErrorBody),
+        (status = 422, description = "gateway_event not recognized or unusable", body = crate::http::error::ErrorBody),
     )
 )]
 async fn score(
@@ -270,8 +270,8 @@ fn decision_view(detail: &DecisionDetail) -> Result<Response, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The decision: input, result, label", body = Object),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 404, description = "No such decision for this subscriber", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such decision for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]
 async fn show_decision(
@@ -293,9 +293,9 @@ async fn show_decision(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The labelled decision", body = Object),
-        (status = 400, description = "Missing or invalid label", body = crate::app::ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 404, description = "No such decision for this subscriber", body = crate::app::ErrorBody),
+        (status = 400, description = "Missing or invalid label", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such decision for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]
 async fn feedback(

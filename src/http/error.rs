@@ -7,11 +7,20 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::fields::FieldError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "Missing API key")]
+    pub error: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {

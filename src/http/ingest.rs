@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
-use crate::app::AppState;
 use crate::providers::Provider;
 use crate::service::ingest::{EventView, IngestResponse};
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,11 +48,11 @@ pub struct IngestRequest {
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Accepted; the fetch is recorded durably", body = IngestResponse),
-        (status = 400, description = "Invalid JSON, or a missing or malformed field", body = crate::app::ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 403, description = "subscriber_id does not match API key", body = crate::app::ErrorBody),
-        (status = 413, description = "Request body too large", body = crate::app::ErrorBody),
-        (status = 422, description = "No device provider configured (or not the one asked for)", body = crate::app::ErrorBody),
+        (status = 400, description = "Invalid JSON, or a missing or malformed field", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 403, description = "subscriber_id does not match API key", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Request body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "No device provider configured (or not the one asked for)", body = crate::http::error::ErrorBody),
     )
 )]
 async fn ingest(
@@ -73,8 +73,8 @@ async fn ingest(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The event: pending, ready or failed", body = EventView),
-        (status = 401, description = "Missing or invalid API key", body = crate::app::ErrorBody),
-        (status = 404, description = "No such request id for this subscriber", body = crate::app::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such request id for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]
 async fn event(

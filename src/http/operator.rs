@@ -10,12 +10,13 @@ use utoipa_axum::routes;
 
 use super::auth::Operator;
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::request::JsonObject;
-use crate::app::{AppState, ErrorBody};
 use crate::decision::RuleSet;
 use crate::fields::optional;
 use crate::providers::Provider;
 use crate::service::operator::*;
+use crate::state::AppState;
 use crate::store::{JobFilter, JobState};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -9,8 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use super::error::{error_response, ApiError};
-use crate::app::{AppState, ErrorBody};
+use std::sync::Arc;
+
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -73,6 +76,6 @@ async fn metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
 /// This document: every route with its request and response schemas.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(crate::app::openapi())
+async fn openapi_json(State(app): State<AppState>) -> Json<Arc<utoipa::openapi::OpenApi>> {
+    Json(app.openapi.clone())
 }

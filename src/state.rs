@@ -1,0 +1,43 @@
+//! What every request handler may use, built once at start-up by
+//! `crate::app`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::cache::SignalCache;
+use crate::metrics::Metrics;
+use crate::secrets::Sealer;
+use crate::service::auth::{AdminAuth, KeyCache};
+use crate::service::{Devices, Ingest, Scoring};
+use crate::store::Store;
+
+/// Everything a request handler may use, built once at start-up.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn SignalCache>,
+    pub sealer: Sealer,
+    pub metrics: Metrics,
+    pub admin: AdminAuth,
+    pub key_cache: KeyCache,
+    pub devices: Devices,
+    pub ingest: Ingest,
+    pub scoring: Scoring,
+    /// The OpenAPI document of the whole API (`GET /openapi.json`).
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
