@@ -10,11 +10,9 @@ use std::sync::Arc;
 use common::{fresh_db, Backend};
 use riskgate::store::*;
 
-async fn open(backend: Backend) -> Option<(SqlStore, common::TestDb)> {
+async fn open(backend: Backend) -> Option<(Arc<dyn Store>, common::TestDb)> {
     let db = fresh_db(backend).await?;
-    let store = SqlStore::connect(&db.url)
-        .await
-        .expect("connect and migrate");
+    let store = connect(&db.url).await.expect("connect and migrate");
     Some((store, db))
 }
 
@@ -61,7 +59,7 @@ async fn migrations_apply_once_and_data_survives_reconnect(backend: Backend) {
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.close().await;
     // A second start runs the migrator again: nothing to do, data intact.
-    let again = SqlStore::connect(&db.url).await.unwrap();
+    let again = connect(&db.url).await.unwrap();
     assert_eq!(
         again.get_subscriber("12").await.unwrap().unwrap().name,
         "12 Inc"
@@ -253,7 +251,6 @@ async fn rule_sets_are_versioned(backend: Backend) {
     assert_eq!((current.version, current.body.as_str()), (2, "{\"v\":2}"));
 
     // Concurrent writers each get a version of their own.
-    let store = Arc::new(store);
     let writes = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -382,7 +379,6 @@ async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let store = Arc::new(store);
     let tries = (0..16).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -617,7 +613,6 @@ async fn concurrent_claims_never_share_a_job(backend: Backend) {
             .await
             .unwrap();
     }
-    let store = Arc::new(store);
     let now = now_millis();
     let claimers = (0..6).map(|_| {
         let store = store.clone();
@@ -693,7 +688,7 @@ fn inserted(recorded: DecisionRecorded) -> DecisionRow {
     }
 }
 
-async fn all_decisions(store: &SqlStore) -> Vec<DecisionReplay> {
+async fn all_decisions(store: &Arc<dyn Store>) -> Vec<DecisionReplay> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -860,9 +855,8 @@ async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let store = Arc::new(store);
     // A second process on the same database: its batches race the first's.
-    let other = Arc::new(SqlStore::connect(&db.url).await.unwrap());
+    let other = connect(&db.url).await.unwrap();
     let now = now_millis();
     let tries = (0..20).map(|i| {
         let store = if i % 2 == 0 {
@@ -923,7 +917,6 @@ async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Ba
     .await
     .unwrap();
 
-    let store = Arc::new(store);
     let ours = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -953,10 +946,7 @@ async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_cou
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let stores = [
-        Arc::new(store),
-        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
-    ];
+    let stores = [store, connect(&db.url).await.unwrap()];
     // Batches mixing decisions, touches and keys for a few shared customers in
     // every order: PostgreSQL batches commit concurrently and must not deadlock.
     let writes = (0..120).map(|i: i64| {
@@ -1017,7 +1007,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
             .await
             .unwrap();
     }
-    async fn labels(store: &SqlStore, user: &str) -> i64 {
+    async fn labels(store: &Arc<dyn Store>, user: &str) -> i64 {
         store
             .get_customer("12", user)
             .await
@@ -1451,7 +1441,6 @@ async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
     assert!(store.touch_customer("99", &seen(None), 1).await.is_err());
 
     // Many concurrent touches of one customer in shared batches.
-    let store = Arc::new(store);
     let touches = (0..40).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -1550,7 +1539,7 @@ fn with_callback(mut new: NewDecision, run_at: Option<Millis>) -> NewDecision {
     new
 }
 
-async fn callback_jobs(store: &SqlStore, subscriber_id: &str) -> Vec<JobRow> {
+async fn callback_jobs(store: &Arc<dyn Store>, subscriber_id: &str) -> Vec<JobRow> {
     let filter = JobFilter {
         subscriber_id: Some(subscriber_id.into()),
         kind: Some(DECISION_CALLBACK_JOB.into()),
@@ -1702,10 +1691,7 @@ async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) 
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let stores = [
-        Arc::new(store),
-        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
-    ];
+    let stores = [store, connect(&db.url).await.unwrap()];
     let now = now_millis();
     let tries = (0..16).map(|i| {
         let store = stores[i % 2].clone();
@@ -1789,7 +1775,6 @@ async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
             .await
             .unwrap(),
     );
-    let store = Arc::new(store);
     let writers = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -2095,7 +2080,6 @@ async fn only_a_failed_job_is_requeued(backend: Backend) {
         .finish_job("j3", &JobOutcome::Failed { error: "x".into() })
         .await
         .unwrap();
-    let store = Arc::new(store);
     let tries = (0..6).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {

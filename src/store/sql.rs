@@ -318,7 +318,7 @@ const CUSTOMER_FEATURE_COLUMNS: &str = "c.status, c.first_seen, c.last_seen, c.d
      c.fraud_labels";
 
 #[async_trait]
-impl Store for SqlStore {
+impl Lifecycle for SqlStore {
     fn backend(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "sqlite",
@@ -337,7 +337,10 @@ impl Store for SqlStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl Settings for SqlStore {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
@@ -372,7 +375,10 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl Subscribers for SqlStore {
     async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()> {
         let _turn = self.write_turn().await;
         sqlx::query(
@@ -568,7 +574,10 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         rows.iter().map(provider_from).collect()
     }
+}
 
+#[async_trait]
+impl RuleSets for SqlStore {
     async fn put_rule_set(&self, subscriber_id: &str, body: &str) -> StoreResult<RuleSetRow> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -608,7 +617,10 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         row.as_ref().map(rule_set_from).transpose()
     }
+}
 
+#[async_trait]
+impl Jobs for SqlStore {
     async fn enqueue_unique(&self, job: &NewJob, done_since: Millis) -> StoreResult<Enqueued> {
         self.commits.enqueue(job.clone(), done_since).await
     }
@@ -790,7 +802,10 @@ impl Store for SqlStore {
     async fn finish_job(&self, job_id: &str, outcome: &JobOutcome) -> StoreResult<bool> {
         self.commits.finish(job_id, outcome).await
     }
+}
 
+#[async_trait]
+impl Decisions for SqlStore {
     async fn record_decision(
         &self,
         decision: &NewDecision,
@@ -971,6 +986,55 @@ impl Store for SqlStore {
         Ok(Some(labeled))
     }
 
+    async fn decisions_since(
+        &self,
+        since: Millis,
+        after: Option<(Millis, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DecisionReplay>> {
+        let columns = "id, subscriber_id, created_at, input";
+        let limit = limit.clamp(1, 10_000);
+        let rows = match after {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
+                     ORDER BY created_at, id LIMIT $2"
+                ))
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some((after_at, after_id)) => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
+                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+                     ORDER BY created_at, id LIMIT $4"
+                ))
+                .bind(since)
+                .bind(after_at)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DecisionReplay {
+                    id: row.try_get("id").map_err(db_err)?,
+                    subscriber_id: row.try_get("subscriber_id").map_err(db_err)?,
+                    created_at: row.try_get("created_at").map_err(db_err)?,
+                    input: row.try_get("input").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Customers for SqlStore {
     async fn touch_customer(
         &self,
         subscriber_id: &str,
@@ -1128,52 +1192,6 @@ impl Store for SqlStore {
             known_card: known_card != 0,
         }))
     }
-
-    async fn decisions_since(
-        &self,
-        since: Millis,
-        after: Option<(Millis, String)>,
-        limit: i64,
-    ) -> StoreResult<Vec<DecisionReplay>> {
-        let columns = "id, subscriber_id, created_at, input";
-        let limit = limit.clamp(1, 10_000);
-        let rows = match after {
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
-                     ORDER BY created_at, id LIMIT $2"
-                ))
-                .bind(since)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
-            Some((after_at, after_id)) => {
-                sqlx::query(&format!(
-                    "SELECT {columns} FROM decisions WHERE created_at >= $1 \
-                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
-                     ORDER BY created_at, id LIMIT $4"
-                ))
-                .bind(since)
-                .bind(after_at)
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
-        }
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|row| {
-                Ok(DecisionReplay {
-                    id: row.try_get("id").map_err(db_err)?,
-                    subscriber_id: row.try_get("subscriber_id").map_err(db_err)?,
-                    created_at: row.try_get("created_at").map_err(db_err)?,
-                    input: row.try_get("input").map_err(db_err)?,
-                })
-            })
-            .collect()
-    }
 }
 
 /// Records a job's end; only a live job can finish. Runs on the caller's
@@ -1223,7 +1241,7 @@ pub(super) async fn latest_job_on(
     row.as_ref().map(job_from).transpose()
 }
 
-/// Records `job` unless a live or fresh one exists; see [`Store::enqueue_unique`].
+/// Records `job` unless a live or fresh one exists; see [`Jobs::enqueue_unique`].
 /// Runs on the caller's connection, inside its transaction.
 pub(super) async fn enqueue_on(
     conn: &mut AnyConnection,
@@ -1313,7 +1331,7 @@ pub(super) async fn decision_by_key_on(
 
 /// Records a decision (not its customer update: the group committer applies
 /// that after every batch's decisions, see `group_commit`); see
-/// [`Store::record_decision`]. Runs on the caller's connection, inside its
+/// [`Decisions::record_decision`]. Runs on the caller's connection, inside its
 /// transaction.
 pub(super) async fn record_decision_on(
     conn: &mut AnyConnection,
