@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::binary::{cli, Server};
 use common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
-use riskgate::store::{DatabaseUrl, Store};
+use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 
 #[test]

@@ -889,33 +889,56 @@ async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
     assert_eq!((c.decisions_review, c.amount_count), (1, 1), "counted once");
 }
 
+/// A second process's own connection to the test database, outside any store.
+enum OtherProcess {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl OtherProcess {
+    async fn connect(url: &DatabaseUrl) -> Self {
+        use sqlx::Connection;
+        match url {
+            DatabaseUrl::Sqlite { path } => Self::Sqlite(
+                sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+                    .await
+                    .unwrap(),
+            ),
+            DatabaseUrl::Postgres { url } => {
+                Self::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+            }
+        }
+    }
+
+    async fn execute(&mut self, sql: &str) {
+        match self {
+            Self::Sqlite(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+            Self::Postgres(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+        }
+        .unwrap();
+    }
+}
+
 async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Backend) {
-    use sqlx::Connection;
     let Some((store, db)) = open(backend).await else {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let url = match &db.url {
-        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres { url } => url.clone(),
-    };
     // Another process holds an uncommitted decision with the key.
-    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut other = OtherProcess::connect(&db.url).await;
     let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
         Backend::Postgres => "BEGIN",
     };
-    sqlx::raw_sql(begin).execute(&mut other).await.unwrap();
+    other.execute(begin).await;
     let now = now_millis();
-    sqlx::query(
-        "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
-         input, result, risk_score, risk_level, action, rules_version, created_at) \
-         VALUES ('theirs', '12', 'r', 'k', 'h', '{}', '{}', 1.0, 'low', 'allow', 1, $1)",
-    )
-    .bind(now)
-    .execute(&mut other)
-    .await
-    .unwrap();
+    other
+        .execute(&format!(
+            "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
+             input, result, risk_score, risk_level, action, rules_version, created_at) \
+             VALUES ('theirs', '12', 'r', 'k', 'h', '{{}}', '{{}}', 1.0, 'low', 'allow', 1, {now})"
+        ))
+        .await;
 
     let ours = {
         let store = store.clone();
@@ -927,7 +950,7 @@ async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Ba
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!ours.is_finished(), "waits for the other transaction");
-    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    other.execute("COMMIT").await;
     let DecisionRecorded::Existing(existing) = ours.await.unwrap().unwrap() else {
         panic!("the other process's decision wins");
     };

@@ -30,6 +30,15 @@ impl CustomerStatus {
     }
 }
 
+impl TryFrom<String> for CustomerStatus {
+    type Error = String;
+
+    /// Decodes the stored text (rows decode through this).
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("customer status {s:?}"))
+    }
+}
+
 /// What a decision or an ingest tells us about an end customer.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerTouch {
@@ -46,10 +55,11 @@ pub struct CustomerTouch {
     pub action: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerRow {
     pub subscriber_id: String,
     pub user_id: String,
+    #[sqlx(try_from = "String")]
     pub status: CustomerStatus,
     pub first_seen: Millis,
     pub last_seen: Millis,
@@ -63,14 +73,14 @@ pub struct CustomerRow {
     pub status_updated_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerDevice {
     pub visitor_id: String,
     pub first_seen: Millis,
     pub last_seen: Millis,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerCard {
     pub bin: String,
     pub last4: String,
@@ -93,8 +103,9 @@ pub struct CustomerProfile {
 }
 
 /// What the scoring hot path reads about the customer, in ONE query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerFeatures {
+    #[sqlx(try_from = "String")]
     pub status: CustomerStatus,
     pub first_seen: Millis,
     pub last_seen: Millis,

@@ -9,7 +9,7 @@ use super::{CustomerTouch, Millis, NewJob, StoreResult};
 pub const DECISION_CALLBACK_JOB: &str = "decision_callback";
 
 /// One delivery attempt of a decision's callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CallbackAttempt {
     pub decision_id: String,
     /// 1 for the first attempt; (decision_id, attempt) is unique.
@@ -136,7 +136,7 @@ impl DecisionRecorded {
 }
 
 /// A stored decision as the start-up velocity rebuild reads it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DecisionReplay {
     pub id: String,
     pub subscriber_id: String,

@@ -31,13 +31,23 @@ impl JobState {
     }
 }
 
-#[derive(Debug, Clone)]
+impl TryFrom<String> for JobState {
+    type Error = String;
+
+    /// Decodes the stored text (rows decode through this).
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("job state {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
     pub id: String,
     pub kind: String,
     pub subscriber_id: String,
     pub dedupe_key: String,
     pub payload: String,
+    #[sqlx(try_from = "String")]
     pub state: JobState,
     pub attempts: i64,
     pub run_at: Millis,
@@ -125,6 +135,16 @@ pub trait Jobs: Send + Sync {
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<Vec<JobRow>>;
+    /// Extends to `lease_until` the lease of those of `job_ids` that are still
+    /// running; a job that finished (or went back to the queue) meanwhile is
+    /// left alone. A runner renews the leases of the jobs it runs, so a lease
+    /// can be short and a job whose runner died is claimed again soon.
+    async fn renew_leases(&self, job_ids: &[String], lease_until: Millis) -> StoreResult<()>;
+    /// Makes every running job pending again, due at `now`, its attempt not
+    /// counted (as [`Jobs::retry_job`] with `refund`); answers how many. For
+    /// SQLite at start-up: the one process that owns the file takes back the
+    /// leases its previous life left, rather than waiting for them to expire.
+    async fn release_leases(&self, now: Millis) -> StoreResult<u64>;
     /// Returns a running job to the queue, to run again at `run_at`. With
     /// `refund`, the attempt is not counted (it never reached the provider).
     async fn retry_job(

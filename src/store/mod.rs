@@ -12,10 +12,13 @@ mod customers;
 mod decisions;
 mod group_commit;
 mod jobs;
+mod postgres;
 mod rule_sets;
 mod settings;
-mod sql;
+mod shared;
+mod sqlite;
 mod subscribers;
+mod url;
 
 use std::sync::Arc;
 
@@ -24,10 +27,12 @@ use async_trait::async_trait;
 pub use customers::*;
 pub use decisions::*;
 pub use jobs::*;
+pub use postgres::PgStore;
 pub use rule_sets::*;
 pub use settings::*;
-pub use sql::{DatabaseUrl, SqlStore};
+pub use sqlite::SqliteStore;
 pub use subscribers::*;
+pub use url::DatabaseUrl;
 
 /// Milliseconds since the Unix epoch; every stored timestamp uses it.
 pub type Millis = i64;
@@ -97,5 +102,8 @@ impl<T> Store for T where
 
 /// Connects to the URL's backend and applies its embedded migrations.
 pub async fn connect(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url).await?))
+    Ok(match url {
+        DatabaseUrl::Sqlite { path } => Arc::new(SqliteStore::connect(path).await?),
+        DatabaseUrl::Postgres { url } => Arc::new(PgStore::connect(url).await?),
+    })
 }

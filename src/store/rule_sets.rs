@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{Millis, StoreResult};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RuleSetRow {
     pub subscriber_id: String,
     pub version: i64,

@@ -29,10 +29,20 @@ impl SubscriberStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+impl TryFrom<String> for SubscriberStatus {
+    type Error = String;
+
+    /// Decodes the stored text (rows decode through this).
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("subscriber status {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubscriberRow {
     pub id: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub status: SubscriberStatus,
     pub webhook_secret_sealed: String,
     pub created_at: Millis,
@@ -43,7 +53,7 @@ pub struct SubscriberRow {
     pub previous_secret_expires_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub key_id: String,
     pub subscriber_id: String,
@@ -54,15 +64,16 @@ pub struct ApiKeyRow {
 }
 
 /// What authenticating one API key needs, read in one query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyAuthRow {
     pub key_hash: String,
     pub subscriber_id: String,
     pub revoked: bool,
+    #[sqlx(try_from = "String")]
     pub subscriber_status: SubscriberStatus,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProviderCredentialRow {
     pub subscriber_id: String,
     pub provider: String,
