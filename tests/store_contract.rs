@@ -602,6 +602,191 @@ async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
         .unwrap());
 }
 
+async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..3 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    let claimed = store
+        .claim_jobs("device_fetch", 3, now, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let ids: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
+    // One finishes and one goes back to the queue before the renewal.
+    store
+        .finish_job(
+            &ids[0],
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .retry_job(&ids[1], now + 50_000, "503", false)
+        .await
+        .unwrap());
+    store
+        .renew_leases(
+            &[ids.clone(), vec!["unknown".into()]].concat(),
+            now + 30_000,
+        )
+        .await
+        .unwrap();
+    store.renew_leases(&[], now + 90_000).await.unwrap();
+    let by_id = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move {
+            store
+                .list_jobs(&JobFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|j| j.id == id)
+                .unwrap()
+        }
+    };
+    let finished = by_id(&ids[0]).await;
+    assert_eq!(
+        (finished.state, finished.lease_expires_at),
+        (JobState::Succeeded, None)
+    );
+    let retried = by_id(&ids[1]).await;
+    assert_eq!(
+        (retried.state, retried.lease_expires_at, retried.run_at),
+        (JobState::Pending, None, now + 50_000)
+    );
+    let renewed = by_id(&ids[2]).await;
+    assert_eq!(
+        (renewed.state, renewed.lease_expires_at),
+        (JobState::Running, Some(now + 30_000))
+    );
+    // Past the old lease but within the renewed one, nobody else claims it.
+    assert!(store
+        .claim_jobs("device_fetch", 10, now + 2_000, now + 3_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let reclaimed = store
+        .claim_jobs("device_fetch", 10, now + 30_001, now + 40_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        reclaimed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        [ids[2].as_str()]
+    );
+}
+
+async fn released_leases_make_running_jobs_due_without_counting_the_attempt(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..3 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    let first = store
+        .claim_jobs("device_fetch", 3, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    // j0 failed once already (a counted attempt), j1 finished, j2 runs.
+    let ids = ["j0", "j1", "j2"].map(String::from);
+    assert!(store.retry_job(&ids[0], now, "503", false).await.unwrap());
+    store
+        .finish_job(
+            &ids[1],
+            &JobOutcome::Failed {
+                error: "gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let second = store
+        .claim_jobs("device_fetch", 3, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|j| (j.id.as_str(), j.attempts))
+            .collect::<Vec<_>>(),
+        [(ids[0].as_str(), 2)]
+    );
+
+    // The restarted process takes back both leases at once.
+    let later = now + 1_000;
+    assert_eq!(store.release_leases(later).await.unwrap(), 2);
+    assert_eq!(
+        store.release_leases(later).await.unwrap(),
+        0,
+        "nothing left"
+    );
+    assert_eq!(store.next_due("device_fetch").await.unwrap(), Some(later));
+    let jobs = store
+        .list_jobs(&JobFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut states: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.id.clone(), j.state, j.attempts, j.lease_expires_at))
+        .collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        [
+            (ids[0].clone(), JobState::Pending, 1, None),
+            (ids[1].clone(), JobState::Failed, 1, None),
+            (ids[2].clone(), JobState::Pending, 0, None),
+        ]
+    );
+    // Claimed again, each counts the attempt it makes now, once.
+    let mut again: Vec<_> = store
+        .claim_jobs("device_fetch", 10, later, later + 60_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j.attempts))
+        .collect();
+    again.sort();
+    assert_eq!(again, [(ids[0].clone(), 2), (ids[2].clone(), 1)]);
+}
+
+async fn conflicts_carry_the_store_description_not_the_database_text(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_subscriber(&subscriber("12")).await else {
+        panic!("a second subscriber 12 conflicts");
+    };
+    assert_eq!(what, "subscriber already exists");
+    store.create_api_key(&key("k1", "12")).await.unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_api_key(&key("k1", "12")).await else {
+        panic!("a second key k1 conflicts");
+    };
+    assert_eq!(what, "API key already exists");
+}
+
 async fn concurrent_claims_never_share_a_job(backend: Backend) {
     let Some((store, _db)) = open(backend).await else {
         return;
@@ -2304,6 +2489,9 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
 
 on_every_backend!(
     jobs_are_leased_retried_and_reclaimed_after_a_crash,
+    leases_are_renewed_for_running_jobs_only,
+    released_leases_make_running_jobs_due_without_counting_the_attempt,
+    conflicts_carry_the_store_description_not_the_database_text,
     concurrent_claims_never_share_a_job,
     migrations_apply_once_and_data_survives_reconnect,
     settings_insert_if_absent_keeps_the_first_value,
