@@ -29,7 +29,6 @@ use crate::providers::client::Endpoints;
 use crate::service::auth::{AdminAuth, KeyCache};
 use crate::service::{Devices, Ingest, RuleBook, Scoring};
 pub use crate::state::{AppState, Inner};
-use crate::store::{SqlStore, Store};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
 const CACHE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -233,8 +232,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     );
     // Secrets first: a missing key must not leave a half-initialised database.
     let sealer = crate::config::sealer(&config.db)?;
-    let store = SqlStore::connect(&config.db.database_url).await?;
-    crate::config::check_sealer(&store, &sealer).await?;
+    let store = crate::store::connect(&config.db.database_url).await?;
+    crate::config::check_sealer(store.as_ref(), &sealer).await?;
     tracing::info!(database = %config.db.database_url.redacted(), backend = store.backend(), "database ready");
     // Bind before generating an admin token: a start that fails on a taken
     // port must not store a token it never printed.
@@ -245,7 +244,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
             source,
         })?;
     let (admin, generated_admin_token) =
-        AdminAuth::init(&store, config.admin_token.as_deref()).await?;
+        AdminAuth::init(store.as_ref(), config.admin_token.as_deref()).await?;
     // The Redis client retries a refused connection without end; a start-up
     // that cannot reach it must say so rather than hang.
     let cache = tokio::time::timeout(
@@ -262,7 +261,6 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
     let rulebook = Arc::new(RuleBook::new().map_err(StartError::Rules)?);
-    let store: Arc<dyn Store> = Arc::new(store);
     if velocity.backend() == "memory" {
         // The embedded counters live in this process: count the last 24 hours
         // of stored decisions again, so a restart does not reset them.

@@ -4,6 +4,7 @@
 //! Operator commands print the same JSON the operator API answers with.
 
 use std::ffi::OsString;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::http::error::ApiError;
 use crate::service::auth::rotate_admin_token;
 use crate::service::{operator, ServiceError};
 use crate::simulator::SimulatorConfig;
-use crate::store::{DatabaseUrl, JobFilter, JobState, SqlStore, Store, SubscriberStatus};
+use crate::store::{DatabaseUrl, JobFilter, JobState, Store, SubscriberStatus};
 
 #[derive(Parser)]
 #[command(
@@ -233,7 +234,7 @@ fn print(value: &impl Serialize) -> Result<(), CliError> {
 /// Opens the database. Only commands that create something may create an
 /// SQLite file: a mistyped path for `list` or `revoke` is an error, not a new
 /// empty database that answers "not found".
-async fn open_db(db: &DbArgs, may_create: bool) -> Result<SqlStore, CliError> {
+async fn open_db(db: &DbArgs, may_create: bool) -> Result<Arc<dyn Store>, CliError> {
     if let DatabaseUrl::Sqlite { path } = &db.database_url {
         if !may_create && !std::path::Path::new(path).exists() {
             return Err(CliError::Other(anyhow::anyhow!(
@@ -241,7 +242,7 @@ async fn open_db(db: &DbArgs, may_create: bool) -> Result<SqlStore, CliError> {
             )));
         }
     }
-    SqlStore::connect(&db.database_url).await.map_err(|e| {
+    crate::store::connect(&db.database_url).await.map_err(|e| {
         CliError::Other(anyhow::anyhow!(
             "database {}: {e}",
             db.database_url.redacted()
@@ -261,7 +262,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
         Command::Subscriber { action, db } => {
             let creates = matches!(action, SubscriberAction::Create { .. });
             let store = open_db(&db, creates).await?;
-            let result = subscriber(&store, &db, action).await;
+            let result = subscriber(store.as_ref(), &db, action).await;
             store.close().await;
             result
         }
@@ -271,14 +272,16 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 KeyAction::Create {
                     subscriber_id,
                     name,
-                } => print(&operator::create_key(&store, &subscriber_id, name.as_deref()).await?),
+                } => print(
+                    &operator::create_key(store.as_ref(), &subscriber_id, name.as_deref()).await?,
+                ),
                 KeyAction::List { subscriber_id } => {
-                    print(&operator::list_keys(&store, &subscriber_id).await?)
+                    print(&operator::list_keys(store.as_ref(), &subscriber_id).await?)
                 }
                 KeyAction::Revoke {
                     subscriber_id,
                     key_id,
-                } => print(&operator::revoke_key(&store, &subscriber_id, &key_id).await?),
+                } => print(&operator::revoke_key(store.as_ref(), &subscriber_id, &key_id).await?),
             };
             store.close().await;
             result
@@ -310,10 +313,11 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 }
             }
             let store = open_db(&db, false).await?;
-            let sealer = checked_sealer(&store, &db).await?;
-            let result = operator::put_provider(&store, &sealer, &subscriber_id, provider, &body)
-                .await
-                .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
+            let sealer = checked_sealer(store.as_ref(), &db).await?;
+            let result =
+                operator::put_provider(store.as_ref(), &sealer, &subscriber_id, provider, &body)
+                    .await
+                    .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
             store.close().await;
             print(&result?)
         }
@@ -342,7 +346,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 state,
                 limit,
             };
-            let result = operator::list_jobs(&store, &filter).await;
+            let result = operator::list_jobs(store.as_ref(), &filter).await;
             store.close().await;
             print(&result?)
         }
@@ -351,7 +355,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             db,
         } => {
             let store = open_db(&db, true).await?;
-            let token = rotate_admin_token(&store)
+            let token = rotate_admin_token(store.as_ref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"));
             store.close().await;
@@ -361,7 +365,7 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
 }
 
 async fn subscriber(
-    store: &SqlStore,
+    store: &dyn Store,
     db: &DbArgs,
     action: SubscriberAction,
 ) -> Result<(), CliError> {
@@ -404,7 +408,10 @@ async fn subscriber(
 }
 
 /// The sealer, checked against the key the database's secrets use.
-async fn checked_sealer(store: &SqlStore, db: &DbArgs) -> Result<crate::secrets::Sealer, CliError> {
+async fn checked_sealer(
+    store: &dyn Store,
+    db: &DbArgs,
+) -> Result<crate::secrets::Sealer, CliError> {
     let sealer = sealer(db).map_err(anyhow::Error::from)?;
     crate::config::check_sealer(store, &sealer)
         .await

@@ -1011,19 +1011,17 @@ async fn kill9_with_callbacks_outstanding_delivers_every_one() {
     }
     // Let the deliveries fail a few times, some stuck in flight.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let store = riskgate::store::SqlStore::connect(&db.url).await.unwrap();
-    let running = riskgate::store::Store::list_jobs(
-        &store,
-        &riskgate::store::JobFilter {
+    let store = riskgate::store::connect(&db.url).await.unwrap();
+    let running = store
+        .list_jobs(&riskgate::store::JobFilter {
             kind: Some(riskgate::callbacks::CALLBACK_JOB.to_owned()),
             state: Some(riskgate::store::JobState::Running),
             limit: 100,
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    riskgate::store::Store::close(&store).await;
+        })
+        .await
+        .unwrap();
+    store.close().await;
     server.kill9();
     eprintln!("{} callbacks in flight at kill -9", running.len());
     assert!(!running.is_empty(), "no delivery was in flight at the kill");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::binary::{cli, Server};
 use common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
-use riskgate::store::{DatabaseUrl, SqlStore, Store};
+use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 
 #[test]
@@ -381,7 +381,7 @@ async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
     eprintln!("{} ingests acknowledged before kill -9", acked.len());
 
     let server = Server::start(&db.url, &[]);
-    let store = SqlStore::connect(&db.url).await.unwrap();
+    let store = riskgate::store::connect(&db.url).await.unwrap();
     let mut lost = Vec::new();
     for id in &acked {
         if store
@@ -516,7 +516,7 @@ async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
     }
     // The provider answers after 1.5 s: kill while the calls are in flight.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let store = SqlStore::connect(&db.url).await.unwrap();
+    let store = riskgate::store::connect(&db.url).await.unwrap();
     let running = store
         .list_jobs(&riskgate::store::JobFilter {
             state: Some(riskgate::store::JobState::Running),

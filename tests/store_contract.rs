@@ -10,11 +10,9 @@ use std::sync::Arc;
 use common::{fresh_db, Backend};
 use riskgate::store::*;
 
-async fn open(backend: Backend) -> Option<(SqlStore, common::TestDb)> {
+async fn open(backend: Backend) -> Option<(Arc<dyn Store>, common::TestDb)> {
     let db = fresh_db(backend).await?;
-    let store = SqlStore::connect(&db.url)
-        .await
-        .expect("connect and migrate");
+    let store = connect(&db.url).await.expect("connect and migrate");
     Some((store, db))
 }
 
@@ -61,7 +59,7 @@ async fn migrations_apply_once_and_data_survives_reconnect(backend: Backend) {
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.close().await;
     // A second start runs the migrator again: nothing to do, data intact.
-    let again = SqlStore::connect(&db.url).await.unwrap();
+    let again = connect(&db.url).await.unwrap();
     assert_eq!(
         again.get_subscriber("12").await.unwrap().unwrap().name,
         "12 Inc"
@@ -253,7 +251,6 @@ async fn rule_sets_are_versioned(backend: Backend) {
     assert_eq!((current.version, current.body.as_str()), (2, "{\"v\":2}"));
 
     // Concurrent writers each get a version of their own.
-    let store = Arc::new(store);
     let writes = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -382,7 +379,6 @@ async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let store = Arc::new(store);
     let tries = (0..16).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -606,6 +602,191 @@ async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
         .unwrap());
 }
 
+async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..3 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    let claimed = store
+        .claim_jobs("device_fetch", 3, now, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let ids: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
+    // One finishes and one goes back to the queue before the renewal.
+    store
+        .finish_job(
+            &ids[0],
+            &JobOutcome::Succeeded {
+                result: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .retry_job(&ids[1], now + 50_000, "503", false)
+        .await
+        .unwrap());
+    store
+        .renew_leases(
+            &[ids.clone(), vec!["unknown".into()]].concat(),
+            now + 30_000,
+        )
+        .await
+        .unwrap();
+    store.renew_leases(&[], now + 90_000).await.unwrap();
+    let by_id = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move {
+            store
+                .list_jobs(&JobFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|j| j.id == id)
+                .unwrap()
+        }
+    };
+    let finished = by_id(&ids[0]).await;
+    assert_eq!(
+        (finished.state, finished.lease_expires_at),
+        (JobState::Succeeded, None)
+    );
+    let retried = by_id(&ids[1]).await;
+    assert_eq!(
+        (retried.state, retried.lease_expires_at, retried.run_at),
+        (JobState::Pending, None, now + 50_000)
+    );
+    let renewed = by_id(&ids[2]).await;
+    assert_eq!(
+        (renewed.state, renewed.lease_expires_at),
+        (JobState::Running, Some(now + 30_000))
+    );
+    // Past the old lease but within the renewed one, nobody else claims it.
+    assert!(store
+        .claim_jobs("device_fetch", 10, now + 2_000, now + 3_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let reclaimed = store
+        .claim_jobs("device_fetch", 10, now + 30_001, now + 40_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        reclaimed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        [ids[2].as_str()]
+    );
+}
+
+async fn released_leases_make_running_jobs_due_without_counting_the_attempt(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..3 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    let first = store
+        .claim_jobs("device_fetch", 3, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    // j0 failed once already (a counted attempt), j1 finished, j2 runs.
+    let ids = ["j0", "j1", "j2"].map(String::from);
+    assert!(store.retry_job(&ids[0], now, "503", false).await.unwrap());
+    store
+        .finish_job(
+            &ids[1],
+            &JobOutcome::Failed {
+                error: "gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let second = store
+        .claim_jobs("device_fetch", 3, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|j| (j.id.as_str(), j.attempts))
+            .collect::<Vec<_>>(),
+        [(ids[0].as_str(), 2)]
+    );
+
+    // The restarted process takes back both leases at once.
+    let later = now + 1_000;
+    assert_eq!(store.release_leases(later).await.unwrap(), 2);
+    assert_eq!(
+        store.release_leases(later).await.unwrap(),
+        0,
+        "nothing left"
+    );
+    assert_eq!(store.next_due("device_fetch").await.unwrap(), Some(later));
+    let jobs = store
+        .list_jobs(&JobFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut states: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.id.clone(), j.state, j.attempts, j.lease_expires_at))
+        .collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        [
+            (ids[0].clone(), JobState::Pending, 1, None),
+            (ids[1].clone(), JobState::Failed, 1, None),
+            (ids[2].clone(), JobState::Pending, 0, None),
+        ]
+    );
+    // Claimed again, each counts the attempt it makes now, once.
+    let mut again: Vec<_> = store
+        .claim_jobs("device_fetch", 10, later, later + 60_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j.attempts))
+        .collect();
+    again.sort();
+    assert_eq!(again, [(ids[0].clone(), 2), (ids[2].clone(), 1)]);
+}
+
+async fn conflicts_carry_the_store_description_not_the_database_text(backend: Backend) {
+    let Some((store, _db)) = open(backend).await else {
+        return;
+    };
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_subscriber(&subscriber("12")).await else {
+        panic!("a second subscriber 12 conflicts");
+    };
+    assert_eq!(what, "subscriber already exists");
+    store.create_api_key(&key("k1", "12")).await.unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_api_key(&key("k1", "12")).await else {
+        panic!("a second key k1 conflicts");
+    };
+    assert_eq!(what, "API key already exists");
+}
+
 async fn concurrent_claims_never_share_a_job(backend: Backend) {
     let Some((store, _db)) = open(backend).await else {
         return;
@@ -617,7 +798,6 @@ async fn concurrent_claims_never_share_a_job(backend: Backend) {
             .await
             .unwrap();
     }
-    let store = Arc::new(store);
     let now = now_millis();
     let claimers = (0..6).map(|_| {
         let store = store.clone();
@@ -693,7 +873,7 @@ fn inserted(recorded: DecisionRecorded) -> DecisionRow {
     }
 }
 
-async fn all_decisions(store: &SqlStore) -> Vec<DecisionReplay> {
+async fn all_decisions(store: &Arc<dyn Store>) -> Vec<DecisionReplay> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -860,9 +1040,8 @@ async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let store = Arc::new(store);
     // A second process on the same database: its batches race the first's.
-    let other = Arc::new(SqlStore::connect(&db.url).await.unwrap());
+    let other = connect(&db.url).await.unwrap();
     let now = now_millis();
     let tries = (0..20).map(|i| {
         let store = if i % 2 == 0 {
@@ -895,35 +1074,57 @@ async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
     assert_eq!((c.decisions_review, c.amount_count), (1, 1), "counted once");
 }
 
+/// A second process's own connection to the test database, outside any store.
+enum OtherProcess {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl OtherProcess {
+    async fn connect(url: &DatabaseUrl) -> Self {
+        use sqlx::Connection;
+        match url {
+            DatabaseUrl::Sqlite { path } => Self::Sqlite(
+                sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+                    .await
+                    .unwrap(),
+            ),
+            DatabaseUrl::Postgres { url } => {
+                Self::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+            }
+        }
+    }
+
+    async fn execute(&mut self, sql: &str) {
+        match self {
+            Self::Sqlite(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+            Self::Postgres(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+        }
+        .unwrap();
+    }
+}
+
 async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Backend) {
-    use sqlx::Connection;
     let Some((store, db)) = open(backend).await else {
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let url = match &db.url {
-        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres { url } => url.clone(),
-    };
     // Another process holds an uncommitted decision with the key.
-    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut other = OtherProcess::connect(&db.url).await;
     let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
         Backend::Postgres => "BEGIN",
     };
-    sqlx::raw_sql(begin).execute(&mut other).await.unwrap();
+    other.execute(begin).await;
     let now = now_millis();
-    sqlx::query(
-        "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
-         input, result, risk_score, risk_level, action, rules_version, created_at) \
-         VALUES ('theirs', '12', 'r', 'k', 'h', '{}', '{}', 1.0, 'low', 'allow', 1, $1)",
-    )
-    .bind(now)
-    .execute(&mut other)
-    .await
-    .unwrap();
+    other
+        .execute(&format!(
+            "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, request_hash, \
+             input, result, risk_score, risk_level, action, rules_version, created_at) \
+             VALUES ('theirs', '12', 'r', 'k', 'h', '{{}}', '{{}}', 1.0, 'low', 'allow', 1, {now})"
+        ))
+        .await;
 
-    let store = Arc::new(store);
     let ours = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -934,7 +1135,7 @@ async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Ba
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!ours.is_finished(), "waits for the other transaction");
-    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    other.execute("COMMIT").await;
     let DecisionRecorded::Existing(existing) = ours.await.unwrap().unwrap() else {
         panic!("the other process's decision wins");
     };
@@ -953,10 +1154,7 @@ async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_cou
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let stores = [
-        Arc::new(store),
-        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
-    ];
+    let stores = [store, connect(&db.url).await.unwrap()];
     // Batches mixing decisions, touches and keys for a few shared customers in
     // every order: PostgreSQL batches commit concurrently and must not deadlock.
     let writes = (0..120).map(|i: i64| {
@@ -1017,7 +1215,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
             .await
             .unwrap();
     }
-    async fn labels(store: &SqlStore, user: &str) -> i64 {
+    async fn labels(store: &Arc<dyn Store>, user: &str) -> i64 {
         store
             .get_customer("12", user)
             .await
@@ -1451,7 +1649,6 @@ async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
     assert!(store.touch_customer("99", &seen(None), 1).await.is_err());
 
     // Many concurrent touches of one customer in shared batches.
-    let store = Arc::new(store);
     let touches = (0..40).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -1550,7 +1747,7 @@ fn with_callback(mut new: NewDecision, run_at: Option<Millis>) -> NewDecision {
     new
 }
 
-async fn callback_jobs(store: &SqlStore, subscriber_id: &str) -> Vec<JobRow> {
+async fn callback_jobs(store: &Arc<dyn Store>, subscriber_id: &str) -> Vec<JobRow> {
     let filter = JobFilter {
         subscriber_id: Some(subscriber_id.into()),
         kind: Some(DECISION_CALLBACK_JOB.into()),
@@ -1702,10 +1899,7 @@ async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) 
         return;
     };
     store.create_subscriber(&subscriber("12")).await.unwrap();
-    let stores = [
-        Arc::new(store),
-        Arc::new(SqlStore::connect(&db.url).await.unwrap()),
-    ];
+    let stores = [store, connect(&db.url).await.unwrap()];
     let now = now_millis();
     let tries = (0..16).map(|i| {
         let store = stores[i % 2].clone();
@@ -1789,7 +1983,6 @@ async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
             .await
             .unwrap(),
     );
-    let store = Arc::new(store);
     let writers = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -2095,7 +2288,6 @@ async fn only_a_failed_job_is_requeued(backend: Backend) {
         .finish_job("j3", &JobOutcome::Failed { error: "x".into() })
         .await
         .unwrap();
-    let store = Arc::new(store);
     let tries = (0..6).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -2297,6 +2489,9 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
 
 on_every_backend!(
     jobs_are_leased_retried_and_reclaimed_after_a_crash,
+    leases_are_renewed_for_running_jobs_only,
+    released_leases_make_running_jobs_due_without_counting_the_attempt,
+    conflicts_carry_the_store_description_not_the_database_text,
     concurrent_claims_never_share_a_job,
     migrations_apply_once_and_data_survives_reconnect,
     settings_insert_if_absent_keeps_the_first_value,

@@ -8,6 +8,10 @@
 //! still hears back only after its write is committed. Batches form by
 //! themselves: while one commits, the next requests queue.
 //!
+//! The queue, the batching and the lock order live here; each backend's
+//! [`Committer`] applies one batch in one transaction on its own connection
+//! type (on SQLite, the one connection that owns writes).
+//!
 //! Batches commit concurrently on PostgreSQL, so each takes its row locks in
 //! one global order: first jobs and decisions (sorted by [`Op::lock_order`]),
 //! then customer profiles (sorted by subscriber and user). A batch never waits
@@ -16,10 +20,9 @@
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, AnyPool, Executor};
+use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::sql::{db_err, enqueue_on, finish_on, record_decision_on, touch_customer_on};
 use super::{
     CustomerTouch, DecisionRecorded, Enqueued, JobOutcome, Millis, NewDecision, NewJob, StoreError,
     StoreResult,
@@ -28,7 +31,7 @@ use super::{
 const MAX_BATCH: usize = 128;
 const QUEUE_DEPTH: usize = 4096;
 
-enum Op {
+pub(super) enum Op {
     Enqueue {
         job: NewJob,
         done_since: Millis,
@@ -49,7 +52,7 @@ enum Op {
 }
 
 #[derive(Clone)]
-enum Done {
+pub(super) enum Done {
     Enqueued(Box<Enqueued>),
     Finished(bool),
     Decision(Box<DecisionRecorded>),
@@ -86,28 +89,9 @@ impl Op {
         }
     }
 
-    /// The first phase: everything but customer profiles.
-    async fn apply(&self, conn: &mut AnyConnection) -> StoreResult<Done> {
-        match self {
-            Op::Enqueue { job, done_since } => enqueue_on(conn, job, *done_since)
-                .await
-                .map(|e| Done::Enqueued(Box::new(e))),
-            Op::Finish { job_id, outcome } => {
-                finish_on(conn, job_id, outcome).await.map(Done::Finished)
-            }
-            Op::Decision {
-                decision,
-                idempotent_since,
-            } => record_decision_on(conn, decision, *idempotent_since)
-                .await
-                .map(|d| Done::Decision(Box::new(d))),
-            Op::Touch { .. } => Ok(Done::Touched),
-        }
-    }
-
     /// The customer update the second phase applies for this op, once its
     /// first phase answered `done`: (subscriber, touch, seen at, counted action).
-    fn customer_touch<'a>(
+    pub(super) fn customer_touch<'a>(
         &'a self,
         done: &'a Done,
     ) -> Option<(&'a str, &'a CustomerTouch, Millis, Option<&'a str>)> {
@@ -136,6 +120,27 @@ impl Op {
     }
 }
 
+/// One backend's way to apply a batch: a transaction on its own connection.
+#[async_trait]
+pub(super) trait Committer: Send + Sync + 'static {
+    type Tx: Send;
+    /// Opens the batch's transaction (on SQLite, taking the write lock first).
+    async fn begin(&self) -> StoreResult<Self::Tx>;
+    /// The first phase of one op: everything but customer profiles.
+    async fn apply(&self, tx: &mut Self::Tx, op: &Op) -> StoreResult<Done>;
+    /// The second phase: one customer profile update.
+    async fn touch(
+        &self,
+        tx: &mut Self::Tx,
+        subscriber_id: &str,
+        touch: &CustomerTouch,
+        at: Millis,
+        action: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Commits; a transaction dropped without it is rolled back.
+    async fn commit(&self, tx: Self::Tx) -> StoreResult<()>;
+}
+
 struct Request {
     op: Op,
     reply: oneshot::Sender<StoreResult<Done>>,
@@ -152,11 +157,12 @@ fn stopped() -> StoreError {
 impl GroupCommit {
     /// Starts `committers` tasks that drain one queue; they stop when the
     /// store (the last sender) is dropped.
-    pub(super) fn spawn(pool: AnyPool, writer: Option<Arc<Mutex<()>>>, committers: usize) -> Self {
+    pub(super) fn spawn<C: Committer>(committer: C, committers: usize) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let rx = Arc::new(Mutex::new(rx));
+        let committer = Arc::new(committer);
         for _ in 0..committers {
-            tokio::spawn(run(pool.clone(), writer.clone(), rx.clone()));
+            tokio::spawn(run(committer.clone(), rx.clone()));
         }
         Self { tx }
     }
@@ -221,22 +227,14 @@ impl GroupCommit {
     }
 }
 
-async fn run(
-    pool: AnyPool,
-    writer: Option<Arc<Mutex<()>>>,
-    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
-) {
+async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let received = rx.lock().await.recv_many(&mut batch, MAX_BATCH).await;
         if received == 0 {
             return;
         }
-        let _turn = match &writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
-        };
-        match commit_batch(&pool, &batch, writer.is_some()).await {
+        match commit_batch(committer.as_ref(), &batch).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
@@ -245,10 +243,9 @@ async fn run(
             // One bad request must not fail its neighbours: retry each alone.
             Err(_) => {
                 for request in batch.drain(..) {
-                    let outcome =
-                        commit_batch(&pool, std::slice::from_ref(&request), writer.is_some())
-                            .await
-                            .map(|mut outcomes| outcomes.remove(0));
+                    let outcome = commit_batch(committer.as_ref(), std::slice::from_ref(&request))
+                        .await
+                        .map(|mut outcomes| outcomes.remove(0));
                     let _ = request.reply.send(outcome);
                 }
             }
@@ -256,58 +253,29 @@ async fn run(
     }
 }
 
-async fn commit_batch(pool: &AnyPool, batch: &[Request], sqlite: bool) -> StoreResult<Vec<Done>> {
+async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    // SQLite: take the write lock up front. A deferred transaction that reads
-    // first fails at once with SQLITE_BUSY when another process (the CLI)
-    // writes meanwhile; BEGIN IMMEDIATE waits for the lock instead.
-    let begin = if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
-    conn.execute(begin).await.map_err(db_err)?;
+    let mut tx = committer.begin().await?;
     let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
-    let mut written = Ok(());
     for i in order {
-        match batch[i].op.apply(&mut conn).await {
-            Ok(outcome) => outcomes[i] = Some(outcome),
-            Err(err) => {
-                written = Err(err);
-                break;
-            }
-        }
+        outcomes[i] = Some(committer.apply(&mut tx, &batch[i].op).await?);
     }
-    if written.is_ok() {
-        written = touch_customers(&mut conn, batch, &outcomes).await;
-    }
-    if let Err(err) = written {
-        let _ = conn.execute("ROLLBACK").await;
-        return Err(err);
-    }
-    if let Err(err) = conn.execute("COMMIT").await {
-        let _ = conn.execute("ROLLBACK").await;
-        return Err(db_err(err));
-    }
-    outcomes
-        .into_iter()
-        .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))
-        .collect()
-}
-
-/// The second phase of a batch: the customer profile updates, in (subscriber,
-/// user) order.
-async fn touch_customers(
-    conn: &mut AnyConnection,
-    batch: &[Request],
-    outcomes: &[Option<Done>],
-) -> StoreResult<()> {
+    // The second phase: the customer profile updates, in (subscriber, user) order.
     let mut touches: Vec<_> = batch
         .iter()
-        .zip(outcomes)
+        .zip(&outcomes)
         .filter_map(|(request, done)| request.op.customer_touch(done.as_ref()?))
         .collect();
     touches.sort_by(|a, b| (a.0, &a.1.user_id).cmp(&(b.0, &b.1.user_id)));
     for (subscriber_id, touch, at, action) in touches {
-        touch_customer_on(conn, subscriber_id, touch, at, action).await?;
+        committer
+            .touch(&mut tx, subscriber_id, touch, at, action)
+            .await?;
     }
-    Ok(())
+    committer.commit(tx).await?;
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))
+        .collect()
 }

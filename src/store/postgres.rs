@@ -1,0 +1,88 @@
+//! The [`Store`] on PostgreSQL, for production, through sqlx's native
+//! PostgreSQL driver. Many processes may share one database: writers take row
+//! locks (`FOR UPDATE`), and job claims skip the rows another process is
+//! claiming (`SKIP LOCKED`).
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use super::group_commit::GroupCommit;
+use super::shared::{conflict, store_impls};
+
+static MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+fn db_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => conflict(db.constraint()),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+        _ => StoreError::Database(err),
+    }
+}
+
+async fn begin_write(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    pool.begin().await.map_err(db_err)
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    commits: GroupCommit,
+}
+
+struct PgCommitter {
+    pool: PgPool,
+}
+
+impl PgStore {
+    const LOCK_ROW: &'static str = "FOR UPDATE";
+    const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
+
+    /// Connects (the URL is passed to the driver as given) and applies the
+    /// embedded migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        MIGRATIONS.run(&pool).await?;
+        // Batches commit concurrently here: take several at once.
+        let commits = GroupCommit::spawn(PgCommitter { pool: pool.clone() }, 4);
+        Ok(Self { pool, commits })
+    }
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writes(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait::async_trait]
+impl Lifecycle for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+store_impls!(PgStore, PgCommitter, sqlx::Postgres, sqlx::PgConnection);

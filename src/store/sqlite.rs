@@ -1,0 +1,188 @@
+//! The [`Store`] on SQLite, the embedded default, through sqlx's native
+//! SQLite driver.
+//!
+//! Every write goes through one connection, the only one of the writer pool:
+//! SQLite allows one writer at a time, and queueing writers for that
+//! connection, in order, replaces SQLite's busy handler, whose growing sleeps
+//! (up to 100 ms a try) made write latency spike under concurrent ingests. The
+//! connection's prepared statements stay cached on it. Reads run beside it on
+//! a pool of their own (WAL). The busy timeout still covers another process
+//! (the CLI) writing to the same file.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::group_commit::GroupCommit;
+use super::shared::{conflict, store_impls};
+
+static MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// What SQLite reports for a unique violation ("UNIQUE constraint failed:
+/// <columns>", never the constraint's name), by constraint name.
+const UNIQUE_COLUMNS: &[(&str, &str)] = &[
+    ("settings.key", "settings_pkey"),
+    ("subscribers.id", "subscribers_pkey"),
+    ("api_keys.key_id", "api_keys_pkey"),
+    (
+        "provider_credentials.subscriber_id, provider_credentials.provider",
+        "provider_credentials_pkey",
+    ),
+    (
+        "rule_sets.subscriber_id, rule_sets.version",
+        "rule_sets_pkey",
+    ),
+    ("jobs.id", "jobs_pkey"),
+    (
+        "jobs.subscriber_id, jobs.kind, jobs.dedupe_key",
+        "jobs_live",
+    ),
+    ("decisions.id", "decisions_pkey"),
+    (
+        "decisions.subscriber_id, decisions.idempotency_key",
+        "decisions_idempotency",
+    ),
+    (
+        "callback_attempts.decision_id, callback_attempts.attempt",
+        "callback_attempts_pkey",
+    ),
+    (
+        "customers.subscriber_id, customers.user_id",
+        "customers_pkey",
+    ),
+    (
+        "customer_devices.subscriber_id, customer_devices.user_id, customer_devices.visitor_id",
+        "customer_devices_pkey",
+    ),
+    (
+        "customer_cards.subscriber_id, customer_cards.user_id, customer_cards.bin, \
+         customer_cards.last4",
+        "customer_cards_pkey",
+    ),
+];
+
+fn db_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let columns = db.message().strip_prefix("UNIQUE constraint failed: ");
+            let constraint = UNIQUE_COLUMNS
+                .iter()
+                .find(|(known, _)| Some(*known) == columns)
+                .map(|(_, name)| *name);
+            conflict(constraint)
+        }
+        // SQLITE_BUSY and its extended codes: another process held the write
+        // lock past the busy timeout. Worth a retry, not a 500.
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("5" | "261" | "517" | "773")) =>
+        {
+            StoreError::Unavailable(err)
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(err)
+        }
+        _ => StoreError::Database(err),
+    }
+}
+
+/// A write transaction. It takes the write lock up front: a deferred
+/// transaction that reads first fails at once with SQLITE_BUSY when another
+/// process (the CLI) writes meanwhile; BEGIN IMMEDIATE waits for the lock.
+async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+}
+
+pub struct SqliteStore {
+    /// Readers, beside the writer (WAL).
+    reads: SqlitePool,
+    /// One connection: every write, the group commit's batches included.
+    writes: SqlitePool,
+    commits: GroupCommit,
+}
+
+struct SqliteCommitter {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// SQLite takes no row locks: the write lock serializes writers.
+    const LOCK_ROW: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+
+    /// Opens (creating it if absent) the database file and applies the
+    /// embedded migrations.
+    pub async fn connect(path: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(db_err)?
+            .create_if_missing(true)
+            // WAL lets readers run beside the writer; FULL sync makes a
+            // committed row survive power loss, not only a process crash.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Writers queue for the one connection; a batch takes milliseconds.
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        MIGRATIONS.run(&writes).await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        let commits = GroupCommit::spawn(
+            SqliteCommitter {
+                pool: writes.clone(),
+            },
+            1,
+        );
+        Ok(Self {
+            reads,
+            writes,
+            commits,
+        })
+    }
+
+    fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    fn writes(&self) -> &SqlitePool {
+        &self.writes
+    }
+}
+
+#[async_trait::async_trait]
+impl Lifecycle for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reads)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writes.close().await;
+        self.reads.close().await;
+    }
+}
+
+store_impls!(
+    SqliteStore,
+    SqliteCommitter,
+    sqlx::Sqlite,
+    sqlx::SqliteConnection
+);

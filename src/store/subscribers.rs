@@ -1,0 +1,131 @@
+//! Subscribers (the tenants), their API keys and provider credentials.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::{Millis, StoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriberStatus {
+    Active,
+    Suspended,
+}
+
+impl SubscriberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for SubscriberStatus {
+    type Error = String;
+
+    /// Decodes the stored text (rows decode through this).
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("subscriber status {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubscriberRow {
+    pub id: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub status: SubscriberStatus,
+    pub webhook_secret_sealed: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// The secret replaced by the last rotation, still accepted (signed with)
+    /// until `previous_secret_expires_at`; see [`Subscribers::rotate_webhook_secret`].
+    pub previous_webhook_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub key_id: String,
+    pub subscriber_id: String,
+    pub name: Option<String>,
+    pub key_hash: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// What authenticating one API key needs, read in one query.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyAuthRow {
+    pub key_hash: String,
+    pub subscriber_id: String,
+    pub revoked: bool,
+    #[sqlx(try_from = "String")]
+    pub subscriber_status: SubscriberStatus,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProviderCredentialRow {
+    pub subscriber_id: String,
+    pub provider: String,
+    /// Encrypted JSON of the credentials (see `secrets::Sealer`).
+    pub sealed: String,
+    /// Non-secret settings (region, API version) as JSON, shown to operators.
+    pub settings: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Tenants and what authenticates and configures them.
+#[async_trait]
+pub trait Subscribers: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the id is taken.
+    async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()>;
+    async fn get_subscriber(&self, id: &str) -> StoreResult<Option<SubscriberRow>>;
+    async fn list_subscribers(&self) -> StoreResult<Vec<SubscriberRow>>;
+    /// Changes name and/or status; `None` when the subscriber does not exist.
+    async fn update_subscriber(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        status: Option<SubscriberStatus>,
+    ) -> StoreResult<Option<SubscriberRow>>;
+    /// In one statement: the current webhook secret becomes the previous one
+    /// (valid until `previous_expires_at`; an older previous secret is
+    /// dropped) and `new_sealed` the current one. `None` for an unknown
+    /// subscriber.
+    async fn rotate_webhook_secret(
+        &self,
+        subscriber_id: &str,
+        new_sealed: &str,
+        previous_expires_at: Millis,
+    ) -> StoreResult<Option<SubscriberRow>>;
+
+    async fn create_api_key(&self, row: &ApiKeyRow) -> StoreResult<()>;
+    async fn list_api_keys(&self, subscriber_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
+    /// Marks the key revoked (keeping the first revocation time); `None` if the
+    /// subscriber has no such key.
+    async fn revoke_api_key(
+        &self,
+        subscriber_id: &str,
+        key_id: &str,
+    ) -> StoreResult<Option<ApiKeyRow>>;
+    async fn find_key_for_auth(&self, key_id: &str) -> StoreResult<Option<KeyAuthRow>>;
+
+    /// Inserts or replaces one provider's credentials for a subscriber.
+    async fn put_provider_credentials(&self, row: &ProviderCredentialRow) -> StoreResult<()>;
+    /// The subscriber's providers, first configured first.
+    async fn list_provider_credentials(
+        &self,
+        subscriber_id: &str,
+    ) -> StoreResult<Vec<ProviderCredentialRow>>;
+}
