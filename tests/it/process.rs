@@ -3,20 +3,17 @@
 //! The `riskgate` binary as an operator runs it: start-up flags and errors,
 //! the operator commands, the logs, and a `kill -9` in the middle of a burst.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::binary::{cli, Server};
-use common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
+use crate::common::binary::{cli, Server};
+use crate::common::{fresh_db, read, Backend, ADMIN_TOKEN, SECRETS_KEY};
 use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
 
-#[test]
 fn bad_flags_stop_startup_with_one_line_naming_them() {
     for (args, needle) in [
         (vec!["--no-such-flag"], "--no-such-flag"),
@@ -31,13 +28,13 @@ fn bad_flags_stop_startup_with_one_line_naming_them() {
             "--fingerprint-base-url",
         ),
     ] {
-        let out = common::riskgate().args(&args).output().unwrap();
+        let out = crate::common::riskgate().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
-    let out = common::riskgate()
+    let out = crate::common::riskgate()
         .args(["--database-url", "postgres://127.0.0.1:1/x"])
         .env_remove("RISKGATE_SECRETS_KEY")
         .output()
@@ -46,11 +43,10 @@ fn bad_flags_stop_startup_with_one_line_naming_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--secrets-key"));
 }
 
-#[test]
 fn an_unreachable_redis_stops_startup_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("rg.db").display());
-    let out = common::riskgate()
+    let out = crate::common::riskgate()
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -66,13 +62,12 @@ fn an_unreachable_redis_stops_startup_with_a_message() {
     assert!(stderr.contains("Redis did not answer"), "{stderr}");
 }
 
-#[test]
 fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("rg.db");
     let url = format!("sqlite://{}", db.display());
     let run = || {
-        let mut child = common::riskgate()
+        let mut child = crate::common::riskgate()
             .args(["--listen", "127.0.0.1:0", "--database-url", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -130,9 +125,7 @@ fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
 }
 
 async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
-    let Some(db) = fresh_db(backend).await else {
-        return;
-    };
+    let db = fresh_db(backend).await;
     let url = &db.url;
     let (ok, sub, err) = cli(
         url,
@@ -244,9 +237,8 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
 }
 
 /// Secrets that pass through the service never reach its logs, even at debug level.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_contain_secrets() {
-    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let db = fresh_db(Backend::Sqlite).await;
     let server =
         Server::start_with_env(&db.url, &["--log-format", "json"], &[("RUST_LOG", "debug")]);
     let client = reqwest::Client::new();
@@ -327,9 +319,7 @@ async fn logs_never_contain_secrets() {
 /// `kill -9` during a burst of ingests: every request that got a `202` has its
 /// job after the restart.
 async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
-    let Some(db) = fresh_db(backend).await else {
-        return;
-    };
+    let db = fresh_db(backend).await;
     let mut server = Server::start(&db.url, &[]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -417,9 +407,8 @@ async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
 
 /// `riskgate serve --demo`, as a new user tries it: the printed key and curl
 /// work, and the event's signals are ready moments later.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_prints_a_working_key_and_events_become_ready() {
-    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let db = fresh_db(Backend::Sqlite).await;
     let server = Server::start(&db.url, &["--demo"]);
     let started = std::time::Instant::now();
     let key = loop {
@@ -479,9 +468,7 @@ async fn demo_prints_a_working_key_and_events_become_ready() {
 /// `kill -9` while fetches are in flight: after a restart every accepted job
 /// completes (its lease expires and the new process claims it).
 async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
-    let Some(db) = fresh_db(backend).await else {
-        return;
-    };
+    let db = fresh_db(backend).await;
     let sim = riskgate::simulator::start(&riskgate::simulator::SimulatorConfig {
         slow_ms: 1_500,
         risky_share: 0.0,
@@ -562,8 +549,21 @@ async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
     sim.shutdown().await.unwrap();
 }
 
-on_every_backend!(
-    kill9_with_fetches_in_flight_completes_every_job,
-    operator_cli_manages_what_the_server_serves,
-    kill9_during_ingest_burst_loses_no_acknowledged_job
-);
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(Backend::ALL) => [
+            kill9_with_fetches_in_flight_completes_every_job,
+            operator_cli_manages_what_the_server_serves,
+            kill9_during_ingest_burst_loses_no_acknowledged_job,
+        ],
+        sync => [
+            bad_flags_stop_startup_with_one_line_naming_them,
+            an_unreachable_redis_stops_startup_with_a_message,
+            first_start_prints_an_admin_token_once_and_stores_only_its_hash,
+        ],
+        tokio.threads(2) => [
+            logs_never_contain_secrets,
+            demo_prints_a_working_key_and_events_become_ready,
+        ],
+    }
+}

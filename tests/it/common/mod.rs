@@ -1,8 +1,11 @@
 //! Shared test helpers: fresh databases on each backend, a running app, an
 //! HTTP client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binary;
+pub mod trials;
+
+pub(crate) use trials::trials;
 
 use std::time::Duration;
 
@@ -33,10 +36,18 @@ pub fn riskgate() -> std::process::Command {
     command
 }
 
+/// A database backend; a test taking one runs once per backend (see [`trials`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// A backend of the device-signal cache and the velocity counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    Memory,
+    Redis,
 }
 
 /// A database of its own for one test; removed (or left to its temp dir) on drop.
@@ -66,71 +77,49 @@ pub fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// Backend tests fail when their server is unreachable. Outside CI a developer
-/// may opt out with `RISKGATE_TEST_SKIP_UNREACHABLE=1`; under `CI=true` never.
-fn skip_unreachable() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    !ci && std::env::var("RISKGATE_TEST_SKIP_UNREACHABLE").is_ok_and(|v| v == "1")
-}
-
 /// The test Redis (`RISKGATE_TEST_REDIS_URL`, default the local server).
 pub fn redis_url() -> String {
     std::env::var("RISKGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// A raw connection to the test Redis, or `None` when it is unreachable and
-/// skipping is allowed.
-pub async fn raw_redis() -> Option<redis::aio::MultiplexedConnection> {
+/// A raw connection to the test Redis. A trial that calls this must need
+/// [`trials::Server::Redis`], so that it is ignored, not failed, where Redis is
+/// missing outside CI.
+pub async fn raw_redis() -> redis::aio::MultiplexedConnection {
     let url = redis_url();
     let attempt = async {
         let client = redis::Client::open(url.as_str())?;
         client.get_multiplexed_async_connection().await
     };
-    let result = tokio::time::timeout(Duration::from_secs(5), attempt).await;
-    match result {
-        Ok(Ok(conn)) => Some(conn),
-        Ok(Err(_)) | Err(_) if skip_unreachable() => {
-            eprintln!("skipping: Redis at {url} unreachable");
-            None
-        }
-        Ok(Err(err)) => panic!(
-            "Redis at {url} is unreachable ({err}); start it (see .ci/run) \
-             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
-        ),
-        Err(_) => panic!(
-            "Redis at {url} did not answer within 5 s; start it (see .ci/run) \
-             or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
-        ),
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => panic!("Redis at {url} is unreachable ({err}); start it (see .ci/run)"),
+        Err(_) => panic!("Redis at {url} did not answer within 5 s; start it (see .ci/run)"),
     }
 }
 
-/// A fresh database, or `None` when the backend is unreachable and skipping is allowed.
-pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+/// A fresh database of `backend`.
+pub async fn fresh_db(backend: Backend) -> TestDb {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("riskgate.db");
-            Some(TestDb {
+            TestDb {
                 url: DatabaseUrl::Sqlite {
                     path: path.to_str().unwrap().to_owned(),
                 },
                 _dir: Some(dir),
                 pg_schema: None,
-            })
+            }
         }
         Backend::Postgres => {
             use sqlx::Connection;
             let base = postgres_base_url();
             let mut conn = match sqlx::PgConnection::connect(&base).await {
                 Ok(conn) => conn,
-                Err(err) if skip_unreachable() => {
-                    eprintln!("skipping: PostgreSQL at {base} unreachable: {err}");
-                    return None;
+                Err(err) => {
+                    panic!("PostgreSQL at {base} is unreachable ({err}); start it (see .ci/run)")
                 }
-                Err(err) => panic!(
-                    "PostgreSQL at {base} is unreachable ({err}); start it (see .ci/run) \
-                     or set RISKGATE_TEST_SKIP_UNREACHABLE=1 outside CI"
-                ),
             };
             let schema = format!("rg_test_{}", riskgate::secrets::random_id(16));
             sqlx::query(&format!("CREATE SCHEMA {schema}"))
@@ -140,11 +129,11 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
             conn.close().await.unwrap();
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-            Some(TestDb {
+            TestDb {
                 url: DatabaseUrl::Postgres { url },
                 _dir: None,
                 pg_schema: Some((base, schema)),
-            })
+            }
         }
     }
 }
@@ -158,16 +147,13 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn start(backend: Backend) -> Option<Self> {
+    pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
     }
 
     /// Starts with the test defaults, then whatever `configure` changes.
-    pub async fn start_with(
-        backend: Backend,
-        configure: impl FnOnce(&mut ServeConfig),
-    ) -> Option<Self> {
-        let db = fresh_db(backend).await?;
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> Self {
+        let db = fresh_db(backend).await;
         let mut config = ServeConfig::for_database(db.url.clone());
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.db.secrets_key = Some(SECRETS_KEY.to_owned());
@@ -184,12 +170,12 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Some(Self {
+        Self {
             running: Some(running),
             base,
             client,
             db,
-        })
+        }
     }
 
     /// Stops the app and starts it again on the same database, with the test
@@ -303,28 +289,4 @@ pub async fn read(resp: reqwest::Response) -> (u16, Value) {
         Value::String(text)
     };
     (status, body)
-}
-
-/// Generates one `#[tokio::test]` per backend from an async test body taking a
-/// [`Backend`].
-#[macro_export]
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }

@@ -925,22 +925,18 @@ fn fingerprintiq_dir() -> FixtureDir {
     }
 }
 
-#[tokio::test]
 async fn every_fingerprint_v3_fixture_through_fetch() {
     assert_eq!(run_fixture_dir(fingerprint_v3_dir()).await, 17);
 }
 
-#[tokio::test]
 async fn every_fingerprint_v4_fixture_through_fetch() {
     assert_eq!(run_fixture_dir(fingerprint_v4_dir()).await, 16);
 }
 
-#[tokio::test]
 async fn every_stytch_fixture_through_fetch() {
     assert_eq!(run_fixture_dir(stytch_dir()).await, 4);
 }
 
-#[tokio::test]
 async fn every_fingerprintiq_fixture_through_fetch() {
     assert_eq!(run_fixture_dir(fingerprintiq_dir()).await, 3);
 }
@@ -948,7 +944,6 @@ async fn every_fingerprintiq_fixture_through_fetch() {
 /// No fixture directory or file can escape the tests above: every file under
 /// `fixtures/providers/` (but the notes) is in one of their directories and
 /// is either given an expectation or a named skip.
-#[test]
 fn every_fixture_file_belongs_to_a_tested_directory() {
     let dirs = [
         fingerprint_v3_dir(),
@@ -987,7 +982,6 @@ fn every_fixture_file_belongs_to_a_tested_directory() {
     assert_eq!(files.len() - skipped, 40, "API answers covered");
 }
 
-#[test]
 fn statuses_come_from_the_file_names() {
     for (file, status) in [
         ("get_event_200_with_broken_format.json", 200),
@@ -1046,7 +1040,6 @@ fn header<'a>(r: &'a Received, name: &str) -> Option<&'a str> {
     r.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
-#[tokio::test]
 async fn fingerprint_v4_call_shape() {
     let r = call_once(&fingerprint("v4"), "1708102555327.NLOjmg").await;
     assert_eq!(r.method, Method::GET);
@@ -1060,7 +1053,6 @@ async fn fingerprint_v4_call_shape() {
     assert!(r.body.is_empty());
 }
 
-#[tokio::test]
 async fn fingerprint_v3_call_shape() {
     let r = call_once(&fingerprint("v3"), "1708102555327.NLOjmg").await;
     assert_eq!(r.method, Method::GET);
@@ -1071,7 +1063,6 @@ async fn fingerprint_v3_call_shape() {
     assert!(r.body.is_empty());
 }
 
-#[tokio::test]
 async fn stytch_call_shape() {
     let id = "telemetry-id-test-1f2e3d4c";
     let r = call_once(&stytch(), id).await;
@@ -1091,7 +1082,6 @@ async fn stytch_call_shape() {
     assert_eq!(body, serde_json::json!({ "telemetry_id": id }));
 }
 
-#[tokio::test]
 async fn fingerprintiq_call_shape() {
     let r = call_once(&fingerprintiq(), "req_01hns3k6tez83695a6t7").await;
     assert_eq!(r.method, Method::GET);
@@ -1109,7 +1099,6 @@ async fn fingerprintiq_call_shape() {
 /// An id with `/`, spaces and URL delimiters arrives percent-encoded as ONE
 /// path segment (the server matches exactly one segment after the prefix and
 /// decodes it back to the id); Stytch gets it verbatim in the JSON body.
-#[tokio::test]
 async fn odd_ids_arrive_as_one_encoded_path_segment() {
     let id = "evt/1 2?x=y#frag%41/..";
     let encoded = "evt%2F1%202%3Fx=y%23frag%2541%2F..";
@@ -1131,7 +1120,6 @@ async fn odd_ids_arrive_as_one_encoded_path_segment() {
 
 /// The server really refuses wrong call shapes (so the tests above could
 /// fail), and serves the fixture bytes unchanged.
-#[tokio::test]
 async fn the_test_server_is_strict_and_serves_bytes_verbatim() {
     let server = FixtureServer::start().await;
     let body = fixture("fingerprint/v4/get_event_200.json");
@@ -1222,7 +1210,6 @@ async fn silent_server() -> (Url, tokio::task::JoinHandle<()>) {
     (Url::parse(&format!("http://{addr}/")).unwrap(), task)
 }
 
-#[tokio::test]
 async fn a_server_that_never_answers_is_a_timeout_retry() {
     let (base, task) = silent_server().await;
     let http = client(Duration::from_millis(300));
@@ -1239,7 +1226,6 @@ async fn a_server_that_never_answers_is_a_timeout_retry() {
     task.abort();
 }
 
-#[tokio::test]
 async fn a_closed_port_is_a_connect_error_retry() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1282,7 +1268,6 @@ async fn truncating_server(hold: bool) -> (Url, tokio::task::JoinHandle<()>) {
     (Url::parse(&format!("http://{addr}/")).unwrap(), task)
 }
 
-#[tokio::test]
 async fn a_body_that_stops_coming_is_a_timeout_retry() {
     let (base, task) = truncating_server(true).await;
     let http = client(Duration::from_millis(300));
@@ -1293,7 +1278,6 @@ async fn a_body_that_stops_coming_is_a_timeout_retry() {
     task.abort();
 }
 
-#[tokio::test]
 async fn a_connection_cut_mid_body_is_a_network_error_retry() {
     let (base, task) = truncating_server(false).await;
     let http = client(Duration::from_secs(5));
@@ -1308,7 +1292,6 @@ async fn a_connection_cut_mid_body_is_a_network_error_retry() {
     task.abort();
 }
 
-#[tokio::test]
 async fn a_200_that_is_not_an_event_is_failed() {
     let server = FixtureServer::start().await;
     let http = client(Duration::from_secs(5));
@@ -1349,7 +1332,6 @@ async fn a_200_that_is_not_an_event_is_failed() {
 
 /// `Retry-After` is honoured on every retryable status, as seconds or as an
 /// HTTP date, and absent means no minimum wait.
-#[tokio::test]
 async fn retry_after_reaches_the_outcome() {
     let server = FixtureServer::start().await;
     let http = client(Duration::from_secs(5));
@@ -1379,5 +1361,32 @@ async fn retry_after_reaches_the_outcome() {
                 );
             }
         }
+    }
+}
+
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        tokio => [
+            every_fingerprint_v3_fixture_through_fetch,
+            every_fingerprint_v4_fixture_through_fetch,
+            every_stytch_fixture_through_fetch,
+            every_fingerprintiq_fixture_through_fetch,
+            fingerprint_v4_call_shape,
+            fingerprint_v3_call_shape,
+            stytch_call_shape,
+            fingerprintiq_call_shape,
+            odd_ids_arrive_as_one_encoded_path_segment,
+            the_test_server_is_strict_and_serves_bytes_verbatim,
+            a_server_that_never_answers_is_a_timeout_retry,
+            a_closed_port_is_a_connect_error_retry,
+            a_body_that_stops_coming_is_a_timeout_retry,
+            a_connection_cut_mid_body_is_a_network_error_retry,
+            a_200_that_is_not_an_event_is_failed,
+            retry_after_reaches_the_outcome,
+        ],
+        sync => [
+            every_fixture_file_belongs_to_a_tested_directory,
+            statuses_come_from_the_file_names,
+        ],
     }
 }

@@ -6,16 +6,14 @@
 //! on a taken port, a client that never finishes its body, and request ids
 //! that need percent-encoding.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::binary::{cli, cli_with_key, db_arg, Server};
-use common::{fresh_db, read, Backend, TestApp, ADMIN_TOKEN, SECRETS_KEY};
+use crate::common::binary::{cli, cli_with_key, db_arg, Server};
+use crate::common::{fresh_db, read, Backend, TestApp, ADMIN_TOKEN, SECRETS_KEY};
 use reqwest::Method;
 use riskgate::store::DatabaseUrl;
 use serde_json::{json, Value};
@@ -65,9 +63,8 @@ fn encode_segment(text: &str) -> String {
 
 /// 1. The operator CLI writes to the SQLite database of a server under ingest
 ///    load: neither side sees a lock error (no 500, no 503, no failed command).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cli_writes_during_an_ingest_burst_on_sqlite_fail_nobody() {
-    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let db = fresh_db(Backend::Sqlite).await;
     // Providers unreachable at once: the worker's retries add their writes to
     // the contention instead of waiting on the network.
     let server = Server::start(
@@ -207,9 +204,7 @@ fn tail(log: &str) -> String {
 /// 2. A percent-encoded NUL in a path parameter (which PostgreSQL refuses in
 ///    text) is a 404, never a 500.
 async fn nul_bytes_in_paths_are_not_found(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+    let app = TestApp::start(backend).await;
     let key = app.subscriber_with_key("12").await;
     let rules = json!({"review_threshold": 0.4, "block_threshold": 0.8, "rules": []});
     let cases: Vec<(Method, &str, Option<Value>)> = vec![
@@ -255,9 +250,7 @@ async fn nul_bytes_in_paths_are_not_found(backend: Backend) {
 /// 3. Concurrent rule-set replacements each get their own version: 1..=64,
 ///    no 409, no gap.
 async fn concurrent_rule_set_replacements_get_consecutive_versions(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+    let app = TestApp::start(backend).await;
     let (status, _) = app
         .admin(
             Method::POST,
@@ -305,9 +298,7 @@ async fn concurrent_rule_set_replacements_get_consecutive_versions(backend: Back
 /// 4. A provider configured through the API is usable by the very next ingest,
 ///    even when ingest has cached the subscriber's providers just before.
 async fn a_new_provider_is_usable_by_the_next_ingest(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+    let app = TestApp::start(backend).await;
     let key = app.subscriber_with_key("12").await;
     // Fill ingest's provider cache for this subscriber.
     let (status, body) = app
@@ -335,7 +326,6 @@ async fn a_new_provider_is_usable_by_the_next_ingest(backend: Backend) {
 
 /// 5. A process with another secrets key than the database's is refused,
 ///    before it seals anything the server could never open.
-#[test]
 fn a_different_secrets_key_is_refused_by_the_cli_and_serve() {
     const KEY_ONE: &str = "key-one-0123456789";
     const KEY_TWO: &str = "key-two-0123456789";
@@ -359,7 +349,7 @@ fn a_different_secrets_key_is_refused_by_the_cli_and_serve() {
     assert!(ok, "{err}");
     assert_eq!(provider["provider"], "fingerprint", "{provider}");
 
-    let child = common::riskgate()
+    let child = crate::common::riskgate()
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
         .arg(db_arg(&url))
         .env("RISKGATE_SECRETS_KEY", KEY_TWO)
@@ -379,14 +369,13 @@ fn a_different_secrets_key_is_refused_by_the_cli_and_serve() {
 
 /// 6. A start that fails on a taken port stores no admin token; the next start
 ///    generates and prints one.
-#[test]
 fn a_failed_start_on_a_taken_port_does_not_swallow_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("rg.db").display());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let serve = |listen: String| {
-        common::riskgate()
+        crate::common::riskgate()
             .args(["serve", "--listen", &listen, "--database-url", &db])
             .env("RISKGATE_SECRETS_KEY", SECRETS_KEY)
             .env_remove("RISKGATE_ADMIN_TOKEN")
@@ -447,11 +436,8 @@ fn a_failed_start_on_a_taken_port_does_not_swallow_the_admin_token() {
 /// (408 or 400). Without that limit the connection and its task would be held
 /// for as long as the client cared to wait. The 30 s whole-request timeout is
 /// the backstop; the answer must come well before it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_body_is_answered() {
-    let Some(app) = TestApp::start(Backend::Sqlite).await else {
-        return;
-    };
+    let app = TestApp::start(Backend::Sqlite).await;
     let key = app.subscriber_with_key("12").await;
     let addr = app.running.as_ref().unwrap().addr;
     let started = Instant::now();
@@ -540,9 +526,7 @@ fn read_response(stream: &mut std::net::TcpStream) -> (Option<u16>, String, Stri
 /// 8. Request ids with `/`, spaces and non-ASCII text are accepted, and their
 ///    events are readable at their percent-encoded path, by their tenant only.
 async fn request_ids_that_need_encoding_round_trip(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+    let app = TestApp::start(backend).await;
     let key = app.subscriber_with_key("12").await;
     let other = app.subscriber_with_key("13").await;
     let ids = ["a/b c", "évènement-1", "a//b/", "50% off"];
@@ -580,9 +564,23 @@ async fn request_ids_that_need_encoding_round_trip(backend: Backend) {
     app.stop().await;
 }
 
-on_every_backend!(
-    nul_bytes_in_paths_are_not_found,
-    concurrent_rule_set_replacements_get_consecutive_versions,
-    a_new_provider_is_usable_by_the_next_ingest,
-    request_ids_that_need_encoding_round_trip,
-);
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(Backend::ALL) => [
+            nul_bytes_in_paths_are_not_found,
+            concurrent_rule_set_replacements_get_consecutive_versions,
+            a_new_provider_is_usable_by_the_next_ingest,
+            request_ids_that_need_encoding_round_trip,
+        ],
+        tokio.threads(4) => [
+            cli_writes_during_an_ingest_burst_on_sqlite_fail_nobody,
+        ],
+        sync => [
+            a_different_secrets_key_is_refused_by_the_cli_and_serve,
+            a_failed_start_on_a_taken_port_does_not_swallow_the_admin_token,
+        ],
+        tokio.threads(2) => [
+            a_client_that_never_finishes_its_body_is_answered,
+        ],
+    }
+}

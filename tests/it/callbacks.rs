@@ -8,19 +8,17 @@
 //! operator's retry, the SSRF checks on `callback_url`, secret rotation, a
 //! `kill -9` with callbacks outstanding, and idempotent repeats.
 
-mod common;
-
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::common::binary::Server;
+use crate::common::{fresh_db, read, Backend, TestApp, ADMIN_TOKEN};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::Router;
-use common::binary::Server;
-use common::{fresh_db, read, Backend, TestApp, ADMIN_TOKEN};
 use reqwest::Method;
 use riskgate::config::{Schedule, ServeConfig};
 use riskgate::simulator::{self, SimRunning, SimulatorConfig};
@@ -394,22 +392,22 @@ struct Setup {
 
 /// An app that may call back to loopback, retrying every 50 ms three times
 /// (unless `configure` says otherwise), subscriber [`SUB`], and a receiver.
-async fn setup(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> Option<Setup> {
+async fn setup(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> Setup {
     let app = TestApp::start_with(backend, |config| {
         config.allow_private_callbacks = true;
         config.callback_retry_schedule = schedule(&[50, 50, 50]);
         config.callback_timeout = Duration::from_secs(5);
         configure(config);
     })
-    .await?;
+    .await;
     let (api, secret) = subscriber(&app.client, &app.base, SUB).await;
     let receiver = Receiver::start().await;
-    Some(Setup {
+    Setup {
         app,
         api,
         secret,
         receiver,
-    })
+    }
 }
 
 fn attempt_codes(decision: &Value) -> Vec<Option<i64>> {
@@ -424,9 +422,7 @@ fn attempt_codes(decision: &Value) -> Vec<Option<i64>> {
 // ---- 1. a signed callback -----------------------------------------------
 
 async fn callback_is_signed_and_carries_the_decision(backend: Backend) {
-    let Some(s) = setup(backend, |_| {}).await else {
-        return;
-    };
+    let s = setup(backend, |_| {}).await;
     s.receiver.verify_with(&s.secret);
     let sent_at = unix_now();
     let resp = s
@@ -521,7 +517,7 @@ async fn callback_is_signed_and_carries_the_decision(backend: Backend) {
 /// The simulator answers `slow-` ids after this long.
 const SLOW_MS: u64 = 1_500;
 
-async fn signal_app(backend: Backend, sim: &SimRunning, wait: Duration) -> Option<(TestApp, Api)> {
+async fn signal_app(backend: Backend, sim: &SimRunning, wait: Duration) -> (TestApp, Api) {
     let base = url::Url::parse(&sim.base_url()).unwrap();
     let app = TestApp::start_with(backend, |config| {
         config.allow_private_callbacks = true;
@@ -531,9 +527,9 @@ async fn signal_app(backend: Backend, sim: &SimRunning, wait: Duration) -> Optio
         config.stytch_base_url = Some(base.clone());
         config.fingerprintiq_base_url = Some(base);
     })
-    .await?;
+    .await;
     let (api, _) = subscriber(&app.client, &app.base, SUB).await;
-    Some((app, api))
+    (app, api)
 }
 
 async fn ingest(app: &TestApp, api: &Api, request_id: &str) {
@@ -554,9 +550,7 @@ async fn callback_rescores_once_late_signals_arrive(backend: Backend) {
     let receiver = Receiver::start().await;
 
     // A wait long enough for the provider's answer.
-    let Some((app, api)) = signal_app(backend, &sim, Duration::from_secs(10)).await else {
-        return;
-    };
+    let (app, api) = signal_app(backend, &sim, Duration::from_secs(10)).await;
     ingest(&app, &api, "slow-risky-cb-1").await;
     let started = Instant::now();
     let resp = api
@@ -605,9 +599,7 @@ async fn callback_rescores_once_late_signals_arrive(backend: Backend) {
     app.stop().await;
 
     // A wait shorter than the provider: the callback goes out without them.
-    let Some((app, api)) = signal_app(backend, &sim, Duration::from_millis(300)).await else {
-        return;
-    };
+    let (app, api) = signal_app(backend, &sim, Duration::from_millis(300)).await;
     ingest(&app, &api, "slow-risky-cb-2").await;
     let started = Instant::now();
     let resp = api
@@ -637,9 +629,7 @@ async fn callback_rescores_once_late_signals_arrive(backend: Backend) {
 // ---- 3. retries ---------------------------------------------------------
 
 async fn failed_deliveries_are_retried_with_the_same_id_and_body(backend: Backend) {
-    let Some(s) = setup(backend, |_| {}).await else {
-        return;
-    };
+    let s = setup(backend, |_| {}).await;
     s.receiver.script("/flaky", &[500, 500]);
     let resp = s
         .api
@@ -681,14 +671,11 @@ async fn failed_deliveries_are_retried_with_the_same_id_and_body(backend: Backen
 // ---- 4. failed, and the operator's retry --------------------------------
 
 async fn exhausted_callbacks_fail_and_can_be_retried(backend: Backend) {
-    let Some(s) = setup(backend, |config| {
+    let s = setup(backend, |config| {
         config.callback_retry_schedule = schedule(&[50, 50]);
         config.callback_timeout = Duration::from_secs(2);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     s.receiver.answer("/down", 500);
     let resp = s
         .api
@@ -789,9 +776,7 @@ async fn exhausted_callbacks_fail_and_can_be_retried(backend: Backend) {
 // ---- 5. SSRF ------------------------------------------------------------
 
 async fn private_callback_urls_are_refused_without_the_flag(backend: Backend) {
-    let Some(s) = setup(backend, |config| config.allow_private_callbacks = false).await else {
-        return;
-    };
+    let s = setup(backend, |config| config.allow_private_callbacks = false).await;
     let port = s.receiver.addr.port();
     let refused = [
         s.receiver.url("/ssrf"),
@@ -839,9 +824,7 @@ async fn private_callback_urls_are_refused_without_the_flag(backend: Backend) {
     s.app.stop().await;
 
     // With --allow-private-callbacks, loopback is fine.
-    let Some(s) = setup(backend, |_| {}).await else {
-        return;
-    };
+    let s = setup(backend, |_| {}).await;
     let resp = s
         .api
         .score_ok(&tx("private-ok", &s.receiver.url("/ssrf")))
@@ -872,9 +855,7 @@ async fn private_callback_urls_are_refused_without_the_flag(backend: Backend) {
 // ---- 6. secret rotation -------------------------------------------------
 
 async fn rotated_secrets_sign_alongside_the_old_one_during_grace(backend: Backend) {
-    let Some(s) = setup(backend, |_| {}).await else {
-        return;
-    };
+    let s = setup(backend, |_| {}).await;
     let old = s.secret.clone();
     let (status, rotated) = s
         .api
@@ -970,11 +951,8 @@ impl BlackHole {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_callbacks_outstanding_delivers_every_one() {
-    let Some(db) = fresh_db(Backend::Sqlite).await else {
-        return;
-    };
+    let db = fresh_db(Backend::Sqlite).await;
     // Receiver A is down (port closed); receiver B accepts and never
     // answers, so some deliveries are in flight when the server dies.
     let closed_port = {
@@ -1083,9 +1061,7 @@ async fn kill9_with_callbacks_outstanding_delivers_every_one() {
 // ---- 8. idempotency -----------------------------------------------------
 
 async fn idempotent_repeats_call_back_once(backend: Backend) {
-    let Some(s) = setup(backend, |_| {}).await else {
-        return;
-    };
+    let s = setup(backend, |_| {}).await;
     let body = tx("order-idem", &s.receiver.url("/idem"));
     let (status, first) = s.api.score(&body, Some("idem-key-1")).await;
     assert_eq!(status, 200, "{first}");
@@ -1132,26 +1108,14 @@ async fn idempotent_repeats_call_back_once(backend: Backend) {
 
 // ---- known bugs -----------------------------------------------------------
 
-/// Runs `test` on SQLite, then on PostgreSQL (for the ignored tests, which
-/// `on_every_backend!` cannot mark).
-async fn on_both(
-    test: impl Fn(Backend) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-) {
-    test(Backend::Sqlite).await;
-    test(Backend::Postgres).await;
-}
-
 /// A retry is sent when the schedule says, not at the worker's next idle
 /// poll: with `--callback-retry-schedule 100ms,200ms` the three attempts
 /// take well under a second.
 async fn retries_follow_a_short_schedule(backend: Backend) {
-    let Some(s) = setup(backend, |config| {
+    let s = setup(backend, |config| {
         config.callback_retry_schedule = schedule(&[100, 200]);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     s.receiver.script("/quick", &[500, 503]);
     let resp = s
         .api
@@ -1168,21 +1132,13 @@ async fn retries_follow_a_short_schedule(backend: Backend) {
     s.app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_follow_a_short_schedule_on_every_backend() {
-    on_both(|b| Box::pin(retries_follow_a_short_schedule(b))).await;
-}
-
 /// After an operator's retry, the attempts made before it stay on the
 /// decision: four attempts, numbered 1 to 4.
 async fn operator_retry_keeps_the_earlier_attempts(backend: Backend) {
-    let Some(s) = setup(backend, |config| {
+    let s = setup(backend, |config| {
         config.callback_retry_schedule = schedule(&[50, 50]);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     s.receiver.answer("/history", 500);
     let resp = s
         .api
@@ -1211,11 +1167,6 @@ async fn operator_retry_keeps_the_earlier_attempts(backend: Backend) {
     s.app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_retry_keeps_the_earlier_attempts_on_every_backend() {
-    on_both(|b| Box::pin(operator_retry_keeps_the_earlier_attempts(b))).await;
-}
-
 /// A callback waiting for slow device signals does not hold a delivery slot
 /// for the whole wait: with one slot, a callback whose signals are ready is
 /// delivered while the slow one still waits.
@@ -1229,16 +1180,13 @@ async fn waiting_callbacks_do_not_block_ready_ones(backend: Backend) {
     .unwrap();
     let receiver = Receiver::start().await;
     let base = url::Url::parse(&sim.base_url()).unwrap();
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.allow_private_callbacks = true;
         config.callback_concurrency = 1;
         config.callback_wait = Duration::from_secs(10);
         config.fingerprint_base_url = Some(base);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let (api, _) = subscriber(&app.client, &app.base, SUB).await;
     ingest(&app, &api, "ready-cb-1").await;
     // Let the ordinary id's signals arrive before anything waits.
@@ -1263,13 +1211,22 @@ async fn waiting_callbacks_do_not_block_ready_ones(backend: Backend) {
     app.stop().await;
 }
 
-on_every_backend!(
-    waiting_callbacks_do_not_block_ready_ones,
-    callback_is_signed_and_carries_the_decision,
-    callback_rescores_once_late_signals_arrive,
-    failed_deliveries_are_retried_with_the_same_id_and_body,
-    exhausted_callbacks_fail_and_can_be_retried,
-    private_callback_urls_are_refused_without_the_flag,
-    rotated_secrets_sign_alongside_the_old_one_during_grace,
-    idempotent_repeats_call_back_once,
-);
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(Backend::ALL) => [
+            waiting_callbacks_do_not_block_ready_ones,
+            callback_is_signed_and_carries_the_decision,
+            callback_rescores_once_late_signals_arrive,
+            failed_deliveries_are_retried_with_the_same_id_and_body,
+            exhausted_callbacks_fail_and_can_be_retried,
+            private_callback_urls_are_refused_without_the_flag,
+            rotated_secrets_sign_alongside_the_old_one_during_grace,
+            idempotent_repeats_call_back_once,
+            retries_follow_a_short_schedule,
+            operator_retry_keeps_the_earlier_attempts,
+        ],
+        tokio.threads(2) => [
+            kill9_with_callbacks_outstanding_delivers_every_one,
+        ],
+    }
+}

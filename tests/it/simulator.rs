@@ -116,7 +116,6 @@ async fn send(req: RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
     (status, body, headers)
 }
 
-#[tokio::test]
 async fn each_endpoint_answers_with_the_requested_id() {
     let sim = Sim::default().await;
     for api in ALL {
@@ -145,7 +144,6 @@ async fn each_endpoint_answers_with_the_requested_id() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn credentials_are_required() {
     let sim = Sim::default().await;
     let (status, body, _) = send(sim.bare(Api::V4, "clean-1")).await;
@@ -198,7 +196,6 @@ async fn credentials_are_required() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn notfound_and_forbidden_prefixes_answer_the_providers_errors() {
     let sim = Sim::default().await;
     let (status, body, _) = sim.get(Api::V4, "notfound-1").await;
@@ -228,7 +225,6 @@ async fn notfound_and_forbidden_prefixes_answer_the_providers_errors() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn ratelimit_answers_429_once_then_200() {
     let sim = Sim::default().await;
     for api in ALL {
@@ -246,7 +242,6 @@ async fn ratelimit_answers_429_once_then_200() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn flaky_answers_503_twice_then_200() {
     let sim = Sim::default().await;
     for api in ALL {
@@ -259,7 +254,6 @@ async fn flaky_answers_503_twice_then_200() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn slow_waits_before_answering() {
     let sim = Sim::start(SimulatorConfig {
         slow_ms: 400,
@@ -277,13 +271,11 @@ async fn slow_waits_before_answering() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn slow_is_three_seconds_by_default() {
     assert_eq!(SimulatorConfig::default().slow_ms, 3_000);
     assert_eq!(SimulatorConfig::default().timeout_hang_ms, 10_000);
 }
 
-#[tokio::test]
 async fn latency_is_added_to_every_answer() {
     let sim = Sim::start(SimulatorConfig {
         latency_ms: 250,
@@ -298,7 +290,6 @@ async fn latency_is_added_to_every_answer() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn v3partial_is_a_200_with_product_errors() {
     let sim = Sim::default().await;
     let (status, body, _) = sim.get(Api::V3, "v3partial-1").await;
@@ -311,7 +302,6 @@ async fn v3partial_is_a_200_with_product_errors() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn risky_and_clean_prefixes_pick_the_variant() {
     let sim = Sim::default().await;
     let (_, v4, _) = sim.get(Api::V4, "risky-1").await;
@@ -345,7 +335,6 @@ async fn risky_and_clean_prefixes_pick_the_variant() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn risky_share_decides_unprefixed_ids_deterministically() {
     let none = Sim::start(SimulatorConfig {
         risky_share: 0.0,
@@ -390,7 +379,6 @@ async fn risky_share_decides_unprefixed_ids_deterministically() {
     half.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn fault_rate_one_never_answers_200() {
     let sim = Sim::start(SimulatorConfig {
         fault_rate: 1.0,
@@ -422,7 +410,6 @@ async fn fault_rate_one_never_answers_200() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn stats_count_calls_per_path_event_and_status() {
     let sim = Sim::default().await;
     sim.get(Api::V4, "clean-a").await;
@@ -466,7 +453,6 @@ async fn stats_count_calls_per_path_event_and_status() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn unknown_paths_are_json_404s() {
     let sim = Sim::default().await;
     for path in ["/", "/v5/events/x", "/v1/identify/x"] {
@@ -485,7 +471,6 @@ async fn unknown_paths_are_json_404s() {
     sim.running.shutdown().await.unwrap();
 }
 
-#[tokio::test]
 async fn shutdown_does_not_wait_for_held_calls() {
     let sim = Sim::start(SimulatorConfig {
         slow_ms: 60_000,
@@ -504,7 +489,6 @@ async fn shutdown_does_not_wait_for_held_calls() {
     assert_eq!(resp.status(), 503);
 }
 
-#[test]
 fn flags_parse() {
     use clap::Parser;
     use riskgate::cli::{Cli, Command};
@@ -553,7 +537,6 @@ fn flags_parse() {
 
 /// The built binary, run away from the repository, configured only by the
 /// environment: the fixtures are inside it.
-#[tokio::test]
 async fn the_binary_serves_from_environment_settings() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -601,4 +584,30 @@ async fn the_binary_serves_from_environment_settings() {
     let body = result.unwrap();
     assert_eq!(body["event_id"], "evt-42");
     assert_eq!(body["vpn"], true, "risky share 1 from the environment");
+}
+
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        tokio => [
+            each_endpoint_answers_with_the_requested_id,
+            credentials_are_required,
+            notfound_and_forbidden_prefixes_answer_the_providers_errors,
+            ratelimit_answers_429_once_then_200,
+            flaky_answers_503_twice_then_200,
+            slow_waits_before_answering,
+            slow_is_three_seconds_by_default,
+            latency_is_added_to_every_answer,
+            v3partial_is_a_200_with_product_errors,
+            risky_and_clean_prefixes_pick_the_variant,
+            risky_share_decides_unprefixed_ids_deterministically,
+            fault_rate_one_never_answers_200,
+            stats_count_calls_per_path_event_and_status,
+            unknown_paths_are_json_404s,
+            shutdown_does_not_wait_for_held_calls,
+            the_binary_serves_from_environment_settings,
+        ],
+        sync => [
+            flags_parse,
+        ],
+    }
 }

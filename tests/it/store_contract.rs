@@ -3,17 +3,15 @@
 //! The storage contract, run against every backend: SQLite and the real
 //! PostgreSQL server. A backend passes only if it behaves exactly like the other.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{fresh_db, Backend};
+use crate::common::{fresh_db, Backend};
 use riskgate::store::*;
 
-async fn open(backend: Backend) -> Option<(Arc<dyn Store>, common::TestDb)> {
-    let db = fresh_db(backend).await?;
+async fn open(backend: Backend) -> (Arc<dyn Store>, crate::common::TestDb) {
+    let db = fresh_db(backend).await;
     let store = connect(&db.url).await.expect("connect and migrate");
-    Some((store, db))
+    (store, db)
 }
 
 fn subscriber(id: &str) -> SubscriberRow {
@@ -53,9 +51,7 @@ fn job(id: &str, subscriber_id: &str, request_id: &str) -> NewJob {
 }
 
 async fn migrations_apply_once_and_data_survives_reconnect(backend: Backend) {
-    let Some((store, db)) = open(backend).await else {
-        return;
-    };
+    let (store, db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.close().await;
     // A second start runs the migrator again: nothing to do, data intact.
@@ -68,9 +64,7 @@ async fn migrations_apply_once_and_data_survives_reconnect(backend: Backend) {
 }
 
 async fn settings_insert_if_absent_keeps_the_first_value(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     assert_eq!(store.get_setting("k").await.unwrap(), None);
     assert!(store.insert_setting_if_absent("k", "first").await.unwrap());
     assert!(!store.insert_setting_if_absent("k", "second").await.unwrap());
@@ -86,9 +80,7 @@ async fn settings_insert_if_absent_keeps_the_first_value(backend: Backend) {
 }
 
 async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("a")).await.unwrap();
     store.create_subscriber(&subscriber("b")).await.unwrap();
     let dup = store.create_subscriber(&subscriber("a")).await;
@@ -129,9 +121,7 @@ async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
 }
 
 async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     store.create_api_key(&key("k1", "12")).await.unwrap();
@@ -182,9 +172,7 @@ async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
 }
 
 async fn provider_credentials_keep_first_configured_order(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let row = |provider: &str, sealed: &str, at: i64| ProviderCredentialRow {
         subscriber_id: "12".into(),
@@ -229,9 +217,7 @@ async fn provider_credentials_keep_first_configured_order(backend: Backend) {
 }
 
 async fn rule_sets_are_versioned(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     assert!(store.current_rule_set("12").await.unwrap().is_none());
@@ -277,9 +263,7 @@ async fn futures_join<T: Send + 'static>(
 }
 
 async fn enqueue_unique_reports_queued_in_flight_and_done(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     let far_past = 0;
@@ -375,9 +359,7 @@ async fn enqueue_unique_reports_queued_in_flight_and_done(backend: Backend) {
 }
 
 async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let tries = (0..16).map(|i| {
         let store = store.clone();
@@ -407,9 +389,7 @@ async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
 }
 
 async fn jobs_are_listed_filtered_and_counted(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     for i in 0..5 {
@@ -507,9 +487,7 @@ async fn jobs_are_listed_filtered_and_counted(backend: Backend) {
 }
 
 async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for i in 0..3 {
         store
@@ -603,9 +581,7 @@ async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
 }
 
 async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for i in 0..3 {
         store
@@ -690,9 +666,7 @@ async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
 }
 
 async fn released_leases_make_running_jobs_due_without_counting_the_attempt(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for i in 0..3 {
         store
@@ -772,9 +746,7 @@ async fn released_leases_make_running_jobs_due_without_counting_the_attempt(back
 }
 
 async fn conflicts_carry_the_store_description_not_the_database_text(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let Err(StoreError::Conflict(what)) = store.create_subscriber(&subscriber("12")).await else {
         panic!("a second subscriber 12 conflicts");
@@ -788,9 +760,7 @@ async fn conflicts_carry_the_store_description_not_the_database_text(backend: Ba
 }
 
 async fn concurrent_claims_never_share_a_job(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for i in 0..60 {
         store
@@ -885,9 +855,7 @@ async fn all_decisions(store: &Arc<dyn Store>) -> Vec<DecisionReplay> {
 }
 
 async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     let mut new = decision("d1", "12", Some("k1"), 1_000);
@@ -958,9 +926,7 @@ async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
 }
 
 async fn idempotency_keys_answer_within_the_window_only(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let mut first = customer_decision("d1", "u1", "block", 1_000, Some("v1"), None, Some(10.0));
     first.idempotency_key = Some("k".into());
@@ -1036,9 +1002,7 @@ async fn idempotency_keys_answer_within_the_window_only(backend: Backend) {
 }
 
 async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
-    let Some((store, db)) = open(backend).await else {
-        return;
-    };
+    let (store, db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     // A second process on the same database: its batches race the first's.
     let other = connect(&db.url).await.unwrap();
@@ -1105,9 +1069,7 @@ impl OtherProcess {
 }
 
 async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Backend) {
-    let Some((store, db)) = open(backend).await else {
-        return;
-    };
+    let (store, db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     // Another process holds an uncommitted decision with the key.
     let mut other = OtherProcess::connect(&db.url).await;
@@ -1150,9 +1112,7 @@ async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Ba
 async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts(
     backend: Backend,
 ) {
-    let Some((store, db)) = open(backend).await else {
-        return;
-    };
+    let (store, db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let stores = [store, connect(&db.url).await.unwrap()];
     // Batches mixing decisions, touches and keys for a few shared customers in
@@ -1202,9 +1162,7 @@ async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_cou
 }
 
 async fn labels_keep_fraud_counts_consistent(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for (id, at) in [("d1", 1_000), ("d2", 2_000)] {
         store
@@ -1300,9 +1258,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
 }
 
 async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let card_a = Some(("424242", "4242"));
     let card_b = Some(("555555", "4444"));
@@ -1380,9 +1336,7 @@ async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
 }
 
 async fn customer_features_know_devices_and_cards(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     assert!(store
@@ -1501,9 +1455,7 @@ async fn customer_features_know_devices_and_cards(backend: Backend) {
 }
 
 async fn customer_status_is_upserted_per_tenant(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     // Blocking a user before they are seen.
@@ -1582,9 +1534,7 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
 }
 
 async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let seen = |visitor: Option<&str>| CustomerTouch {
         user_id: "u1".into(),
@@ -1685,9 +1635,7 @@ async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
 }
 
 async fn decisions_since_pages_through_every_decision_once(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     assert!(store.decisions_since(0, None, 10).await.unwrap().is_empty());
@@ -1758,9 +1706,7 @@ async fn callback_jobs(store: &Arc<dyn Store>, subscriber_id: &str) -> Vec<JobRo
 }
 
 async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     assert_eq!(DECISION_CALLBACK_JOB, "decision_callback");
@@ -1895,9 +1841,7 @@ async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend)
 }
 
 async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) {
-    let Some((store, db)) = open(backend).await else {
-        return;
-    };
+    let (store, db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let stores = [store, connect(&db.url).await.unwrap()];
     let now = now_millis();
@@ -1921,9 +1865,7 @@ async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) 
 }
 
 async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     inserted(
@@ -2013,9 +1955,7 @@ async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
 }
 
 async fn callback_attempts_are_recorded_listed_and_replaced(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     for id in ["d1", "d2"] {
         inserted(
@@ -2074,9 +2014,7 @@ async fn callback_attempts_are_recorded_listed_and_replaced(backend: Backend) {
 }
 
 async fn only_a_failed_job_is_requeued(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     let cb = "decision_callback";
@@ -2318,9 +2256,7 @@ async fn only_a_failed_job_is_requeued(backend: Backend) {
 }
 
 async fn oldest_live_job_is_the_oldest_pending_or_running(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     let kind = "device_fetch";
     assert_eq!(store.oldest_live_job(kind).await.unwrap(), None);
@@ -2393,9 +2329,7 @@ async fn oldest_live_job_is_the_oldest_pending_or_running(backend: Backend) {
 }
 
 async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backend) {
-    let Some((store, _db)) = open(backend).await else {
-        return;
-    };
+    let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
     let fresh = store.get_subscriber("12").await.unwrap().unwrap();
@@ -2487,37 +2421,41 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     );
 }
 
-on_every_backend!(
-    jobs_are_leased_retried_and_reclaimed_after_a_crash,
-    leases_are_renewed_for_running_jobs_only,
-    released_leases_make_running_jobs_due_without_counting_the_attempt,
-    conflicts_carry_the_store_description_not_the_database_text,
-    concurrent_claims_never_share_a_job,
-    migrations_apply_once_and_data_survives_reconnect,
-    settings_insert_if_absent_keeps_the_first_value,
-    subscribers_are_unique_listed_and_updated,
-    key_auth_reflects_revocation_and_suspension,
-    provider_credentials_keep_first_configured_order,
-    rule_sets_are_versioned,
-    enqueue_unique_reports_queued_in_flight_and_done,
-    concurrent_ingests_of_one_id_record_one_job,
-    jobs_are_listed_filtered_and_counted,
-    decisions_are_recorded_and_tenant_scoped,
-    idempotency_keys_answer_within_the_window_only,
-    concurrent_decisions_with_one_key_record_one,
-    a_decision_racing_another_process_for_its_key_ends_existing,
-    concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts,
-    labels_keep_fraud_counts_consistent,
-    customers_accumulate_decisions_devices_and_cards,
-    customer_features_know_devices_and_cards,
-    customer_status_is_upserted_per_tenant,
-    touches_record_sightings_without_counting_decisions,
-    decisions_since_pages_through_every_decision_once,
-    a_decision_and_its_callback_job_are_recorded_together,
-    concurrent_repeats_of_a_decision_record_one_callback,
-    the_first_final_body_of_a_decision_wins,
-    callback_attempts_are_recorded_listed_and_replaced,
-    only_a_failed_job_is_requeued,
-    oldest_live_job_is_the_oldest_pending_or_running,
-    rotating_a_webhook_secret_keeps_only_the_latest_previous,
-);
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(Backend::ALL) => [
+            jobs_are_leased_retried_and_reclaimed_after_a_crash,
+            leases_are_renewed_for_running_jobs_only,
+            released_leases_make_running_jobs_due_without_counting_the_attempt,
+            conflicts_carry_the_store_description_not_the_database_text,
+            concurrent_claims_never_share_a_job,
+            migrations_apply_once_and_data_survives_reconnect,
+            settings_insert_if_absent_keeps_the_first_value,
+            subscribers_are_unique_listed_and_updated,
+            key_auth_reflects_revocation_and_suspension,
+            provider_credentials_keep_first_configured_order,
+            rule_sets_are_versioned,
+            enqueue_unique_reports_queued_in_flight_and_done,
+            concurrent_ingests_of_one_id_record_one_job,
+            jobs_are_listed_filtered_and_counted,
+            decisions_are_recorded_and_tenant_scoped,
+            idempotency_keys_answer_within_the_window_only,
+            concurrent_decisions_with_one_key_record_one,
+            a_decision_racing_another_process_for_its_key_ends_existing,
+            concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts,
+            labels_keep_fraud_counts_consistent,
+            customers_accumulate_decisions_devices_and_cards,
+            customer_features_know_devices_and_cards,
+            customer_status_is_upserted_per_tenant,
+            touches_record_sightings_without_counting_decisions,
+            decisions_since_pages_through_every_decision_once,
+            a_decision_and_its_callback_job_are_recorded_together,
+            concurrent_repeats_of_a_decision_record_one_callback,
+            the_first_final_body_of_a_decision_wins,
+            callback_attempts_are_recorded_listed_and_replaced,
+            only_a_failed_job_is_requeued,
+            oldest_live_job_is_the_oldest_pending_or_running,
+            rotating_a_webhook_secret_keeps_only_the_latest_previous,
+        ],
+    }
+}

@@ -5,11 +5,10 @@
 //! Redis, and deletes its keys when it ends (even when it fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{raw_redis, redis_url};
+use crate::common::trials::Server;
+use crate::common::{raw_redis, redis_url, CacheBackend};
 use riskgate::secrets::random_id;
 use riskgate::velocity::{
     self, MemoryVelocity, VelocityError, VelocityEvent, VelocitySnapshot, VelocityStore,
@@ -22,39 +21,33 @@ const SEC: i64 = 1_000;
 const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Memory,
-    Redis,
-}
-
 /// One test's store, with a fresh subscriber id (`sub`).
 struct Harness {
-    backend: Backend,
+    backend: CacheBackend,
     store: Arc<dyn VelocityStore>,
     sub: String,
     raw: Option<redis::aio::MultiplexedConnection>,
 }
 
 impl Harness {
-    async fn start(backend: Backend) -> Option<Self> {
+    async fn start(backend: CacheBackend) -> Self {
         let sub = format!("t{}", random_id(12));
         match backend {
-            Backend::Memory => Some(Self {
+            CacheBackend::Memory => Self {
                 backend,
                 store: velocity::connect(None).await.unwrap(),
                 sub,
                 raw: None,
-            }),
-            Backend::Redis => {
-                let raw = raw_redis().await?;
+            },
+            CacheBackend::Redis => {
+                let raw = raw_redis().await;
                 let store = velocity::connect(Some(&redis_url())).await.unwrap();
-                Some(Self {
+                Self {
                     backend,
                     store,
                     sub,
                     raw: Some(raw),
-                })
+                }
             }
         }
     }
@@ -78,7 +71,7 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        if self.backend != Backend::Redis {
+        if self.backend != CacheBackend::Redis {
             return;
         }
         let pattern = format!("rg:{}*", self.sub);
@@ -97,41 +90,6 @@ impl Drop for Harness {
         }
     }
 }
-
-macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Memory).await
-                }
-            )*
-        }
-        mod redis_server {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Redis).await
-                }
-            )*
-        }
-    };
-}
-
-on_every_store!(
-    reports_its_backend,
-    record_and_read_includes_the_event,
-    windows_slide_with_time,
-    every_dimension_counts_on_its_own,
-    distinct_counts_over_24_hours,
-    the_same_event_id_counts_once,
-    read_does_not_record,
-    concurrent_replays_count_once,
-    tenants_are_isolated,
-    absent_dimensions_have_no_counts,
-    an_empty_event_id_is_refused,
-);
 
 fn event(id: &str, amount_minor: i64) -> VelocityEvent {
     VelocityEvent {
@@ -155,21 +113,17 @@ fn counts(c5: u64, a5: i64, c1: u64, a1: i64, c24: u64, a24: i64) -> WindowCount
     }
 }
 
-async fn reports_its_backend(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn reports_its_backend(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let expected = match backend {
-        Backend::Memory => "memory",
-        Backend::Redis => "redis",
+        CacheBackend::Memory => "memory",
+        CacheBackend::Redis => "redis",
     };
     assert_eq!(h.store.backend(), expected);
 }
 
-async fn record_and_read_includes_the_event(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn record_and_read_includes_the_event(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let first = h.record(&event("e1", 1_000), T0).await;
     let one = Some(counts(1, 1_000, 1, 1_000, 1, 1_000));
     assert_eq!(first.user, one);
@@ -188,10 +142,8 @@ async fn record_and_read_includes_the_event(backend: Backend) {
     assert_eq!(second.distinct_cards_per_device, Some(1));
 }
 
-async fn windows_slide_with_time(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn windows_slide_with_time(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     // 23 h old, 6 min old, 1 min old, now.
     h.record(&event("old-23h", 1), T0 - 23 * HOUR).await;
     h.record(&event("old-6m", 10), T0 - 6 * MIN).await;
@@ -212,10 +164,8 @@ async fn windows_slide_with_time(backend: Backend) {
     assert_eq!(before.user, Some(counts(1, 100, 2, 110, 3, 111)));
 }
 
-async fn every_dimension_counts_on_its_own(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn every_dimension_counts_on_its_own(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     h.record(&event("a", 500), T0).await;
     // Same user, another card, device and IP.
     let mut other = event("b", 700);
@@ -230,10 +180,8 @@ async fn every_dimension_counts_on_its_own(backend: Backend) {
     assert_eq!(snap.ip, one);
 }
 
-async fn distinct_counts_over_24_hours(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn distinct_counts_over_24_hours(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let ev = |id: &str, user: &str, card: &str, device: &str| VelocityEvent {
         user: Some(user.to_owned()),
         card: Some(card.to_owned()),
@@ -266,10 +214,8 @@ async fn distinct_counts_over_24_hours(backend: Backend) {
     assert_eq!(u1.distinct_devices_per_user, Some(2));
 }
 
-async fn the_same_event_id_counts_once(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn the_same_event_id_counts_once(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let first = h.record(&event("dup", 900), T0).await;
     // A retry of the same decision, even a little later: not counted again,
     // and the answer still includes it.
@@ -285,10 +231,8 @@ async fn the_same_event_id_counts_once(backend: Backend) {
     assert_eq!(next.user, Some(counts(2, 1_000, 2, 1_000, 2, 1_000)));
 }
 
-async fn concurrent_replays_count_once(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn concurrent_replays_count_once(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     // Eight concurrent retries of one decision and eight distinct decisions.
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -314,10 +258,8 @@ async fn concurrent_replays_count_once(backend: Backend) {
     assert_eq!(total.user, Some(counts(9, 90, 9, 90, 9, 90)));
 }
 
-async fn read_does_not_record(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn read_does_not_record(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let empty = h.read(&event("r", 500), T0).await;
     let zero = Some(WindowCounts::default());
     assert_eq!(empty.user, zero);
@@ -331,10 +273,8 @@ async fn read_does_not_record(backend: Backend) {
     assert_eq!(h.read(&event("r", 500), T0).await, recorded);
 }
 
-async fn tenants_are_isolated(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn tenants_are_isolated(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (one, two, three) = (
         h.sub.clone(),
         h.other_subscriber("b"),
@@ -360,10 +300,8 @@ async fn tenants_are_isolated(backend: Backend) {
     assert_eq!(prefix.user, Some(WindowCounts::default()));
 }
 
-async fn absent_dimensions_have_no_counts(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn absent_dimensions_have_no_counts(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let ip_only = VelocityEvent {
         ip: Some("203.0.113.9".to_owned()),
         amount_minor: 42,
@@ -401,21 +339,16 @@ async fn absent_dimensions_have_no_counts(backend: Backend) {
     assert_eq!(h.record(&nothing, T0).await, VelocitySnapshot::default());
 }
 
-async fn an_empty_event_id_is_refused(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn an_empty_event_id_is_refused(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let result = h.store.record_and_read(&h.sub, &event("", 1), T0).await;
     assert!(matches!(result, Err(VelocityError::Invalid(_))));
 }
 
 // ---- Redis only: what is stored ----
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_are_namespaced_and_expire() {
-    let Some(mut h) = Harness::start(Backend::Redis).await else {
-        return;
-    };
+    let mut h = Harness::start(CacheBackend::Redis).await;
     h.record(&event("e1", 1_000), T0).await;
     let sub = h.sub.clone();
     let raw = h.raw.as_mut().unwrap();
@@ -458,11 +391,8 @@ async fn redis_keys_are_namespaced_and_expire() {
 /// Sums stay exact over a key holding thousands of events (they come from
 /// running totals, not a scan), including events sharing a millisecond and
 /// windows read at any moment.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_sums_are_exact_over_a_hot_key() {
-    let Some(h) = Harness::start(Backend::Redis).await else {
-        return;
-    };
+    let h = Harness::start(CacheBackend::Redis).await;
     let mut events = Vec::new();
     let mut t = T0 - 25 * HOUR;
     for i in 0..3_000_i64 {
@@ -499,7 +429,6 @@ async fn redis_sums_are_exact_over_a_hot_key() {
 
 // ---- backend-independent ----
 
-#[tokio::test]
 async fn connect_picks_the_backend_and_refuses_bad_urls() {
     assert_eq!(velocity::connect(None).await.unwrap().backend(), "memory");
     assert!(matches!(
@@ -508,7 +437,6 @@ async fn connect_picks_the_backend_and_refuses_bad_urls() {
     ));
 }
 
-#[tokio::test]
 async fn the_embedded_store_is_bounded() {
     let store = MemoryVelocity::new(100);
     for i in 0..1_000 {
@@ -523,7 +451,6 @@ async fn the_embedded_store_is_bounded() {
     assert!(store.key_count().await <= 100);
 }
 
-#[tokio::test]
 async fn the_embedded_buckets_err_by_at_most_one_bucket() {
     let store = MemoryVelocity::new(100);
     let ev = |id: &str| VelocityEvent {
@@ -545,4 +472,31 @@ async fn the_embedded_buckets_err_by_at_most_one_bucket() {
     let snap = store.read("12", &ev("p"), T0).await.unwrap();
     let user = snap.user.unwrap();
     assert_eq!((user.count_5m, user.count_1h, user.count_24h), (0, 1, 2));
+}
+
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(CacheBackend::ALL) => [
+            reports_its_backend,
+            record_and_read_includes_the_event,
+            windows_slide_with_time,
+            every_dimension_counts_on_its_own,
+            distinct_counts_over_24_hours,
+            the_same_event_id_counts_once,
+            read_does_not_record,
+            concurrent_replays_count_once,
+            tenants_are_isolated,
+            absent_dimensions_have_no_counts,
+            an_empty_event_id_is_refused,
+        ],
+        tokio.threads(2).needs(Server::Redis) => [
+            redis_keys_are_namespaced_and_expire,
+            redis_sums_are_exact_over_a_hot_key,
+        ],
+        tokio => [
+            connect_picks_the_backend_and_refuses_bad_urls,
+            the_embedded_store_is_bounded,
+            the_embedded_buckets_err_by_at_most_one_bucket,
+        ],
+    }
 }

@@ -5,56 +5,49 @@
 //! Redis, and deletes its keys when it ends (even when it fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{raw_redis, redis_url};
+use crate::common::trials::Server;
+use crate::common::{raw_redis, redis_url, CacheBackend};
 use riskgate::cache::{self, CacheError, CachedEvent, EventStatus, MemoryCache, SignalCache};
 use riskgate::decision::{DeviceSignals, ProviderVelocity};
 use riskgate::secrets::random_id;
 
 const TTL: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Memory,
-    Redis,
-}
-
 /// One test's cache, with a fresh subscriber id (`sub`) and, on Redis, a raw
 /// connection for looking under the hood.
 struct Harness {
-    backend: Backend,
+    backend: CacheBackend,
     cache: Arc<dyn SignalCache>,
     sub: String,
     raw: Option<redis::aio::MultiplexedConnection>,
 }
 
 impl Harness {
-    async fn start(backend: Backend) -> Option<Self> {
+    async fn start(backend: CacheBackend) -> Self {
         Self::with_ttl(backend, TTL).await
     }
 
-    async fn with_ttl(backend: Backend, ttl: Duration) -> Option<Self> {
+    async fn with_ttl(backend: CacheBackend, ttl: Duration) -> Self {
         let sub = format!("t{}", random_id(12));
         match backend {
-            Backend::Memory => Some(Self {
+            CacheBackend::Memory => Self {
                 backend,
                 cache: cache::connect(None, ttl).await.unwrap(),
                 sub,
                 raw: None,
-            }),
-            Backend::Redis => {
-                let raw = raw_redis().await?;
+            },
+            CacheBackend::Redis => {
+                let raw = raw_redis().await;
                 let cache = cache::connect(Some(&redis_url()), ttl).await.unwrap();
-                Some(Self {
+                Self {
                     backend,
                     cache,
                     sub,
                     raw: Some(raw),
-                })
+                }
             }
         }
     }
@@ -71,7 +64,7 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        if self.backend != Backend::Redis {
+        if self.backend != CacheBackend::Redis {
             return;
         }
         // Best effort, with a blocking client: Drop cannot await.
@@ -92,41 +85,6 @@ impl Drop for Harness {
     }
 }
 
-/// Generates one `#[tokio::test]` per cache backend from an async test body
-/// taking a [`Backend`].
-macro_rules! on_every_cache {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Memory).await
-                }
-            )*
-        }
-        mod redis_server {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Redis).await
-                }
-            )*
-        }
-    };
-}
-
-on_every_cache!(
-    reports_its_backend_and_answers_ping,
-    put_then_get_by_request_session_and_user,
-    unknown_ids_are_misses,
-    every_status_round_trips,
-    the_latest_request_wins_the_session_and_user_pointers,
-    point_moves_only_the_pointers,
-    a_dangling_pointer_is_a_miss,
-    entries_expire_after_the_ttl,
-    tenants_are_isolated,
-);
-
 fn ready(request_id: &str, visitor_id: &str) -> CachedEvent {
     CachedEvent {
         request_id: request_id.to_owned(),
@@ -146,22 +104,18 @@ fn ready(request_id: &str, visitor_id: &str) -> CachedEvent {
     }
 }
 
-async fn reports_its_backend_and_answers_ping(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn reports_its_backend_and_answers_ping(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let expected = match backend {
-        Backend::Memory => "memory",
-        Backend::Redis => "redis",
+        CacheBackend::Memory => "memory",
+        CacheBackend::Redis => "redis",
     };
     assert_eq!(h.cache.backend(), expected);
     h.cache.ping().await.unwrap();
 }
 
-async fn put_then_get_by_request_session_and_user(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn put_then_get_by_request_session_and_user(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     // Session and user ids are free text: spaces, `@`, `:` and non-ASCII included.
     let (session, user) = ("DEV-SESSION xyz:1 ✓", "user@example.com");
@@ -194,10 +148,8 @@ async fn put_then_get_by_request_session_and_user(backend: Backend) {
     );
 }
 
-async fn unknown_ids_are_misses(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn unknown_ids_are_misses(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     c.put_event(sub, Some("s1"), Some("u1"), &ready("r1", "v"))
         .await
@@ -210,10 +162,8 @@ async fn unknown_ids_are_misses(backend: Backend) {
     assert_eq!(c.get_by_request(sub, "s1").await.unwrap(), None);
 }
 
-async fn every_status_round_trips(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn every_status_round_trips(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     let pending = CachedEvent {
         request_id: "pending-1".to_owned(),
@@ -259,10 +209,8 @@ async fn every_status_round_trips(backend: Backend) {
     }
 }
 
-async fn the_latest_request_wins_the_session_and_user_pointers(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn the_latest_request_wins_the_session_and_user_pointers(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     let (a, b) = (ready("req-a", "visitor-a"), ready("req-b", "visitor-b"));
     c.put_event(sub, Some("s"), Some("u"), &a).await.unwrap();
@@ -287,10 +235,8 @@ async fn the_latest_request_wins_the_session_and_user_pointers(backend: Backend)
     assert_eq!(c.get_by_user(sub, "u").await.unwrap().as_ref(), Some(&a));
 }
 
-async fn point_moves_only_the_pointers(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn point_moves_only_the_pointers(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     // At ingest time: pointers first, no event yet.
     c.point(sub, "req-1", Some("s"), Some("u")).await.unwrap();
@@ -313,10 +259,8 @@ async fn point_moves_only_the_pointers(backend: Backend) {
     );
 }
 
-async fn a_dangling_pointer_is_a_miss(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn a_dangling_pointer_is_a_miss(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     c.put_event(sub, Some("s"), Some("u"), &ready("req-1", "v1"))
         .await
@@ -331,10 +275,8 @@ async fn a_dangling_pointer_is_a_miss(backend: Backend) {
     );
 }
 
-async fn entries_expire_after_the_ttl(backend: Backend) {
-    let Some(h) = Harness::with_ttl(backend, Duration::from_secs(1)).await else {
-        return;
-    };
+async fn entries_expire_after_the_ttl(backend: CacheBackend) {
+    let h = Harness::with_ttl(backend, Duration::from_secs(1)).await;
     let (c, sub) = (&h.cache, h.sub.as_str());
     let event = ready("req-ttl", "visitor-ttl");
     c.put_event(sub, Some("s"), Some("u"), &event)
@@ -348,7 +290,7 @@ async fn entries_expire_after_the_ttl(backend: Backend) {
     assert_eq!(c.get_by_request(sub, "req-ttl").await.unwrap(), None);
     assert_eq!(c.get_by_session(sub, "s").await.unwrap(), None);
     assert_eq!(c.get_by_user(sub, "u").await.unwrap(), None);
-    if backend == Backend::Redis {
+    if backend == CacheBackend::Redis {
         // Pointers expire too, not only the events they name.
         let mut h = h;
         let keys = riskgate::service::ingest::cache_keys(&h.sub, "req-ttl", "s", "u");
@@ -363,10 +305,8 @@ async fn entries_expire_after_the_ttl(backend: Backend) {
     }
 }
 
-async fn tenants_are_isolated(backend: Backend) {
-    let Some(h) = Harness::start(backend).await else {
-        return;
-    };
+async fn tenants_are_isolated(backend: CacheBackend) {
+    let h = Harness::start(backend).await;
     let c = &h.cache;
     let (one, two, three) = (
         h.sub.clone(),
@@ -411,11 +351,8 @@ async fn tenants_are_isolated(backend: Backend) {
 
 // ---- Redis only: what is stored, as other clients see it ----
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_are_the_documented_names_and_readable_raw() {
-    let Some(mut h) = Harness::start(Backend::Redis).await else {
-        return;
-    };
+    let mut h = Harness::start(CacheBackend::Redis).await;
     let sub = h.sub.clone();
     let event = ready("1708102555327.NLOjmg", "visitor-raw");
     h.cache
@@ -472,11 +409,8 @@ async fn redis_keys_are_the_documented_names_and_readable_raw() {
     assert_eq!(written.len(), 3, "{written:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_bad_values_read_as_misses() {
-    let Some(mut h) = Harness::start(Backend::Redis).await else {
-        return;
-    };
+    let mut h = Harness::start(CacheBackend::Redis).await;
     let sub = h.sub.clone();
     let event = ready("req-bad", "visitor");
     h.cache
@@ -568,7 +502,6 @@ async fn redis_bad_values_read_as_misses() {
 
 // ---- backend-independent ----
 
-#[test]
 fn ingest_keys_are_the_cache_keys() {
     assert_eq!(
         riskgate::service::ingest::cache_keys(
@@ -588,7 +521,6 @@ fn ingest_keys_are_the_cache_keys() {
     assert_eq!(cache::user_key("12", "u"), "rg:12:fp:user:u");
 }
 
-#[tokio::test]
 async fn connect_picks_the_backend_and_refuses_bad_settings() {
     let memory = cache::connect(None, TTL).await.unwrap();
     assert_eq!(memory.backend(), "memory");
@@ -600,13 +532,13 @@ async fn connect_picks_the_backend_and_refuses_bad_settings() {
         cache::connect(Some("http://127.0.0.1:6379"), TTL).await,
         Err(CacheError::Config(_))
     ));
-    if raw_redis().await.is_some() {
-        let redis = cache::connect(Some(&redis_url()), TTL).await.unwrap();
-        assert_eq!(redis.backend(), "redis");
-    }
 }
 
-#[tokio::test]
+async fn connect_to_a_redis_url_picks_redis() {
+    let redis = cache::connect(Some(&redis_url()), TTL).await.unwrap();
+    assert_eq!(redis.backend(), "redis");
+}
+
 async fn the_embedded_cache_is_bounded_and_keeps_the_newest() {
     let cache = MemoryCache::new(TTL, 100);
     for i in 0..1000 {
@@ -624,4 +556,34 @@ async fn the_embedded_cache_is_bounded_and_keeps_the_newest() {
             .map(|e| e.request_id),
         Some("req-999".to_owned())
     );
+}
+
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::common::trials! {
+        each(CacheBackend::ALL) => [
+            reports_its_backend_and_answers_ping,
+            put_then_get_by_request_session_and_user,
+            unknown_ids_are_misses,
+            every_status_round_trips,
+            the_latest_request_wins_the_session_and_user_pointers,
+            point_moves_only_the_pointers,
+            a_dangling_pointer_is_a_miss,
+            entries_expire_after_the_ttl,
+            tenants_are_isolated,
+        ],
+        tokio.threads(2).needs(Server::Redis) => [
+            redis_keys_are_the_documented_names_and_readable_raw,
+            redis_bad_values_read_as_misses,
+        ],
+        sync => [
+            ingest_keys_are_the_cache_keys,
+        ],
+        tokio => [
+            connect_picks_the_backend_and_refuses_bad_settings,
+            the_embedded_cache_is_bounded_and_keeps_the_newest,
+        ],
+        tokio.needs(Server::Redis) => [
+            connect_to_a_redis_url_picks_redis,
+        ],
+    }
 }

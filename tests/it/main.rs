@@ -1,0 +1,52 @@
+//! The integration tests: one binary, one module per feature, the helpers in
+//! `common` compiled once. The harness is `libtest-mimic` (`harness = false`),
+//! so a test whose server is unreachable can be reported as ignored; see
+//! `common::trials`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod adapters;
+mod api;
+mod callbacks;
+mod hardening;
+mod prefetch;
+mod process;
+mod scoring;
+mod signal_cache;
+mod simulator;
+mod store_contract;
+mod velocity;
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials: Vec<_> = [
+        adapters::trials(),
+        api::trials(),
+        callbacks::trials(),
+        hardening::trials(),
+        prefetch::trials(),
+        process::trials(),
+        scoring::trials(),
+        signal_cache::trials(),
+        simulator::trials(),
+        store_contract::trials(),
+        velocity::trials(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Two trials of one name could not be told apart in the output, nor run alone.
+    let mut names = HashSet::new();
+    for trial in &trials {
+        assert!(
+            names.insert(trial.name()),
+            "two trials named {}",
+            trial.name()
+        );
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}
