@@ -280,6 +280,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         .user_agent(concat!("riskgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(StartError::Http)?;
+    let leases = crate::jobs::Leases::default();
     let prefetcher = Arc::new(Prefetcher::new(
         store.clone(),
         cache.clone(),
@@ -295,12 +296,11 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         PrefetchConfig {
             concurrency: config.fetch_concurrency,
             max_attempts: config.fetch_max_attempts,
-            // A lease outlives any single fetch by a wide margin.
-            lease: (config.fetch_timeout + config.fetch_connect_timeout) * 3,
             ..PrefetchConfig::default()
         },
         metrics.clone(),
         wake.clone(),
+        leases.clone(),
     ));
     let devices = Devices::new(store.clone(), cache.clone());
     let scoring = Scoring {
@@ -345,11 +345,25 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
             let _ = shutdown.send(true);
         });
     }
+    if store.backend() == "sqlite" {
+        // One process owns the file: whatever was running when it last
+        // stopped (a crash, a kill -9) is due again now, not when its lease
+        // would have run out.
+        let released = store.release_leases(crate::store::now_millis()).await?;
+        if released > 0 {
+            tracing::info!(
+                jobs = released,
+                "took back the jobs left running by the last start"
+            );
+        }
+    }
+    let keeper = tokio::spawn(leases.clone().keep(store.clone(), stop.clone()));
     let worker = tokio::spawn(prefetcher.run(stop.clone()));
     let callbacks = Arc::new(
         CallbackWorker::new(
             scoring,
             sealer,
+            leases,
             CallbackConfig {
                 wait: config.callback_wait,
                 timeout: config.callback_timeout,
@@ -381,6 +395,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         // The worker saw the same signal; let its fetches in flight finish.
         let _ = worker.await;
         let _ = callback_worker.await;
+        let _ = keeper.await;
         store.close().await;
         served
     });

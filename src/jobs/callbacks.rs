@@ -21,7 +21,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -95,6 +94,8 @@ struct Payload<'a> {
 pub struct CallbackWorker {
     scoring: Scoring,
     sealer: Sealer,
+    /// Keeps the leases of the callbacks in flight.
+    leases: super::Leases,
     config: CallbackConfig,
     client: reqwest::Client,
     wake: Arc<Notify>,
@@ -104,27 +105,24 @@ pub struct CallbackWorker {
 
 impl CallbackWorker {
     /// Re-scores through `scoring`, the same service the score endpoint uses.
-    pub fn new(scoring: Scoring, sealer: Sealer, config: CallbackConfig) -> reqwest::Result<Self> {
+    pub fn new(
+        scoring: Scoring,
+        sealer: Sealer,
+        leases: super::Leases,
+        config: CallbackConfig,
+    ) -> reqwest::Result<Self> {
         let client = ssrf::client(config.allow_private, config.timeout)?;
         let wake = scoring.callback_wake.clone();
         let delivery = Semaphore::new(config.concurrency);
         Ok(Self {
             scoring,
             sealer,
+            leases,
             config,
             client,
             wake,
             delivery,
         })
-    }
-
-    /// The lease of one callback: the wait for signals, a turn for a slot
-    /// behind the other callbacks leased per slot, the call, and a margin,
-    /// so a live worker never loses a callback to another process.
-    fn lease(&self) -> Duration {
-        self.config.wait
-            + self.config.timeout * (LEASED_PER_SLOT as u32 + 1)
-            + Duration::from_secs(10)
     }
 
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -138,7 +136,7 @@ impl CallbackWorker {
             let mut claimed = 0;
             if free > 0 {
                 let now = now_millis();
-                let lease_until = now + duration_millis(self.lease());
+                let lease_until = super::lease_until(now);
                 match self
                     .scoring
                     .store
@@ -153,6 +151,7 @@ impl CallbackWorker {
                             };
                             let worker = self.clone();
                             tasks.spawn(async move {
+                                let _lease = worker.leases.hold(&job.id);
                                 worker.handle(job).await;
                                 drop(permit);
                             });
@@ -509,12 +508,7 @@ fn elapsed_since(at: Millis) -> Duration {
 
 /// The wait, give or take 10 %, so retries of many callbacks spread out.
 fn jittered(wait: Duration) -> i64 {
-    let base = duration_millis(wait);
-    let spread = base / 10;
-    if spread == 0 {
-        return base;
-    }
-    base + rand::thread_rng().gen_range(-spread..=spread)
+    duration_millis(super::jitter(wait, 0.9..=1.1))
 }
 
 /// A network error in a few words, without the URL's query (it may carry a

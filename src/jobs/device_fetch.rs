@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use serde_json::Value;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -30,8 +29,6 @@ use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 pub struct PrefetchConfig {
     /// Fetches in flight at once in this process.
     pub concurrency: usize,
-    /// How long a claimed job is this process's; longer than any one fetch.
-    pub lease: Duration,
     /// Attempts before a retryable failure becomes final.
     pub max_attempts: i64,
     pub backoff_base: Duration,
@@ -46,7 +43,6 @@ impl Default for PrefetchConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
-            lease: Duration::from_secs(60),
             max_attempts: 8,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
@@ -109,6 +105,8 @@ impl Breakers {
 }
 
 pub struct Prefetcher {
+    /// Keeps the leases of the fetches in flight.
+    leases: super::Leases,
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn SignalCache>,
     pub sealer: Sealer,
@@ -161,8 +159,10 @@ impl Prefetcher {
         config: PrefetchConfig,
         metrics: Metrics,
         wake: Arc<Notify>,
+        leases: super::Leases,
     ) -> Self {
         Self {
+            leases,
             store,
             cache,
             sealer,
@@ -186,7 +186,7 @@ impl Prefetcher {
             let mut full_batch = false;
             if free > 0 {
                 let now = now_millis();
-                let lease_until = now + duration_millis(self.config.lease);
+                let lease_until = super::lease_until(now);
                 match self
                     .store
                     .claim_jobs(DEVICE_FETCH_JOB, free as i64, now, lease_until)
@@ -200,6 +200,7 @@ impl Prefetcher {
                             };
                             let worker = self.clone();
                             tokio::spawn(async move {
+                                let _lease = worker.leases.hold(&job.id);
                                 worker.run_job(job).await;
                                 drop(slot);
                                 worker.wake.notify_one();
@@ -284,7 +285,7 @@ impl Prefetcher {
             .saturating_mul(1 << exp)
             .min(self.config.backoff_max);
         // Jitter in [50%, 100%] spreads retries of a burst that failed together.
-        ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+        super::jitter(ceiling, 0.5..=1.0)
     }
 
     async fn run_job(&self, job: JobRow) {
