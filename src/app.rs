@@ -281,27 +281,29 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         .build()
         .map_err(StartError::Http)?;
     let leases = crate::jobs::Leases::default();
-    let prefetcher = Arc::new(Prefetcher::new(
-        store.clone(),
-        cache.clone(),
-        sealer.clone(),
-        Upstream {
-            http,
-            endpoints: Endpoints {
-                fingerprint: config.fingerprint_base_url.clone(),
-                stytch: config.stytch_base_url.clone(),
-                fingerprintiq: config.fingerprintiq_base_url.clone(),
+    let prefetcher = Arc::new(
+        Prefetcher::new(
+            store.clone(),
+            cache.clone(),
+            sealer.clone(),
+            Upstream {
+                http,
+                endpoints: Endpoints {
+                    fingerprint: config.fingerprint_base_url.clone(),
+                    stytch: config.stytch_base_url.clone(),
+                    fingerprintiq: config.fingerprintiq_base_url.clone(),
+                },
             },
-        },
-        PrefetchConfig {
-            concurrency: config.fetch_concurrency,
-            max_attempts: config.fetch_max_attempts,
-            ..PrefetchConfig::default()
-        },
-        metrics.clone(),
-        wake.clone(),
-        leases.clone(),
-    ));
+            PrefetchConfig {
+                concurrency: config.fetch_concurrency,
+                max_attempts: config.fetch_max_attempts,
+                ..PrefetchConfig::default()
+            },
+            metrics.clone(),
+            wake.clone(),
+        )
+        .with_leases(leases.clone()),
+    );
     let devices = Devices::new(store.clone(), cache.clone());
     let scoring = Scoring {
         store: store.clone(),

@@ -159,10 +159,9 @@ impl Prefetcher {
         config: PrefetchConfig,
         metrics: Metrics,
         wake: Arc<Notify>,
-        leases: super::Leases,
     ) -> Self {
         Self {
-            leases,
+            leases: super::Leases::default(),
             store,
             cache,
             sealer,
@@ -173,6 +172,13 @@ impl Prefetcher {
             breakers: Breakers::default(),
             credentials_cache: TtlCache::new(LOOKUP_TTL, 10_000),
         }
+    }
+
+    /// Keeps its leases alive through `leases` (shared with the other job
+    /// handlers, renewed by one keeper).
+    pub fn with_leases(mut self, leases: super::Leases) -> Self {
+        self.leases = leases;
+        self
     }
 
     /// Runs until `shutdown` turns true, then lets the fetches in flight finish.
