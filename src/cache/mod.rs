@@ -15,7 +15,7 @@
 //!
 //! Two backends implement [`SignalCache`]: [`MemoryCache`] (embedded, bounded,
 //! one process) and [`RedisCache`] (shared by any number of processes). One
-//! contract suite (`tests/signal_cache.rs`) runs against both.
+//! contract suite (`tests/it/signal_cache.rs`) runs against both.
 
 mod memory;
 mod redis;

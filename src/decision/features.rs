@@ -16,7 +16,7 @@ use super::device::{device_risk, DeviceEvidence};
 use super::velocity::{VelocitySnapshot, WindowCounts};
 
 /// Every feature of one decision. Field names are the rule names (see the
-/// README's feature table).
+/// feature table in docs/features-and-rules.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Input {
     /// As the request sent it (`12` stays a number).

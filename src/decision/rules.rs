@@ -212,7 +212,7 @@ static DEFAULT_PACK: LazyLock<Result<RuleSet, String>> = LazyLock::new(|| {
 });
 
 /// The rule set every subscriber starts with (version 0), documented rule by
-/// rule in the README.
+/// rule in docs/features-and-rules.md.
 pub fn default_rule_set() -> Result<&'static RuleSet, String> {
     DEFAULT_PACK.as_ref().map_err(Clone::clone)
 }

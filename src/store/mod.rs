@@ -6,7 +6,7 @@
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
 //! [`Decisions`], [`Customers`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
-//! test suite (`tests/store_contract.rs`) runs against both.
+//! test suite (`tests/it/store_contract.rs`) runs against both.
 
 mod customers;
 mod decisions;

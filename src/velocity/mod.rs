@@ -6,7 +6,7 @@
 //! Two backends implement [`VelocityStore`]: [`MemoryVelocity`] (embedded,
 //! bucketed, bounded, one process) and [`RedisVelocity`] (sorted sets shared by
 //! any number of processes, one round trip per call). One contract suite
-//! (`tests/velocity.rs`) runs against both.
+//! (`tests/it/velocity.rs`) runs against both.
 //!
 //! Key names, the same on both backends (`{value}` is the raw id):
 //!
