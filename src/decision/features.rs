@@ -8,84 +8,218 @@
 
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
-use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use zen_expression::variable::{Variable, VariableMap};
 
 use super::device::{device_risk, DeviceEvidence};
 use super::velocity::{VelocitySnapshot, WindowCounts};
 
-/// Every feature of one decision. Field names are the rule names (see the
-/// feature table in docs/features-and-rules.md).
-#[derive(Debug, Clone, Serialize)]
-pub struct Input {
-    /// As the request sent it (`12` stays a number).
-    pub subscriber_id: Value,
-    pub request_id: String,
+/// Where a feature comes from: the request (a payload field with a meaning of
+/// its own, or a gateway event's), or riskgate (computed; a payload field of
+/// that name is kept as `extra_<name>` so it can neither hide nor fake one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Request,
+    Computed,
+}
+
+/// One top-level feature: its name (in the response's `input` and in rules)
+/// and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Feature {
+    pub name: &'static str,
+    pub origin: Origin,
+    pub doc: &'static str,
+}
+
+/// Text that is usually one of a few fixed values (`"USD"`, `"ready"`) but
+/// reads back owned from a stored decision.
+pub type Code = Cow<'static, str>;
+
+/// Declares the top-level features once. From this one list come the
+/// [`Input`] struct (and so the response's `input` and the stored decision,
+/// which replays deserialize), [`CONTEXT_NAMES`] and the rules' context
+/// ([`Input::context`]), the documented list [`FEATURES`], and which payload
+/// fields the parser treats as its own ([`REQUEST_FIELDS`]) or as computed
+/// ([`COMPUTED_FIELDS`]).
+macro_rules! features {
+    ($( $(#[$meta:meta])* $name:ident : $ty:ty, $origin:ident, $doc:literal; )*) => {
+        /// Every feature of one decision. Field names are the rule names.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct Input {
+            $( #[doc = $doc] $(#[$meta])* pub $name: $ty, )*
+            /// Where full card numbers were found and cut down to BIN and last4.
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            pub card_data_scrubbed: Vec<String>,
+            /// Parts that were unavailable when deciding (`velocity` when the
+            /// counters could not be reached); absent when everything was there.
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            pub degraded: Vec<Code>,
+            /// Other payload fields and the gateway's own `gateway_*` fields,
+            /// kept as sent.
+            #[serde(flatten)]
+            pub extra: Map<String, Value>,
+        }
+
+        /// The top-level names of the evaluation context, in the order they
+        /// are built. A rule set records which of them its expressions read
+        /// ([`Uses`]).
+        pub const CONTEXT_NAMES: [&str; [$(stringify!($name)),*].len()] = [$(stringify!($name)),*];
+
+        /// Every top-level feature, documented.
+        pub const FEATURES: [Feature; CONTEXT_NAMES.len()] = [
+            $( Feature { name: stringify!($name), origin: Origin::$origin, doc: $doc }, )*
+        ];
+
+        impl Input {
+            fn put_features(&self, uses: &Uses, map: &mut VariableMap) {
+                $({
+                    const BIT: u64 = bit(stringify!($name));
+                    if uses.wants(BIT) {
+                        map.insert(key(stringify!($name)), ToVariable::to_variable(&self.$name));
+                    }
+                })*
+            }
+        }
+    };
+}
+
+features! {
+    subscriber_id: Value, Request, "As the request sent it (`12` stays a number).";
+    request_id: String, Request, "The ingested request id the merchant sent.";
     #[serde(serialize_with = "decimal_number")]
-    pub transaction_amount: Decimal,
-    /// The same as `transaction_amount`, under the short name rules use.
+    transaction_amount: Decimal, Request, "The amount, in major units of `currency`.";
     #[serde(serialize_with = "decimal_number")]
-    pub amount: Decimal,
-    /// The amount in the currency's minor units (ISO 4217 exponent).
-    pub amount_minor: i64,
-    /// ISO 4217 alphabetic code, upper case.
-    pub currency: &'static str,
-    pub bin: Option<String>,
-    pub last4: Option<String>,
-    pub card_brand: Option<String>,
-    /// `credit`, `debit`, `prepaid` or `charge`.
-    pub card_funding: Option<String>,
-    /// ISO 3166 alpha-2 of the issuer.
-    pub card_country: Option<String>,
-    pub card_prepaid: bool,
-    pub card_issuer: Option<String>,
-    pub card_category: Option<String>,
-    /// `table` (the BIN table knew it), `iin_range` (only the brand, from the
-    /// network's number ranges) or null (no BIN).
-    pub bin_source: Option<&'static str>,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub external_transaction_number: Option<String>,
-    pub email: Option<String>,
-    /// The part after the `@`, lower case.
-    pub email_domain: Option<String>,
-    pub ip_address: Option<String>,
-    /// The country of the shopper's IP, from the device provider.
-    pub ip_country: Option<String>,
-    pub billing_country: Option<String>,
-    pub shipping_country: Option<String>,
-    /// `stripe`, `adyen`, `checkout`, `braintree` or `square` when the
-    /// features came from a `gateway_event`.
-    pub gateway: Option<&'static str>,
-    /// The device risk in [0, 1] from the cached signals; 0 when none.
-    pub risk_score_from_cache: f64,
-    /// `ready`, `pending`, `failed`, or `none` (nothing ingested).
-    pub device_status: &'static str,
-    /// Which key found the device: `request`, `session` or `user`.
-    pub device_source: Option<&'static str>,
-    /// The ingested request whose signals were used.
-    pub device_request_id: Option<String>,
-    pub device: DeviceInput,
-    pub velocity: VelocityInput,
-    pub customer: CustomerInput,
-    /// Where full card numbers were found and cut down to BIN and last4.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub card_data_scrubbed: Vec<String>,
-    /// Parts that were unavailable when deciding (`velocity` when the
-    /// counters could not be reached); absent when everything was there.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub degraded: Vec<&'static str>,
-    /// Other payload fields and the gateway's own `gateway_*` fields, kept as
-    /// sent.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    amount: Decimal, Computed, "The same as `transaction_amount`, under the short name rules use.";
+    amount_minor: i64, Computed, "The amount in the currency's minor units (ISO 4217 exponent).";
+    currency: Code, Request, "ISO 4217 alphabetic code, upper case.";
+    bin: Option<String>, Request, "The card's first 6 to 8 digits.";
+    last4: Option<String>, Request, "The card's last 4 digits.";
+    card_brand: Option<String>, Request, "`visa`, `mastercard`, … (lower case).";
+    card_funding: Option<String>, Request, "`credit`, `debit`, `prepaid` or `charge`.";
+    card_country: Option<String>, Request, "ISO 3166 alpha-2 of the issuer.";
+    card_prepaid: bool, Computed, "Whether the card is prepaid (its funding, or the BIN table).";
+    card_issuer: Option<String>, Computed, "The issuing bank, from the BIN table.";
+    card_category: Option<String>, Computed, "The card's category (classic, gold, business, …), from the BIN table.";
+    bin_source: Option<Code>, Computed, "`table` (the BIN table knew it), `iin_range` (only the brand, from the network's number ranges) or null (no BIN).";
+    user_id: Option<String>, Request, "The merchant's user id.";
+    session_id: Option<String>, Request, "The merchant's session id.";
+    external_transaction_number: Option<String>, Request, "The merchant's order or transaction number.";
+    email: Option<String>, Request, "The shopper's email address.";
+    email_domain: Option<String>, Computed, "The part of `email` after the `@`, lower case.";
+    ip_address: Option<String>, Request, "The shopper's IP address.";
+    ip_country: Option<String>, Computed, "The country of the shopper's IP, from the device provider.";
+    billing_country: Option<String>, Request, "ISO 3166 alpha-2 of the billing address.";
+    shipping_country: Option<String>, Request, "ISO 3166 alpha-2 of the shipping address.";
+    gateway: Option<Code>, Computed, "`stripe`, `adyen`, `checkout`, `braintree` or `square` when the features came from a `gateway_event`.";
+    risk_score_from_cache: f64, Computed, "The device risk in [0, 1] from the cached signals; 0 when none.";
+    device_status: Code, Computed, "`ready`, `pending`, `failed`, or `none` (nothing ingested).";
+    device_source: Option<Code>, Computed, "Which key found the device: `request`, `session` or `user`.";
+    device_request_id: Option<String>, Computed, "The ingested request whose signals were used.";
+    device: DeviceInput, Computed, "The device signals (`device.vpn`, `device.bot`, …).";
+    velocity: VelocityInput, Computed, "The subscriber's velocity counters, this transaction included (`velocity.card.count_1h`, …).";
+    customer: CustomerInput, Computed, "The end customer's profile before this transaction (`customer.age_days`, …).";
+}
+
+/// Payload fields the parser reads itself; every other one is an extra.
+pub fn is_request_field(name: &str) -> bool {
+    name == "callback_url"
+        || FEATURES
+            .iter()
+            .any(|f| f.origin == Origin::Request && f.name == name)
+}
+
+/// Names riskgate computes (a payload field so named becomes `extra_<name>`).
+pub fn is_computed_field(name: &str) -> bool {
+    matches!(name, "card_data_scrubbed" | "degraded")
+        || FEATURES
+            .iter()
+            .any(|f| f.origin == Origin::Computed && f.name == name)
+}
+
+/// How a feature's value enters the rules' context.
+trait ToVariable {
+    fn to_variable(&self) -> Variable;
+}
+
+impl ToVariable for Value {
+    fn to_variable(&self) -> Variable {
+        match self {
+            Value::String(s) => text(s),
+            other => Variable::from(other),
+        }
+    }
+}
+
+impl ToVariable for String {
+    fn to_variable(&self) -> Variable {
+        text(self)
+    }
+}
+
+impl ToVariable for Code {
+    fn to_variable(&self) -> Variable {
+        text(self)
+    }
+}
+
+impl<T: ToVariable> ToVariable for Option<T> {
+    fn to_variable(&self) -> Variable {
+        self.as_ref().map_or(Variable::Null, T::to_variable)
+    }
+}
+
+impl ToVariable for Decimal {
+    fn to_variable(&self) -> Variable {
+        Variable::Number(*self)
+    }
+}
+
+impl ToVariable for i64 {
+    fn to_variable(&self) -> Variable {
+        int(*self)
+    }
+}
+
+impl ToVariable for bool {
+    fn to_variable(&self) -> Variable {
+        Variable::Bool(*self)
+    }
+}
+
+impl ToVariable for f64 {
+    fn to_variable(&self) -> Variable {
+        float(*self)
+    }
+}
+
+impl ToVariable for DeviceInput {
+    fn to_variable(&self) -> Variable {
+        DeviceInput::to_variable(self)
+    }
+}
+
+impl ToVariable for VelocityInput {
+    fn to_variable(&self) -> Variable {
+        VelocityInput::to_variable(self)
+    }
+}
+
+impl ToVariable for CustomerInput {
+    fn to_variable(&self) -> Variable {
+        CustomerInput::to_variable(self)
+    }
 }
 
 /// The device signals as rules see them. Flags the provider did not report
 /// read as `false` (so `device.vpn and …` never fails on a missing value);
 /// `known` says whether any signals were cached at all.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DeviceInput {
     pub known: bool,
     pub provider: Option<String>,
@@ -117,7 +251,8 @@ pub struct DeviceInput {
 
 /// Count and amount (major units of this transaction's currency) over the
 /// three windows. Zero when the transaction has no value for the dimension.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WindowInput {
     pub count_5m: u64,
     #[serde(serialize_with = "decimal_number")]
@@ -131,7 +266,8 @@ pub struct WindowInput {
 }
 
 /// The subscriber's own counters, this transaction included.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VelocityInput {
     pub user: WindowInput,
     pub card: WindowInput,
@@ -143,12 +279,13 @@ pub struct VelocityInput {
 }
 
 /// The end customer's profile before this transaction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CustomerInput {
     /// Whether the user was seen before (by ingest or scoring) or flagged.
     pub known: bool,
     /// `normal`, `trusted` or `blocked`.
-    pub status: &'static str,
+    pub status: Code,
     /// Days since first seen (fractional); 0 for a new customer.
     pub age_days: f64,
     /// Earlier decisions, and how many of them were allowed, reviewed, blocked.
@@ -174,7 +311,7 @@ impl Default for CustomerInput {
     fn default() -> Self {
         Self {
             known: false,
-            status: "normal",
+            status: Code::Borrowed("normal"),
             age_days: 0.0,
             decisions: 0,
             allows: 0,
@@ -348,43 +485,6 @@ impl WindowInput {
     }
 }
 
-/// The top-level names of the evaluation context, in the order they are
-/// built. A rule set records which of them its expressions read ([`Uses`]).
-pub const CONTEXT_NAMES: [&str; 32] = [
-    "subscriber_id",
-    "request_id",
-    "transaction_amount",
-    "amount",
-    "amount_minor",
-    "currency",
-    "bin",
-    "last4",
-    "card_brand",
-    "card_funding",
-    "card_country",
-    "card_prepaid",
-    "card_issuer",
-    "card_category",
-    "bin_source",
-    "user_id",
-    "session_id",
-    "external_transaction_number",
-    "email",
-    "email_domain",
-    "ip_address",
-    "ip_country",
-    "billing_country",
-    "shipping_country",
-    "gateway",
-    "risk_score_from_cache",
-    "device_status",
-    "device_source",
-    "device_request_id",
-    "device",
-    "velocity",
-    "customer",
-];
-
 const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
@@ -542,64 +642,7 @@ impl Input {
                 }
             }
         }
-        macro_rules! put {
-            ($name:literal, $value:expr) => {{
-                const BIT: u64 = bit($name);
-                if uses.wants(BIT) {
-                    map.insert(key($name), $value);
-                }
-            }};
-        }
-        put!(
-            "subscriber_id",
-            match &self.subscriber_id {
-                Value::String(s) => text(s),
-                other => Variable::from(other),
-            }
-        );
-        put!("request_id", text(&self.request_id));
-        put!(
-            "transaction_amount",
-            Variable::Number(self.transaction_amount)
-        );
-        put!("amount", Variable::Number(self.amount));
-        put!("amount_minor", int(self.amount_minor));
-        put!("currency", text(self.currency));
-        put!("bin", opt_text(self.bin.as_deref()));
-        put!("last4", opt_text(self.last4.as_deref()));
-        put!("card_brand", opt_text(self.card_brand.as_deref()));
-        put!("card_funding", opt_text(self.card_funding.as_deref()));
-        put!("card_country", opt_text(self.card_country.as_deref()));
-        put!("card_prepaid", Variable::Bool(self.card_prepaid));
-        put!("card_issuer", opt_text(self.card_issuer.as_deref()));
-        put!("card_category", opt_text(self.card_category.as_deref()));
-        put!("bin_source", opt_text(self.bin_source));
-        put!("user_id", opt_text(self.user_id.as_deref()));
-        put!("session_id", opt_text(self.session_id.as_deref()));
-        put!(
-            "external_transaction_number",
-            opt_text(self.external_transaction_number.as_deref())
-        );
-        put!("email", opt_text(self.email.as_deref()));
-        put!("email_domain", opt_text(self.email_domain.as_deref()));
-        put!("ip_address", opt_text(self.ip_address.as_deref()));
-        put!("ip_country", opt_text(self.ip_country.as_deref()));
-        put!("billing_country", opt_text(self.billing_country.as_deref()));
-        put!(
-            "shipping_country",
-            opt_text(self.shipping_country.as_deref())
-        );
-        put!("gateway", opt_text(self.gateway));
-        put!("risk_score_from_cache", float(self.risk_score_from_cache));
-        put!("device_status", text(self.device_status));
-        put!("device_source", opt_text(self.device_source));
-        put!(
-            "device_request_id",
-            opt_text(self.device_request_id.as_deref())
-        );
-        put!("device", self.device.to_variable());
-        put!("velocity", self.velocity.to_variable());
-        put!("customer", self.customer.to_variable());
+        self.put_features(uses, &mut map);
         Variable::from_object(map)
     }
 }
@@ -657,7 +700,7 @@ impl CustomerInput {
         let c = self;
         object([
             ("known", Variable::Bool(c.known)),
-            ("status", text(c.status)),
+            ("status", text(&c.status)),
             ("age_days", float(c.age_days)),
             ("decisions", int(c.decisions)),
             ("allows", int(c.allows)),

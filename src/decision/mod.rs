@@ -68,30 +68,45 @@ pub struct Outcome {
 
 /// The velocity event a transaction counts as. The card is BIN + last4 (never
 /// a full number), and only when both are known; the device is the visitor id
-/// of the cached signals; the IP is the merchant's, else the device's.
+/// of its signals; the IP is the merchant's, else the device's. A stored
+/// decision's input gives the same event again (see [`replay_event`]).
 pub fn velocity_event(
-    tx: &Transaction,
-    device: Option<&DeviceEvidence<'_>>,
+    input: &Input,
+    visitor_id: Option<&str>,
+    device_ip: Option<&str>,
     event_id: String,
 ) -> VelocityEvent {
-    let signals = device.and_then(|e| e.signals);
     VelocityEvent {
-        user: tx.user_id.clone(),
-        card: match (&tx.bin, &tx.last4) {
+        user: input.user_id.clone(),
+        card: match (&input.bin, &input.last4) {
             (Some(bin), Some(last4)) => Some(format!("{bin}:{last4}")),
             _ => None,
         },
-        device: signals.and_then(|s| s.visitor_id.clone()),
-        ip: tx
+        device: visitor_id.map(str::to_owned),
+        ip: input
             .ip_address
             .clone()
-            .or_else(|| signals.and_then(|s| s.ip_address.clone())),
-        amount_minor: tx.amount_minor,
+            .or_else(|| device_ip.map(str::to_owned)),
+        amount_minor: input.amount_minor,
         event_id,
     }
 }
 
-/// Assembles every feature of the decision.
+/// The velocity event of a stored decision's input, as
+/// [`velocity_event`] made it when it was scored; `None` when the stored
+/// input does not read back.
+pub fn replay_event(stored_input: &str, event_id: String) -> Option<VelocityEvent> {
+    let input: Input = serde_json::from_str(stored_input).ok()?;
+    Some(velocity_event(
+        &input,
+        input.device.visitor_id.as_deref(),
+        input.device.ip_address.as_deref(),
+        event_id,
+    ))
+}
+
+/// Assembles every feature of the decision: the transaction's, and the
+/// device, velocity and customer parts.
 pub fn build_input(
     tx: Transaction,
     device: Option<&DeviceEvidence<'_>>,
@@ -99,44 +114,16 @@ pub fn build_input(
     customer: CustomerInput,
 ) -> Input {
     let (device_input, risk_score_from_cache, device_status) = DeviceInput::from_evidence(device);
-    let ip_country = device_input.ip_country.clone();
-    Input {
-        subscriber_id: tx.subscriber_id,
-        request_id: tx.request_id,
-        transaction_amount: tx.amount,
-        amount: tx.amount,
-        amount_minor: tx.amount_minor,
-        currency: tx.currency,
-        bin: tx.bin,
-        last4: tx.last4,
-        card_brand: tx.card_brand,
-        card_funding: tx.card_funding,
-        card_country: tx.card_country,
-        card_prepaid: tx.card_prepaid,
-        card_issuer: tx.card_issuer,
-        card_category: tx.card_category,
-        bin_source: tx.bin_source,
-        user_id: tx.user_id,
-        session_id: tx.session_id,
-        external_transaction_number: tx.external_transaction_number,
-        email: tx.email,
-        email_domain: tx.email_domain,
-        ip_address: tx.ip_address,
-        ip_country,
-        billing_country: tx.billing_country,
-        shipping_country: tx.shipping_country,
-        gateway: tx.gateway,
-        risk_score_from_cache,
-        device_status,
-        device_source: device.map(|d| d.source.as_str()),
-        device_request_id: device.map(|d| d.request_id.to_owned()),
-        device: device_input,
-        velocity: VelocityInput::from_snapshot(velocity, tx.exponent),
-        customer,
-        card_data_scrubbed: tx.card_data_scrubbed,
-        degraded: Vec::new(),
-        extra: tx.extra,
-    }
+    let mut input = tx.input;
+    input.ip_country = device_input.ip_country.clone();
+    input.risk_score_from_cache = risk_score_from_cache;
+    input.device_status = features::Code::Borrowed(device_status);
+    input.device_source = device.map(|d| features::Code::Borrowed(d.source.as_str()));
+    input.device_request_id = device.map(|d| d.request_id.to_owned());
+    input.device = device_input;
+    input.velocity = VelocityInput::from_snapshot(velocity, tx.exponent);
+    input.customer = customer;
+    input
 }
 
 /// Rounds to 4 decimals.
@@ -278,7 +265,7 @@ pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, self::rules::RuleF
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use self::rules::{compile, default_rule_set, parse_rule_set};
+    use super::rules::{compile, default_rule_set, parse_rule_set};
     use super::*;
     use serde_json::json;
 
@@ -383,5 +370,64 @@ mod tests {
         assert_eq!(shown["amount_minor"], 12050);
         let outcome = decide(&set, &input);
         assert_eq!(outcome.rule_hits.len(), 2, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_stored_input_replays_to_the_event_it_was_counted_as() {
+        let input = sample_input();
+        let stored = serde_json::to_string(&input).unwrap();
+        let replayed = replay_event(&stored, "dec_1".into()).unwrap();
+        let scored = velocity_event(
+            &input,
+            input.device.visitor_id.as_deref(),
+            input.device.ip_address.as_deref(),
+            "dec_1".into(),
+        );
+        assert_eq!(replayed, scored);
+        assert_eq!(replayed.card.as_deref(), Some("411111:1111"));
+        assert_eq!(replayed.device.as_deref(), Some("v1"));
+        assert_eq!(replayed.amount_minor, 12050);
+    }
+
+    #[test]
+    fn a_stored_input_reads_back_as_it_was_written() {
+        let input = sample_input();
+        let stored = serde_json::to_value(&input).unwrap();
+        let read: Input = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), stored);
+    }
+
+    #[test]
+    fn the_input_the_context_and_the_feature_list_name_the_same_features() {
+        let input = serde_json::to_value(sample_input()).unwrap();
+        let context = sample_input().to_variable().to_value();
+        assert_eq!(features::FEATURES.len(), features::CONTEXT_NAMES.len());
+        for feature in features::FEATURES {
+            assert!(
+                input.get(feature.name).is_some(),
+                "{} not in input",
+                feature.name
+            );
+            assert!(
+                context.get(feature.name).is_some(),
+                "{} not in context",
+                feature.name
+            );
+            assert!(!feature.doc.is_empty(), "{} undocumented", feature.name);
+        }
+    }
+
+    #[test]
+    fn the_reference_documents_every_feature() {
+        let doc = include_str!("../../docs/features-and-rules.md");
+        for feature in features::FEATURES {
+            // A part with members (`device`) is documented member by member.
+            assert!(
+                doc.contains(&format!("`{}`", feature.name))
+                    || doc.contains(&format!("`{}.", feature.name)),
+                "docs/features-and-rules.md does not name `{}`",
+                feature.name
+            );
+        }
     }
 }

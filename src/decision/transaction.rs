@@ -9,6 +9,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use super::features::{is_computed_field, is_request_field, Code, Input};
 use super::gateways;
 use super::reference::{bins, currency};
 use super::scrub;
@@ -41,37 +42,15 @@ impl RequestError {
 
 type Result<T> = std::result::Result<T, RequestError>;
 
-/// The transaction part of a decision's input, before the device, velocity
-/// and customer parts are added.
+/// A validated score request: the request's part of the decision's input
+/// (the device, velocity and customer parts are added by
+/// [`build_input`](super::build_input)), and what the request asks beside it.
 #[derive(Debug, Clone)]
 pub struct Transaction {
-    pub subscriber_id: Value,
-    pub request_id: String,
-    pub amount: Decimal,
-    pub amount_minor: i64,
-    pub currency: &'static str,
+    pub input: Input,
+    /// The currency's minor-unit exponent (ISO 4217).
     pub exponent: u32,
-    pub bin: Option<String>,
-    pub last4: Option<String>,
-    pub card_brand: Option<String>,
-    pub card_funding: Option<String>,
-    pub card_country: Option<String>,
-    pub card_prepaid: bool,
-    pub card_issuer: Option<String>,
-    pub card_category: Option<String>,
-    pub bin_source: Option<&'static str>,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub external_transaction_number: Option<String>,
-    pub email: Option<String>,
-    pub email_domain: Option<String>,
-    pub ip_address: Option<String>,
-    pub billing_country: Option<String>,
-    pub shipping_country: Option<String>,
-    pub gateway: Option<&'static str>,
     pub callback_url: Option<String>,
-    pub card_data_scrubbed: Vec<String>,
-    pub extra: Map<String, Value>,
     /// The whole body as JSON, card numbers masked: what idempotency compares
     /// (empty unless asked for).
     canonical: String,
@@ -84,51 +63,6 @@ impl Transaction {
         &self.canonical
     }
 }
-
-/// Payload fields with a meaning of their own; every other payload field is
-/// an extra, kept as sent.
-const KNOWN: &[&str] = &[
-    "subscriber_id",
-    "request_id",
-    "transaction_amount",
-    "currency",
-    "bin",
-    "last4",
-    "card_brand",
-    "card_funding",
-    "card_country",
-    "user_id",
-    "session_id",
-    "external_transaction_number",
-    "email",
-    "ip_address",
-    "billing_country",
-    "shipping_country",
-    "callback_url",
-];
-
-/// Names riskgate computes; a payload field so named is kept as
-/// `extra_<name>` so it can neither hide nor fake a computed feature.
-const DERIVED: &[&str] = &[
-    "amount",
-    "amount_minor",
-    "card_prepaid",
-    "card_issuer",
-    "card_category",
-    "bin_source",
-    "email_domain",
-    "ip_country",
-    "gateway",
-    "risk_score_from_cache",
-    "device_status",
-    "device_source",
-    "device_request_id",
-    "device",
-    "velocity",
-    "customer",
-    "card_data_scrubbed",
-    "degraded",
-];
 
 /// Reads and validates a score request body. Card numbers anywhere in it are
 /// masked first, so nothing later (input, storage, logs) sees them.
@@ -294,10 +228,10 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
 
     let mut extra = Map::new();
     for (name, value) in features {
-        if KNOWN.contains(&name.as_str()) {
+        if is_request_field(&name) {
             continue;
         }
-        if DERIVED.contains(&name.as_str()) {
+        if is_computed_field(&name) {
             // A payload's own `extra_<name>` keeps its value; this one yields.
             extra.entry(format!("extra_{name}")).or_insert(value);
         } else {
@@ -306,33 +240,37 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
     }
 
     Ok(Transaction {
-        subscriber_id,
-        request_id,
-        amount,
-        amount_minor,
-        currency: currency.code,
+        input: Input {
+            subscriber_id,
+            request_id,
+            transaction_amount: amount,
+            amount,
+            amount_minor,
+            currency: Code::Borrowed(currency.code),
+            bin,
+            last4,
+            card_brand,
+            card_funding,
+            card_country,
+            card_prepaid,
+            card_issuer,
+            card_category,
+            bin_source: bin_source.map(Code::Borrowed),
+            user_id,
+            session_id,
+            external_transaction_number,
+            email,
+            email_domain,
+            ip_address,
+            billing_country,
+            shipping_country,
+            gateway: gateway.map(Code::Borrowed),
+            card_data_scrubbed: scrubbed.into_iter().map(|p| p.path).collect(),
+            extra,
+            ..Input::default()
+        },
         exponent,
-        bin,
-        last4,
-        card_brand,
-        card_funding,
-        card_country,
-        card_prepaid,
-        card_issuer,
-        card_category,
-        bin_source,
-        user_id,
-        session_id,
-        external_transaction_number,
-        email,
-        email_domain,
-        ip_address,
-        billing_country,
-        shipping_country,
-        gateway,
         callback_url,
-        card_data_scrubbed: scrubbed.into_iter().map(|p| p.path).collect(),
-        extra,
         canonical,
     })
 }

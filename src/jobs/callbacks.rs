@@ -234,9 +234,9 @@ impl CallbackWorker {
                 .devices
                 .find(
                     &decision.subscriber_id,
-                    &tx.request_id,
-                    tx.session_id.as_deref(),
-                    tx.user_id.as_deref(),
+                    &tx.input.request_id,
+                    tx.input.session_id.as_deref(),
+                    tx.input.user_id.as_deref(),
                 )
                 .await
                 .map_err(|e| e.to_string())?;

@@ -21,7 +21,7 @@ use crate::store::{
     now_millis, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
     JobRow, Label, Millis, NewDecision, Store,
 };
-use crate::velocity::{VelocityEvent, VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
+use crate::velocity::{VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: Millis = WINDOW_24H_MS;
@@ -63,7 +63,7 @@ fn customer_input(features: Option<CustomerFeatures>, now: Millis) -> CustomerIn
     );
     CustomerInput {
         known: true,
-        status: c.status.as_str(),
+        status: c.status.as_str().into(),
         age_days: (age_days * 100.0).round() / 100.0,
         decisions: c.decisions_allow + c.decisions_review + c.decisions_block,
         allows: c.decisions_allow,
@@ -109,7 +109,7 @@ impl Scoring {
     ) -> ServiceResult<DecisionRow> {
         let started = Instant::now();
         let tx = decision::parse_request(body, key.is_some())?;
-        let claimed = crate::fields::subscriber_id(&tx.subscriber_id, "subscriber_id")?;
+        let claimed = crate::fields::subscriber_id(&tx.input.subscriber_id, "subscriber_id")?;
         if claimed != subscriber {
             return Err(ServiceError::subscriber_mismatch());
         }
@@ -159,8 +159,8 @@ impl Scoring {
             }
             None => None,
         };
-        let user_id = tx.user_id.clone();
-        let request_id = tx.request_id.clone();
+        let user_id = tx.input.user_id.clone();
+        let request_id = tx.input.request_id.clone();
         let assessed = self
             .assess(subscriber, tx, event_id, Velocity::Count, now)
             .await?;
@@ -214,9 +214,9 @@ impl Scoring {
         let (device, rules) = tokio::join!(
             self.devices.find(
                 subscriber_id,
-                &tx.request_id,
-                tx.session_id.as_deref(),
-                tx.user_id.as_deref()
+                &tx.input.request_id,
+                tx.input.session_id.as_deref(),
+                tx.input.user_id.as_deref()
             ),
             self.rulebook.current(self.store.as_ref(), subscriber_id),
         );
@@ -224,8 +224,14 @@ impl Scoring {
         let evidence = device
             .as_ref()
             .map(|(event, source)| event.evidence(*source));
-        let event = decision::velocity_event(&tx, evidence.as_ref(), event_id);
-        let card = tx.bin.as_deref().zip(tx.last4.as_deref());
+        let signals = evidence.as_ref().and_then(|e| e.signals);
+        let event = decision::velocity_event(
+            &tx.input,
+            signals.and_then(|s| s.visitor_id.as_deref()),
+            signals.and_then(|s| s.ip_address.as_deref()),
+            event_id,
+        );
+        let card = tx.input.bin.as_deref().zip(tx.input.last4.as_deref());
         let visitor = event.device.as_deref();
         let (velocity, customer) = tokio::join!(
             async {
@@ -239,7 +245,7 @@ impl Scoring {
                 }
             },
             async {
-                match tx.user_id.as_deref() {
+                match tx.input.user_id.as_deref() {
                     Some(user) => {
                         self.store
                             .customer_features(subscriber_id, user, visitor, card)
@@ -254,15 +260,15 @@ impl Scoring {
             // Checkout must not stop because the counters are unreachable; the
             // decision says it was made without them.
             tracing::warn!(error = %err, "velocity counters unavailable; scoring without them");
-            degraded.push("velocity");
+            degraded.push("velocity".into());
             VelocitySnapshot::default()
         });
         let customer = customer_input(customer?, now);
-        let touch = tx.user_id.clone().map(|user_id| CustomerTouch {
+        let touch = tx.input.user_id.clone().map(|user_id| CustomerTouch {
             user_id,
             visitor_id: event.device.clone(),
             card: card.map(|(b, l)| (b.to_owned(), l.to_owned())),
-            amount: rust_decimal::prelude::ToPrimitive::to_f64(&tx.amount),
+            amount: rust_decimal::prelude::ToPrimitive::to_f64(&tx.input.amount),
             action: None,
         });
         let mut input = decision::build_input(tx, evidence.as_ref(), &velocity, customer);
@@ -364,10 +370,11 @@ pub async fn rebuild_velocity(
         let Some(last) = page.last() else { break };
         after = Some((last.created_at, last.id.clone()));
         for decision in &page {
-            let Ok(input) = serde_json::from_str::<Value>(&decision.input) else {
+            // Not the original event id (an idempotency key's is not
+            // stored); the counters start empty, so nothing counts twice.
+            let Some(event) = decision::replay_event(&decision.input, decision.id.clone()) else {
                 continue;
             };
-            let event = replay_event(&input, &decision.id);
             if velocity
                 .record(&decision.subscriber_id, &event, decision.created_at)
                 .await
@@ -381,37 +388,4 @@ pub async fn rebuild_velocity(
         }
     }
     Ok(counted)
-}
-
-/// The velocity event of a stored decision's input (the same fields
-/// [`scoring::velocity_event`] used when it was scored).
-fn replay_event(input: &Value, decision_id: &str) -> VelocityEvent {
-    let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::to_owned);
-    let device = input
-        .get("device")
-        .and_then(|d| d.get("visitor_id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let ip = text("ip_address").or_else(|| {
-        input
-            .get("device")
-            .and_then(|d| d.get("ip_address"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
-    VelocityEvent {
-        user: text("user_id"),
-        card: text("bin")
-            .zip(text("last4"))
-            .map(|(b, l)| format!("{b}:{l}")),
-        device,
-        ip,
-        amount_minor: input
-            .get("amount_minor")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        // Not the original event id (an idempotency key's is not stored); the
-        // counters start empty, so nothing is counted twice.
-        event_id: decision_id.to_owned(),
-    }
 }
