@@ -431,3 +431,82 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
         .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(user: &str, visitor: Option<&str>, amount: Option<f64>) -> CustomerTouch {
+        CustomerTouch {
+            user_id: user.into(),
+            visitor_id: visitor.map(str::to_owned),
+            card: Some(("411111".into(), "1111".into())),
+            amount,
+            action: None,
+        }
+    }
+
+    #[test]
+    fn touches_of_one_customer_merge_as_if_applied_one_by_one() {
+        let a = touch("u1", Some("v1"), Some(10.0));
+        let b = touch("u1", Some("v2"), Some(f64::NAN));
+        let c = touch("u1", Some("v1"), Some(25.5));
+        let d = touch("u2", None, None);
+        let merged = Touches::gather(
+            [
+                ("s", &a, 300, Some("allow")),
+                ("s", &b, 100, Some("block")),
+                ("s", &c, 200, Some("allow")),
+                ("s", &d, 50, Some("other")),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            merged.customers,
+            [
+                CustomerDelta {
+                    subscriber_id: "s",
+                    user_id: "u1",
+                    first_seen: 100,
+                    last_seen: 300,
+                    decisions_allow: 2,
+                    decisions_review: 0,
+                    decisions_block: 1,
+                    amount_count: 2,
+                    amount_total: 35.5,
+                    amount_max: Some(25.5),
+                },
+                CustomerDelta {
+                    subscriber_id: "s",
+                    user_id: "u2",
+                    first_seen: 50,
+                    last_seen: 50,
+                    decisions_allow: 0,
+                    decisions_review: 0,
+                    decisions_block: 0,
+                    amount_count: 0,
+                    amount_total: 0.0,
+                    amount_max: None,
+                },
+            ]
+        );
+        let devices: Vec<_> = merged
+            .devices
+            .iter()
+            .map(|d| (d.user_id, d.key, d.first_seen, d.last_seen))
+            .collect();
+        assert_eq!(devices, [("u1", "v1", 200, 300), ("u1", "v2", 100, 100)]);
+        let cards: Vec<_> = merged
+            .cards
+            .iter()
+            .map(|k| (k.user_id, k.key, k.first_seen, k.last_seen))
+            .collect();
+        assert_eq!(
+            cards,
+            [
+                ("u1", ("411111", "1111"), 100, 300),
+                ("u2", ("411111", "1111"), 50, 50)
+            ]
+        );
+    }
+}
