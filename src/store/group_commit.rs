@@ -258,6 +258,12 @@ pub(super) trait Committer: Send + Sync + 'static {
     /// The first phase of one op: everything but customer profiles, and but
     /// the inserts below.
     async fn apply(&self, tx: &mut Self::Tx, op: &Op) -> StoreResult<Done>;
+    /// Finishes live jobs (distinct ids); answers the ids this call finished.
+    async fn finish_jobs(
+        &self,
+        tx: &mut Self::Tx,
+        jobs: &[(&str, &JobOutcome)],
+    ) -> StoreResult<Vec<String>>;
     /// Inserts decisions that have no idempotency key, so cannot collide.
     async fn insert_decisions(
         &self,
@@ -389,11 +395,18 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
     let mut tx = committer.begin().await?;
     let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
+    // Finishing jobs comes first in the lock order, and takes one statement:
+    // the first finish of a job in the batch may succeed, a repeat cannot.
+    let mut finishes: Vec<(usize, &str, &JobOutcome)> = Vec::new();
     // A decision without an idempotency key locks only its own new row: it
     // joins the batch's one multi-row insert, whatever its place in the order.
     let mut keyless = Vec::new();
     for i in order {
         let outcome = match &batch[i].op {
+            Op::Finish { job_id, outcome } => {
+                finishes.push((i, job_id, outcome));
+                continue;
+            }
             Op::Decision { decision, .. } if decision.idempotency_key.is_none() => {
                 keyless.push(decision.as_ref());
                 Done::Decision(Box::new(DecisionRecorded::Inserted(inserted_decision(
@@ -403,6 +416,22 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
             op => committer.apply(&mut tx, op).await?,
         };
         outcomes[i] = Some(outcome);
+    }
+    if !finishes.is_empty() {
+        let mut distinct: Vec<(&str, &JobOutcome)> = Vec::with_capacity(finishes.len());
+        for (_, job_id, outcome) in &finishes {
+            if !distinct.iter().any(|(id, _)| id == job_id) {
+                distinct.push((job_id, outcome));
+            }
+        }
+        let mut finished = committer.finish_jobs(&mut tx, &distinct).await?;
+        for (i, job_id, _) in finishes {
+            // Answered once per id: a repeat finds the job finished already.
+            let first = finished.iter().position(|id| id == job_id);
+            outcomes[i] = Some(Done::Finished(
+                first.map(|at| finished.swap_remove(at)).is_some(),
+            ));
+        }
     }
     committer.insert_decisions(&mut tx, &keyless).await?;
     let callbacks: Vec<&NewJob> = batch

@@ -237,9 +237,9 @@ macro_rules! store_impls {
                     Op::Enqueue { job, done_since } => enqueue_on(tx, job, *done_since)
                         .await
                         .map(|e| Done::Enqueued(Box::new(e))),
-                    Op::Finish { job_id, outcome } => {
-                        finish_on(tx, job_id, outcome).await.map(Done::Finished)
-                    }
+                    Op::Finish { job_id, outcome } => finish_jobs_on(tx, &[(job_id, outcome)])
+                        .await
+                        .map(|finished| Done::Finished(!finished.is_empty())),
                     Op::Decision {
                         decision,
                         idempotent_since,
@@ -248,6 +248,14 @@ macro_rules! store_impls {
                         .map(|d| Done::Decision(Box::new(d))),
                     Op::Touch { .. } => Ok(Done::Touched),
                 }
+            }
+
+            async fn finish_jobs(
+                &self,
+                tx: &mut Self::Tx,
+                jobs: &[(&str, &JobOutcome)],
+            ) -> StoreResult<Vec<String>> {
+                finish_jobs_on(tx, jobs).await
             }
 
             async fn insert_decisions(
@@ -1048,34 +1056,6 @@ macro_rules! store_impls {
             }
         }
 
-        /// Records a job's end; only a live job can finish.
-        async fn finish_on(
-            conn: &mut $conn,
-            job_id: &str,
-            outcome: &JobOutcome,
-        ) -> StoreResult<bool> {
-            let (state, result, error) = match outcome {
-                JobOutcome::Succeeded { result } => {
-                    (JobState::Succeeded, Some(result.as_str()), None)
-                }
-                JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.as_str())),
-            };
-            let done = sqlx::query(
-                "UPDATE jobs SET state = $2, result = $3, last_error = $4, finished_at = $5, \
-                 updated_at = $5, lease_expires_at = NULL \
-                 WHERE id = $1 AND state IN ('pending', 'running')",
-            )
-            .bind(job_id)
-            .bind(state.as_str())
-            .bind(result)
-            .bind(error)
-            .bind(now_millis())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            Ok(done.rows_affected() == 1)
-        }
-
         async fn latest_job_on(
             conn: &mut $conn,
             subscriber_id: &str,
@@ -1236,6 +1216,47 @@ macro_rules! store_impls {
                 "idempotency key of decision {} is contended",
                 decision.id
             )))
+        }
+
+        /// Finishes those of `jobs` (distinct ids) that are live,
+        /// `ROWS_PER_STATEMENT` to a statement; answers their ids. VALUES
+        /// columns are `column1`, `column2`, … on both backends.
+        async fn finish_jobs_on(
+            conn: &mut $conn,
+            jobs: &[(&str, &JobOutcome)],
+        ) -> StoreResult<Vec<String>> {
+            let now = now_millis();
+            let mut finished = Vec::with_capacity(jobs.len());
+            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "UPDATE jobs SET state = v.column2, result = v.column3, \
+                     last_error = v.column4, finished_at = v.column5, updated_at = v.column5, \
+                     lease_expires_at = NULL FROM (VALUES {}) AS v \
+                     WHERE jobs.id = v.column1 AND jobs.state IN ('pending', 'running') \
+                     RETURNING jobs.id",
+                    values(chunk.len(), 5)
+                );
+                let mut query = sqlx::query_scalar(&sql);
+                for (job_id, outcome) in chunk {
+                    let (state, result, error) = match outcome {
+                        JobOutcome::Succeeded { result } => {
+                            (JobState::Succeeded, Some(result.as_str()), None)
+                        }
+                        JobOutcome::Failed { error } => {
+                            (JobState::Failed, None, Some(error.as_str()))
+                        }
+                    };
+                    query = query
+                        .bind(*job_id)
+                        .bind(state.as_str())
+                        .bind(result)
+                        .bind(error)
+                        .bind(now);
+                }
+                let ids: Vec<String> = query.fetch_all(&mut *conn).await.map_err(db_err)?;
+                finished.extend(ids);
+            }
+            Ok(finished)
         }
 
         /// Inserts jobs as pending, `ROWS_PER_STATEMENT` to a statement.
