@@ -395,8 +395,9 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
     let mut tx = committer.begin().await?;
     let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
-    // Finishing jobs comes first in the lock order, and takes one statement:
-    // the first finish of a job in the batch may succeed, a repeat cannot.
+    // The batch's job finishes take one statement, after the other jobs and
+    // keyed decisions (every batch takes its locks in that order): the first
+    // finish of a job in the batch may succeed, a repeat cannot.
     let mut finishes: Vec<(usize, &str, &JobOutcome)> = Vec::new();
     // A decision without an idempotency key locks only its own new row: it
     // joins the batch's one multi-row insert, whatever its place in the order.

@@ -1228,6 +1228,21 @@ macro_rules! store_impls {
             let now = now_millis();
             let mut finished = Vec::with_capacity(jobs.len());
             for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                if !$store::LOCK_ROW.is_empty() {
+                    // Row locks in id order, as every batch takes them: an
+                    // UPDATE … FROM locks in whatever order its join runs.
+                    let ids: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+                    let sql = format!(
+                        "SELECT id FROM jobs WHERE id IN ({}) ORDER BY id {}",
+                        ids.join(", "),
+                        $store::LOCK_ROW
+                    );
+                    let mut lock = sqlx::query(&sql);
+                    for (job_id, _) in chunk {
+                        lock = lock.bind(*job_id);
+                    }
+                    lock.execute(&mut *conn).await.map_err(db_err)?;
+                }
                 let sql = format!(
                     "UPDATE jobs SET state = v.column2, result = v.column3, \
                      last_error = v.column4, finished_at = v.column5, updated_at = v.column5, \
