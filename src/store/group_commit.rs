@@ -10,7 +10,12 @@
 //!
 //! The queue, the batching and the lock order live here; each backend's
 //! [`Committer`] applies one batch in one transaction on its own connection
-//! type (on SQLite, the one connection that owns writes).
+//! type (on SQLite, the one connection that owns writes). Statements are per
+//! batch, not per write, where the rows cannot collide: the batch's
+//! decisions without an idempotency key go in one multi-row insert, the
+//! callback jobs of its new decisions in another, and its customer updates
+//! are merged per customer (and per device, per card) into one multi-row
+//! upsert each. A write the caller described is not read back.
 //!
 //! Batches commit concurrently on PostgreSQL, so each takes its row locks in
 //! one global order: first jobs and decisions (sorted by [`Op::lock_order`]),
@@ -18,11 +23,13 @@
 //! for a decision-level lock while holding a customer lock, and two updates of
 //! one customer in a batch simply reuse the lock the first one took.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::shared::inserted_decision;
 use super::{
     CustomerTouch, DecisionRecorded, Enqueued, JobOutcome, Millis, NewDecision, NewJob, StoreError,
     StoreResult,
@@ -120,23 +127,153 @@ impl Op {
     }
 }
 
+/// One customer's updates in a batch, merged: seen from `first_seen` to
+/// `last_seen`, the counts and amounts summed (what applying them one by one
+/// would leave).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CustomerDelta<'a> {
+    pub subscriber_id: &'a str,
+    pub user_id: &'a str,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub decisions_allow: i64,
+    pub decisions_review: i64,
+    pub decisions_block: i64,
+    pub amount_count: i64,
+    pub amount_total: f64,
+    pub amount_max: Option<f64>,
+}
+
+/// A device or a card seen for a customer in a batch: its key (the visitor
+/// id, or the BIN and last four) and when it was first and last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Seen<'a, K> {
+    pub subscriber_id: &'a str,
+    pub user_id: &'a str,
+    pub key: K,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+}
+
+impl<'a, K> Seen<'a, K> {
+    fn from_span(
+        ((subscriber_id, user_id, key), (first_seen, last_seen)): (
+            (&'a str, &'a str, K),
+            (Millis, Millis),
+        ),
+    ) -> Self {
+        Self {
+            subscriber_id,
+            user_id,
+            key,
+            first_seen,
+            last_seen,
+        }
+    }
+}
+
+/// A batch's customer updates, merged and in key order (the lock order).
+#[derive(Debug, Default)]
+pub(super) struct Touches<'a> {
+    pub customers: Vec<CustomerDelta<'a>>,
+    pub devices: Vec<Seen<'a, &'a str>>,
+    pub cards: Vec<Seen<'a, (&'a str, &'a str)>>,
+}
+
+impl<'a> Touches<'a> {
+    fn gather(
+        touches: impl Iterator<Item = (&'a str, &'a CustomerTouch, Millis, Option<&'a str>)>,
+    ) -> Self {
+        fn seen<'a, K: Ord>(
+            map: &mut BTreeMap<(&'a str, &'a str, K), (Millis, Millis)>,
+            key: (&'a str, &'a str, K),
+            at: Millis,
+        ) {
+            let span = map.entry(key).or_insert((at, at));
+            *span = (span.0.min(at), span.1.max(at));
+        }
+        let mut customers: BTreeMap<(&str, &str), CustomerDelta> = BTreeMap::new();
+        let mut devices = BTreeMap::new();
+        let mut cards = BTreeMap::new();
+        for (subscriber_id, touch, at, action) in touches {
+            let user_id = touch.user_id.as_str();
+            let delta = customers
+                .entry((subscriber_id, user_id))
+                .or_insert(CustomerDelta {
+                    subscriber_id,
+                    user_id,
+                    first_seen: at,
+                    last_seen: at,
+                    decisions_allow: 0,
+                    decisions_review: 0,
+                    decisions_block: 0,
+                    amount_count: 0,
+                    amount_total: 0.0,
+                    amount_max: None,
+                });
+            delta.first_seen = delta.first_seen.min(at);
+            delta.last_seen = delta.last_seen.max(at);
+            match action {
+                Some("allow") => delta.decisions_allow += 1,
+                Some("review") => delta.decisions_review += 1,
+                Some("block") => delta.decisions_block += 1,
+                _ => {}
+            }
+            // SQLite cannot store NaN in a NOT NULL REAL column; infinities
+            // would poison the sums.
+            if let Some(amount) = touch.amount.filter(|a| a.is_finite()) {
+                delta.amount_count += 1;
+                delta.amount_total += amount;
+                delta.amount_max = Some(delta.amount_max.map_or(amount, |max| max.max(amount)));
+            }
+            if let Some(visitor_id) = &touch.visitor_id {
+                seen(
+                    &mut devices,
+                    (subscriber_id, user_id, visitor_id.as_str()),
+                    at,
+                );
+            }
+            if let Some((bin, last4)) = &touch.card {
+                seen(
+                    &mut cards,
+                    (subscriber_id, user_id, (bin.as_str(), last4.as_str())),
+                    at,
+                );
+            }
+        }
+        Self {
+            customers: customers.into_values().collect(),
+            devices: devices.into_iter().map(Seen::from_span).collect(),
+            cards: cards.into_iter().map(Seen::from_span).collect(),
+        }
+    }
+}
+
 /// One backend's way to apply a batch: a transaction on its own connection.
 #[async_trait]
 pub(super) trait Committer: Send + Sync + 'static {
     type Tx: Send;
     /// Opens the batch's transaction (on SQLite, taking the write lock first).
     async fn begin(&self) -> StoreResult<Self::Tx>;
-    /// The first phase of one op: everything but customer profiles.
+    /// The first phase of one op: everything but customer profiles, and but
+    /// the inserts below.
     async fn apply(&self, tx: &mut Self::Tx, op: &Op) -> StoreResult<Done>;
-    /// The second phase: one customer profile update.
-    async fn touch(
+    /// Finishes live jobs (distinct ids); answers the ids this call finished.
+    async fn finish_jobs(
         &self,
         tx: &mut Self::Tx,
-        subscriber_id: &str,
-        touch: &CustomerTouch,
-        at: Millis,
-        action: Option<&str>,
+        jobs: &[(&str, &JobOutcome)],
+    ) -> StoreResult<Vec<String>>;
+    /// Inserts decisions that have no idempotency key, so cannot collide.
+    async fn insert_decisions(
+        &self,
+        tx: &mut Self::Tx,
+        decisions: &[&NewDecision],
     ) -> StoreResult<()>;
+    /// Inserts jobs as pending; keyed by new decisions, they cannot collide.
+    async fn insert_jobs(&self, tx: &mut Self::Tx, jobs: &[&NewJob]) -> StoreResult<()>;
+    /// The second phase: the customer profile updates.
+    async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()>;
     /// Commits; a transaction dropped without it is rolled back.
     async fn commit(&self, tx: Self::Tx) -> StoreResult<()>;
 }
@@ -258,24 +395,148 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
     let mut tx = committer.begin().await?;
     let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
+    // The batch's job finishes take one statement, after the other jobs and
+    // keyed decisions (every batch takes its locks in that order): the first
+    // finish of a job in the batch may succeed, a repeat cannot.
+    let mut finishes: Vec<(usize, &str, &JobOutcome)> = Vec::new();
+    // A decision without an idempotency key locks only its own new row: it
+    // joins the batch's one multi-row insert, whatever its place in the order.
+    let mut keyless = Vec::new();
     for i in order {
-        outcomes[i] = Some(committer.apply(&mut tx, &batch[i].op).await?);
+        let outcome = match &batch[i].op {
+            Op::Finish { job_id, outcome } => {
+                finishes.push((i, job_id, outcome));
+                continue;
+            }
+            Op::Decision { decision, .. } if decision.idempotency_key.is_none() => {
+                keyless.push(decision.as_ref());
+                Done::Decision(Box::new(DecisionRecorded::Inserted(inserted_decision(
+                    decision,
+                ))))
+            }
+            op => committer.apply(&mut tx, op).await?,
+        };
+        outcomes[i] = Some(outcome);
     }
-    // The second phase: the customer profile updates, in (subscriber, user) order.
-    let mut touches: Vec<_> = batch
+    if !finishes.is_empty() {
+        let mut distinct: Vec<(&str, &JobOutcome)> = Vec::with_capacity(finishes.len());
+        for (_, job_id, outcome) in &finishes {
+            if !distinct.iter().any(|(id, _)| id == job_id) {
+                distinct.push((job_id, outcome));
+            }
+        }
+        let mut finished = committer.finish_jobs(&mut tx, &distinct).await?;
+        for (i, job_id, _) in finishes {
+            // Answered once per id: a repeat finds the job finished already.
+            let first = finished.iter().position(|id| id == job_id);
+            outcomes[i] = Some(Done::Finished(
+                first.map(|at| finished.swap_remove(at)).is_some(),
+            ));
+        }
+    }
+    committer.insert_decisions(&mut tx, &keyless).await?;
+    let callbacks: Vec<&NewJob> = batch
         .iter()
         .zip(&outcomes)
-        .filter_map(|(request, done)| request.op.customer_touch(done.as_ref()?))
+        .filter_map(|(request, done)| match (&request.op, done) {
+            (Op::Decision { decision, .. }, Some(Done::Decision(recorded)))
+                if matches!(recorded.as_ref(), DecisionRecorded::Inserted(_)) =>
+            {
+                decision.callback.as_ref()
+            }
+            _ => None,
+        })
         .collect();
-    touches.sort_by(|a, b| (a.0, &a.1.user_id).cmp(&(b.0, &b.1.user_id)));
-    for (subscriber_id, touch, at, action) in touches {
-        committer
-            .touch(&mut tx, subscriber_id, touch, at, action)
-            .await?;
-    }
+    committer.insert_jobs(&mut tx, &callbacks).await?;
+    let touches = Touches::gather(
+        batch
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(request, done)| request.op.customer_touch(done.as_ref()?)),
+    );
+    committer.touch(&mut tx, &touches).await?;
     committer.commit(tx).await?;
     outcomes
         .into_iter()
         .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(user: &str, visitor: Option<&str>, amount: Option<f64>) -> CustomerTouch {
+        CustomerTouch {
+            user_id: user.into(),
+            visitor_id: visitor.map(str::to_owned),
+            card: Some(("411111".into(), "1111".into())),
+            amount,
+            action: None,
+        }
+    }
+
+    #[test]
+    fn touches_of_one_customer_merge_as_if_applied_one_by_one() {
+        let a = touch("u1", Some("v1"), Some(10.0));
+        let b = touch("u1", Some("v2"), Some(f64::NAN));
+        let c = touch("u1", Some("v1"), Some(25.5));
+        let d = touch("u2", None, None);
+        let merged = Touches::gather(
+            [
+                ("s", &a, 300, Some("allow")),
+                ("s", &b, 100, Some("block")),
+                ("s", &c, 200, Some("allow")),
+                ("s", &d, 50, Some("other")),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            merged.customers,
+            [
+                CustomerDelta {
+                    subscriber_id: "s",
+                    user_id: "u1",
+                    first_seen: 100,
+                    last_seen: 300,
+                    decisions_allow: 2,
+                    decisions_review: 0,
+                    decisions_block: 1,
+                    amount_count: 2,
+                    amount_total: 35.5,
+                    amount_max: Some(25.5),
+                },
+                CustomerDelta {
+                    subscriber_id: "s",
+                    user_id: "u2",
+                    first_seen: 50,
+                    last_seen: 50,
+                    decisions_allow: 0,
+                    decisions_review: 0,
+                    decisions_block: 0,
+                    amount_count: 0,
+                    amount_total: 0.0,
+                    amount_max: None,
+                },
+            ]
+        );
+        let devices: Vec<_> = merged
+            .devices
+            .iter()
+            .map(|d| (d.user_id, d.key, d.first_seen, d.last_seen))
+            .collect();
+        assert_eq!(devices, [("u1", "v1", 200, 300), ("u1", "v2", 100, 100)]);
+        let cards: Vec<_> = merged
+            .cards
+            .iter()
+            .map(|k| (k.user_id, k.key, k.first_seen, k.last_seen))
+            .collect();
+        assert_eq!(
+            cards,
+            [
+                ("u1", ("411111", "1111"), 100, 300),
+                ("u2", ("411111", "1111"), 50, 50)
+            ]
+        );
+    }
 }

@@ -51,7 +51,9 @@ pub fn now_millis() -> Millis {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A row with the same unique key exists already.
+    /// A row with the same unique key exists already. The text is the
+    /// store's own description of the constraint (clients may read it),
+    /// never the database's message.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database could not be reached (connection refused, pool exhausted).

@@ -3,14 +3,15 @@
 //! locks (`FOR UPDATE`), and job claims skip the rows another process is
 //! claiming (`SKIP LOCKED`).
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use super::group_commit::GroupCommit;
-use super::shared::{conflict, store_impls};
+use super::shared::{conflict, store_impls, STATEMENT_CACHE};
 
 static MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -45,10 +46,13 @@ impl PgStore {
     /// Connects (the URL is passed to the driver as given) and applies the
     /// embedded migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(db_err)?
+            .statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(db_err)?;
         MIGRATIONS.run(&pool).await?;

@@ -185,6 +185,28 @@ pub(super) fn inserted_decision(d: &super::NewDecision) -> DecisionRow {
     }
 }
 
+/// Prepared statements kept per connection: room for every statement, the
+/// multi-row ones in each of their sizes.
+pub(super) const STATEMENT_CACHE: usize = 512;
+
+/// Rows per multi-row statement: few distinct statement texts (each is
+/// prepared once per connection and cached), far below either backend's
+/// parameter limit.
+pub(super) const ROWS_PER_STATEMENT: usize = 32;
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters.
+pub(super) fn values(rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
 /// The store traits and the group committer over one native driver.
 ///
 /// The backend module provides: `$store` with `fn reads(&self)` and
@@ -194,9 +216,9 @@ pub(super) fn inserted_decision(d: &super::NewDecision) -> DecisionRow {
 /// transaction on a pool).
 macro_rules! store_impls {
     ($store:ident, $committer:ident, $db:ty, $conn:ty) => {
-        use $crate::store::group_commit::{Committer, Done, Op};
+        use $crate::store::group_commit::{Committer, Done, Op, Touches};
         use $crate::store::shared::{
-            inserted_decision, pending_job, CustomerTotals, DecisionRecord,
+            pending_job, values, CustomerTotals, DecisionRecord, ROWS_PER_STATEMENT,
             API_KEY_COLUMNS, CALLBACK_ATTEMPT_COLUMNS, CUSTOMER_COLUMNS, DECISION_COLUMNS,
             JOB_COLUMNS, PROVIDER_COLUMNS, SUBSCRIBER_COLUMNS,
         };
@@ -215,9 +237,9 @@ macro_rules! store_impls {
                     Op::Enqueue { job, done_since } => enqueue_on(tx, job, *done_since)
                         .await
                         .map(|e| Done::Enqueued(Box::new(e))),
-                    Op::Finish { job_id, outcome } => {
-                        finish_on(tx, job_id, outcome).await.map(Done::Finished)
-                    }
+                    Op::Finish { job_id, outcome } => finish_jobs_on(tx, &[(job_id, outcome)])
+                        .await
+                        .map(|finished| Done::Finished(!finished.is_empty())),
                     Op::Decision {
                         decision,
                         idempotent_since,
@@ -228,15 +250,28 @@ macro_rules! store_impls {
                 }
             }
 
-            async fn touch(
+            async fn finish_jobs(
                 &self,
                 tx: &mut Self::Tx,
-                subscriber_id: &str,
-                touch: &CustomerTouch,
-                at: Millis,
-                action: Option<&str>,
+                jobs: &[(&str, &JobOutcome)],
+            ) -> StoreResult<Vec<String>> {
+                finish_jobs_on(tx, jobs).await
+            }
+
+            async fn insert_decisions(
+                &self,
+                tx: &mut Self::Tx,
+                decisions: &[&NewDecision],
             ) -> StoreResult<()> {
-                touch_customer_on(tx, subscriber_id, touch, at, action).await
+                insert_decisions_on(tx, decisions).await
+            }
+
+            async fn insert_jobs(&self, tx: &mut Self::Tx, jobs: &[&NewJob]) -> StoreResult<()> {
+                insert_jobs_on(tx, jobs).await
+            }
+
+            async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()> {
+                touch_customers_on(tx, touches).await
             }
 
             async fn commit(&self, tx: Self::Tx) -> StoreResult<()> {
@@ -1021,34 +1056,6 @@ macro_rules! store_impls {
             }
         }
 
-        /// Records a job's end; only a live job can finish.
-        async fn finish_on(
-            conn: &mut $conn,
-            job_id: &str,
-            outcome: &JobOutcome,
-        ) -> StoreResult<bool> {
-            let (state, result, error) = match outcome {
-                JobOutcome::Succeeded { result } => {
-                    (JobState::Succeeded, Some(result.as_str()), None)
-                }
-                JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.as_str())),
-            };
-            let done = sqlx::query(
-                "UPDATE jobs SET state = $2, result = $3, last_error = $4, finished_at = $5, \
-                 updated_at = $5, lease_expires_at = NULL \
-                 WHERE id = $1 AND state IN ('pending', 'running')",
-            )
-            .bind(job_id)
-            .bind(state.as_str())
-            .bind(result)
-            .bind(error)
-            .bind(now_millis())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            Ok(done.rows_affected() == 1)
-        }
-
         async fn latest_job_on(
             conn: &mut $conn,
             subscriber_id: &str,
@@ -1092,7 +1099,7 @@ macro_rules! store_impls {
                         _ => {}
                     }
                 }
-                if let Some(row) = insert_job_on(conn, job, "ON CONFLICT DO NOTHING").await? {
+                if let Some(row) = insert_job_on(conn, job).await? {
                     return Ok(Enqueued::Queued(row));
                 }
             }
@@ -1102,19 +1109,15 @@ macro_rules! store_impls {
             )))
         }
 
-        /// Inserts `job` as pending; `None` when `on_conflict` skipped it.
-        async fn insert_job_on(
-            conn: &mut $conn,
-            job: &NewJob,
-            on_conflict: &str,
-        ) -> StoreResult<Option<JobRow>> {
+        /// Inserts `job` as pending; `None` when a live job has its key.
+        async fn insert_job_on(conn: &mut $conn, job: &NewJob) -> StoreResult<Option<JobRow>> {
             let now = now_millis();
             let row = pending_job(job, now);
-            let done = sqlx::query(&format!(
+            let done = sqlx::query(
                 "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, \
                  attempts, run_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $7, $6, $6) {on_conflict}"
-            ))
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $7, $6, $6) ON CONFLICT DO NOTHING",
+            )
             .bind(&row.id)
             .bind(&row.kind)
             .bind(&row.subscriber_id)
@@ -1145,9 +1148,9 @@ macro_rules! store_impls {
             record.map(DecisionRow::try_from).transpose()
         }
 
-        /// Records a decision (not its customer update: the group committer
-        /// applies that after every batch's decisions); see
-        /// [`Decisions::record_decision`].
+        /// Records a decision with an idempotency key (not its callback job
+        /// nor its customer update: the group committer inserts those for the
+        /// whole batch); see [`Decisions::record_decision`].
         async fn record_decision_on(
             conn: &mut $conn,
             decision: &NewDecision,
@@ -1204,12 +1207,9 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)?;
                 if inserted.rows_affected() == 1 {
-                    if let Some(job) = &decision.callback {
-                        // Keyed by the new decision's id: no live job can
-                        // hold it, so a conflict is an error.
-                        insert_job_on(conn, job, "").await?;
-                    }
-                    return Ok(DecisionRecorded::Inserted(inserted_decision(decision)));
+                    return Ok(DecisionRecorded::Inserted(
+                        $crate::store::shared::inserted_decision(decision),
+                    ));
                 }
             }
             Err(StoreError::Conflict(format!(
@@ -1218,88 +1218,213 @@ macro_rules! store_impls {
             )))
         }
 
-        /// Upserts the customer, then its device and card: first seen is the
-        /// earliest time, last seen the latest; `action` (`allow`, `review` or
-        /// `block`) counts one decision, a finite amount one amount.
-        async fn touch_customer_on(
+        /// Finishes those of `jobs` (distinct ids) that are live,
+        /// `ROWS_PER_STATEMENT` to a statement; answers their ids. VALUES
+        /// columns are `column1`, `column2`, … on both backends.
+        async fn finish_jobs_on(
             conn: &mut $conn,
-            subscriber_id: &str,
-            touch: &CustomerTouch,
-            at: Millis,
-            action: Option<&str>,
+            jobs: &[(&str, &JobOutcome)],
+        ) -> StoreResult<Vec<String>> {
+            let now = now_millis();
+            let mut finished = Vec::with_capacity(jobs.len());
+            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                if !$store::LOCK_ROW.is_empty() {
+                    // Row locks in id order, as every batch takes them: an
+                    // UPDATE … FROM locks in whatever order its join runs.
+                    let ids: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+                    let sql = format!(
+                        "SELECT id FROM jobs WHERE id IN ({}) ORDER BY id {}",
+                        ids.join(", "),
+                        $store::LOCK_ROW
+                    );
+                    let mut lock = sqlx::query(&sql);
+                    for (job_id, _) in chunk {
+                        lock = lock.bind(*job_id);
+                    }
+                    lock.execute(&mut *conn).await.map_err(db_err)?;
+                }
+                let sql = format!(
+                    "UPDATE jobs SET state = v.column2, result = v.column3, \
+                     last_error = v.column4, finished_at = v.column5, updated_at = v.column5, \
+                     lease_expires_at = NULL FROM (VALUES {}) AS v \
+                     WHERE jobs.id = v.column1 AND jobs.state IN ('pending', 'running') \
+                     RETURNING jobs.id",
+                    values(chunk.len(), 5)
+                );
+                let mut query = sqlx::query_scalar(&sql);
+                for (job_id, outcome) in chunk {
+                    let (state, result, error) = match outcome {
+                        JobOutcome::Succeeded { result } => {
+                            (JobState::Succeeded, Some(result.as_str()), None)
+                        }
+                        JobOutcome::Failed { error } => {
+                            (JobState::Failed, None, Some(error.as_str()))
+                        }
+                    };
+                    query = query
+                        .bind(*job_id)
+                        .bind(state.as_str())
+                        .bind(result)
+                        .bind(error)
+                        .bind(now);
+                }
+                let ids: Vec<String> = query.fetch_all(&mut *conn).await.map_err(db_err)?;
+                finished.extend(ids);
+            }
+            Ok(finished)
+        }
+
+        /// Inserts jobs as pending, `ROWS_PER_STATEMENT` to a statement.
+        async fn insert_jobs_on(conn: &mut $conn, jobs: &[&NewJob]) -> StoreResult<()> {
+            let now = now_millis();
+            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO jobs (id, kind, subscriber_id, dedupe_key, payload, state, \
+                     attempts, run_at, created_at, updated_at) VALUES {}",
+                    values(chunk.len(), 10)
+                );
+                let mut query = sqlx::query(&sql);
+                for job in chunk {
+                    query = query
+                        .bind(&job.id)
+                        .bind(&job.kind)
+                        .bind(&job.subscriber_id)
+                        .bind(&job.dedupe_key)
+                        .bind(&job.payload)
+                        .bind(JobState::Pending.as_str())
+                        .bind(0_i64)
+                        .bind(job.run_at.unwrap_or(now))
+                        .bind(now)
+                        .bind(now);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        /// Inserts decisions, `ROWS_PER_STATEMENT` to a statement.
+        async fn insert_decisions_on(
+            conn: &mut $conn,
+            decisions: &[&NewDecision],
         ) -> StoreResult<()> {
-            let counted = |name: &str| i64::from(action == Some(name));
-            // SQLite cannot store NaN in a NOT NULL REAL column; infinities
-            // would poison the sums.
-            let amount = touch.amount.filter(|a| a.is_finite());
-            sqlx::query(
-                "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
-                 decisions_allow, decisions_review, decisions_block, amount_count, amount_total, \
-                 amount_max) VALUES ($1, $2, 'normal', $3, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (subscriber_id, user_id) DO UPDATE SET \
-                 first_seen = CASE WHEN excluded.first_seen < customers.first_seen \
-                   THEN excluded.first_seen ELSE customers.first_seen END, \
-                 last_seen = CASE WHEN excluded.last_seen > customers.last_seen \
-                   THEN excluded.last_seen ELSE customers.last_seen END, \
-                 decisions_allow = customers.decisions_allow + excluded.decisions_allow, \
-                 decisions_review = customers.decisions_review + excluded.decisions_review, \
-                 decisions_block = customers.decisions_block + excluded.decisions_block, \
-                 amount_count = customers.amount_count + excluded.amount_count, \
-                 amount_total = customers.amount_total + excluded.amount_total, \
-                 amount_max = CASE WHEN excluded.amount_max IS NULL THEN customers.amount_max \
-                   WHEN customers.amount_max IS NULL OR excluded.amount_max > customers.amount_max \
-                   THEN excluded.amount_max ELSE customers.amount_max END",
-            )
-            .bind(subscriber_id)
-            .bind(&touch.user_id)
-            .bind(at)
-            .bind(counted("allow"))
-            .bind(counted("review"))
-            .bind(counted("block"))
-            .bind(i64::from(amount.is_some()))
-            .bind(amount.unwrap_or(0.0))
-            .bind(amount)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            if let Some(visitor_id) = &touch.visitor_id {
-                sqlx::query(
+            for chunk in decisions.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
+                     request_hash, input, result, risk_score, risk_level, action, rules_version, \
+                     callback_url, user_id, duration_us, created_at) VALUES {}",
+                    values(chunk.len(), 15)
+                );
+                let mut query = sqlx::query(&sql);
+                for decision in chunk {
+                    query = query
+                        .bind(&decision.id)
+                        .bind(&decision.subscriber_id)
+                        .bind(&decision.request_id)
+                        .bind(decision.idempotency_key.as_deref())
+                        .bind(&decision.request_hash)
+                        .bind(&decision.input)
+                        .bind(&decision.result)
+                        .bind(decision.risk_score)
+                        .bind(&decision.risk_level)
+                        .bind(&decision.action)
+                        .bind(decision.rules_version)
+                        .bind(decision.callback_url.as_deref())
+                        .bind(decision.user_id.as_deref())
+                        .bind(decision.duration_us)
+                        .bind(decision.created_at);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        /// Upserts the batch's customers, then their devices and cards: first
+        /// seen is the earliest time, last seen the latest; counts and amounts
+        /// add up. Every key appears once (the batch's touches are merged), as
+        /// PostgreSQL requires of one upsert statement.
+        async fn touch_customers_on(conn: &mut $conn, touches: &Touches<'_>) -> StoreResult<()> {
+            for chunk in touches.customers.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO customers (subscriber_id, user_id, status, first_seen, \
+                     last_seen, decisions_allow, decisions_review, decisions_block, amount_count, \
+                     amount_total, amount_max) VALUES {} \
+                     ON CONFLICT (subscriber_id, user_id) DO UPDATE SET \
+                     first_seen = CASE WHEN excluded.first_seen < customers.first_seen \
+                       THEN excluded.first_seen ELSE customers.first_seen END, \
+                     last_seen = CASE WHEN excluded.last_seen > customers.last_seen \
+                       THEN excluded.last_seen ELSE customers.last_seen END, \
+                     decisions_allow = customers.decisions_allow + excluded.decisions_allow, \
+                     decisions_review = customers.decisions_review + excluded.decisions_review, \
+                     decisions_block = customers.decisions_block + excluded.decisions_block, \
+                     amount_count = customers.amount_count + excluded.amount_count, \
+                     amount_total = customers.amount_total + excluded.amount_total, \
+                     amount_max = CASE WHEN excluded.amount_max IS NULL THEN customers.amount_max \
+                       WHEN customers.amount_max IS NULL \
+                         OR excluded.amount_max > customers.amount_max \
+                       THEN excluded.amount_max ELSE customers.amount_max END",
+                    values(chunk.len(), 11)
+                );
+                let mut query = sqlx::query(&sql);
+                for c in chunk {
+                    query = query
+                        .bind(c.subscriber_id)
+                        .bind(c.user_id)
+                        .bind(CustomerStatus::Normal.as_str())
+                        .bind(c.first_seen)
+                        .bind(c.last_seen)
+                        .bind(c.decisions_allow)
+                        .bind(c.decisions_review)
+                        .bind(c.decisions_block)
+                        .bind(c.amount_count)
+                        .bind(c.amount_total)
+                        .bind(c.amount_max);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            for chunk in touches.devices.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
                     "INSERT INTO customer_devices \
-                     (subscriber_id, user_id, visitor_id, first_seen, last_seen) \
-                     VALUES ($1, $2, $3, $4, $4) \
+                     (subscriber_id, user_id, visitor_id, first_seen, last_seen) VALUES {} \
                      ON CONFLICT (subscriber_id, user_id, visitor_id) DO UPDATE SET \
                      first_seen = CASE WHEN excluded.first_seen < customer_devices.first_seen \
                        THEN excluded.first_seen ELSE customer_devices.first_seen END, \
                      last_seen = CASE WHEN excluded.last_seen > customer_devices.last_seen \
                        THEN excluded.last_seen ELSE customer_devices.last_seen END",
-                )
-                .bind(subscriber_id)
-                .bind(&touch.user_id)
-                .bind(visitor_id)
-                .bind(at)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                    values(chunk.len(), 5)
+                );
+                let mut query = sqlx::query(&sql);
+                for d in chunk {
+                    query = query
+                        .bind(d.subscriber_id)
+                        .bind(d.user_id)
+                        .bind(d.key)
+                        .bind(d.first_seen)
+                        .bind(d.last_seen);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
             }
-            if let Some((bin, last4)) = &touch.card {
-                sqlx::query(
+            for chunk in touches.cards.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
                     "INSERT INTO customer_cards \
-                     (subscriber_id, user_id, bin, last4, first_seen, last_seen) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     (subscriber_id, user_id, bin, last4, first_seen, last_seen) VALUES {} \
                      ON CONFLICT (subscriber_id, user_id, bin, last4) DO UPDATE SET \
                      first_seen = CASE WHEN excluded.first_seen < customer_cards.first_seen \
                        THEN excluded.first_seen ELSE customer_cards.first_seen END, \
                      last_seen = CASE WHEN excluded.last_seen > customer_cards.last_seen \
                        THEN excluded.last_seen ELSE customer_cards.last_seen END",
-                )
-                .bind(subscriber_id)
-                .bind(&touch.user_id)
-                .bind(bin)
-                .bind(last4)
-                .bind(at)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                    values(chunk.len(), 6)
+                );
+                let mut query = sqlx::query(&sql);
+                for k in chunk {
+                    query = query
+                        .bind(k.subscriber_id)
+                        .bind(k.user_id)
+                        .bind(k.key.0)
+                        .bind(k.key.1)
+                        .bind(k.first_seen)
+                        .bind(k.last_seen);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
             }
             Ok(())
         }

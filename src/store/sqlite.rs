@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::group_commit::GroupCommit;
-use super::shared::{conflict, store_impls};
+use super::shared::{conflict, store_impls, STATEMENT_CACHE};
 
 static MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -128,7 +128,7 @@ impl SqliteStore {
             .max_connections(1)
             // Writers queue for the one connection; a batch takes milliseconds.
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .connect_with(options.clone().statement_cache_capacity(STATEMENT_CACHE))
             .await
             .map_err(db_err)?;
         MIGRATIONS.run(&writes).await?;

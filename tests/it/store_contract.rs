@@ -745,6 +745,55 @@ async fn released_leases_make_running_jobs_due_without_counting_the_attempt(back
     assert_eq!(again, [(ids[0].clone(), 2), (ids[2].clone(), 1)]);
 }
 
+async fn concurrent_finishes_of_one_job_finish_it_once(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    for i in 0..4 {
+        store
+            .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
+            .await
+            .unwrap();
+    }
+    let now = now_millis();
+    store
+        .claim_jobs("device_fetch", 4, now, now + 60_000)
+        .await
+        .unwrap();
+    // Every job finished four times at once: the batches that form see
+    // repeats of one id side by side.
+    let finishes = (0..16).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let id = format!("j{}", n % 4);
+            let outcome = JobOutcome::Succeeded {
+                result: format!("{{\"n\":{n}}}"),
+            };
+            (id.clone(), store.finish_job(&id, &outcome).await.unwrap())
+        })
+    });
+    let mut finished = Vec::new();
+    for handle in finishes {
+        let (id, won) = handle.await.unwrap();
+        if won {
+            finished.push(id);
+        }
+    }
+    finished.sort();
+    assert_eq!(finished, ["j0", "j1", "j2", "j3"]);
+    let jobs = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Succeeded),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 4);
+    assert!(jobs
+        .iter()
+        .all(|j| j.result.is_some() && j.finished_at.is_some() && j.lease_expires_at.is_none()));
+}
+
 async fn conflicts_carry_the_store_description_not_the_database_text(backend: Backend) {
     let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
@@ -2428,6 +2477,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             leases_are_renewed_for_running_jobs_only,
             released_leases_make_running_jobs_due_without_counting_the_attempt,
             conflicts_carry_the_store_description_not_the_database_text,
+            concurrent_finishes_of_one_job_finish_it_once,
             concurrent_claims_never_share_a_job,
             migrations_apply_once_and_data_survives_reconnect,
             settings_insert_if_absent_keeps_the_first_value,
