@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{customers, decisions, ingest, operator, ops};
-use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Upstream};
+use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
 use crate::service::auth::{AdminAuth, KeyCache};
@@ -280,30 +280,25 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         .user_agent(concat!("riskgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(StartError::Http)?;
-    let leases = crate::jobs::Leases::default();
-    let prefetcher = Arc::new(
-        Prefetcher::new(
-            store.clone(),
-            cache.clone(),
-            sealer.clone(),
-            Upstream {
-                http,
-                endpoints: Endpoints {
-                    fingerprint: config.fingerprint_base_url.clone(),
-                    stytch: config.stytch_base_url.clone(),
-                    fingerprintiq: config.fingerprintiq_base_url.clone(),
-                },
+    let prefetcher = Arc::new(Prefetcher::new(
+        store.clone(),
+        cache.clone(),
+        sealer.clone(),
+        Upstream {
+            http,
+            endpoints: Endpoints {
+                fingerprint: config.fingerprint_base_url.clone(),
+                stytch: config.stytch_base_url.clone(),
+                fingerprintiq: config.fingerprintiq_base_url.clone(),
             },
-            PrefetchConfig {
-                concurrency: config.fetch_concurrency,
-                max_attempts: config.fetch_max_attempts,
-                ..PrefetchConfig::default()
-            },
-            metrics.clone(),
-            wake.clone(),
-        )
-        .with_leases(leases.clone()),
-    );
+        },
+        PrefetchConfig {
+            concurrency: config.fetch_concurrency,
+            max_attempts: config.fetch_max_attempts,
+            ..PrefetchConfig::default()
+        },
+        metrics.clone(),
+    ));
     let devices = Devices::new(store.clone(), cache.clone());
     let scoring = Scoring {
         store: store.clone(),
@@ -314,11 +309,12 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         allow_private_callbacks: config.allow_private_callbacks,
         callback_wake: Arc::new(Notify::new()),
     };
+    let callback_wake = scoring.callback_wake.clone();
     let ingest = Ingest {
         store: store.clone(),
         cache: cache.clone(),
         providers: TtlCache::new(LOOKUP_TTL, 10_000),
-        wake,
+        wake: wake.clone(),
         metrics: metrics.clone(),
         signal_ttl: config.signal_ttl,
     };
@@ -347,25 +343,18 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
             let _ = shutdown.send(true);
         });
     }
-    if store.backend() == "sqlite" {
-        // One process owns the file: whatever was running when it last
-        // stopped (a crash, a kill -9) is due again now, not when its lease
-        // would have run out.
-        let released = store.release_leases(crate::store::now_millis()).await?;
-        if released > 0 {
-            tracing::info!(
-                jobs = released,
-                "took back the jobs left running by the last start"
-            );
-        }
+    let runner = Runner::new(store.clone());
+    let released = runner.recover().await?;
+    if released > 0 {
+        tracing::info!(
+            jobs = released,
+            "took back the jobs left running by the last start"
+        );
     }
-    let keeper = tokio::spawn(leases.clone().keep(store.clone(), stop.clone()));
-    let worker = tokio::spawn(prefetcher.run(stop.clone()));
     let callbacks = Arc::new(
         CallbackWorker::new(
             scoring,
             sealer,
-            leases,
             CallbackConfig {
                 wait: config.callback_wait,
                 timeout: config.callback_timeout,
@@ -376,7 +365,9 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         )
         .map_err(StartError::Http)?,
     );
-    let callback_worker = tokio::spawn(callbacks.run(stop.clone()));
+    let keeper = tokio::spawn(runner.clone().keep_leases(stop.clone()));
+    let worker = tokio::spawn(runner.clone().run(prefetcher, wake, stop.clone()));
+    let callback_worker = tokio::spawn(runner.run(callbacks, callback_wake, stop.clone()));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         let (mut stop, mut deadline) = (stop.clone(), stop);
@@ -394,7 +385,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
                 Ok(())
             }
         };
-        // The worker saw the same signal; let its fetches in flight finish.
+        // The handlers saw the same signal; let their jobs in flight finish,
+        // their leases renewed until the last one ends.
         let _ = worker.await;
         let _ = callback_worker.await;
         let _ = keeper.await;

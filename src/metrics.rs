@@ -151,7 +151,7 @@ impl Metrics {
             self.jobs.with_label_values(&[kind, state.as_str()]).set(*n);
         }
         let oldest = store
-            .oldest_live_job(crate::callbacks::CALLBACK_JOB)
+            .oldest_live_job(crate::store::JobKind::DecisionCallback.as_str())
             .await?
             .map_or(0.0, |at| {
                 (crate::store::now_millis() - at).max(0) as f64 / 1000.0

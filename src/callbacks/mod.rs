@@ -8,10 +8,7 @@ pub mod ssrf;
 
 use serde_json::json;
 
-use crate::store::NewJob;
-
-/// The job kind of a decision callback.
-pub const CALLBACK_JOB: &str = "decision_callback";
+use crate::store::{JobKind, NewJob};
 
 /// The job recorded with a decision that asked for a callback.
 pub fn new_job(
@@ -23,7 +20,7 @@ pub fn new_job(
 ) -> NewJob {
     NewJob {
         id: format!("job_{}", crate::secrets::random_id(20)),
-        kind: CALLBACK_JOB.to_owned(),
+        kind: JobKind::DecisionCallback.as_str().to_owned(),
         subscriber_id: subscriber_id.to_owned(),
         dedupe_key: decision_id.to_owned(),
         payload: json!({

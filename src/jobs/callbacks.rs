@@ -13,39 +13,38 @@
 //! decision. The `webhook-id` (`msg_<decision id>`) is the same for every
 //! attempt, so receivers can deduplicate; the body is the same bytes too.
 //!
-//! Crash safety comes from the job lease: a callback whose process died is
-//! leased again when its lease expires, and delivered (again, with the same
+//! The worker is a [`Handler`] on the job [`Runner`](super::Runner). Crash
+//! safety comes from the job lease: a callback whose process died is leased
+//! again when its lease expires, and delivered (again, with the same
 //! `webhook-id`) by whichever process takes it. Outbound connections go only
 //! to public addresses ([`ssrf`]) unless `--allow-private-callbacks`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::cache::EventStatus;
-use crate::callbacks::{signing, ssrf, webhook_id, CALLBACK_JOB};
+use crate::callbacks::{signing, ssrf, webhook_id};
 use crate::config::Schedule;
 use crate::decision::Transaction;
 use crate::secrets::Sealer;
 use crate::service::operator::webhook_secret_context;
 use crate::service::scoring::{Scoring, Velocity};
 use crate::store::{
-    duration_millis, now_millis, CallbackAttempt, DecisionRow, JobOutcome, JobRow, Millis,
+    duration_millis, now_millis, CallbackAttempt, DecisionRow, JobKind, JobOutcome, JobRow, Millis,
 };
 
-/// Jobs leased per poll.
-const BATCH: i64 = 32;
+use super::{Backoff, Handler};
+
 /// How often a callback waiting for device signals looks again.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Callbacks leased per delivery slot: the others wait for their device
 /// signals, which takes no slot.
 const LEASED_PER_SLOT: usize = 4;
-/// The longest a worker sleeps without looking for due callbacks.
-const IDLE_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {
@@ -94,103 +93,43 @@ struct Payload<'a> {
 pub struct CallbackWorker {
     scoring: Scoring,
     sealer: Sealer,
-    /// Keeps the leases of the callbacks in flight.
-    leases: super::Leases,
     config: CallbackConfig,
+    /// Retries of a delivery that failed, on `--callback-retry-schedule`.
+    backoff: Backoff,
     client: reqwest::Client,
-    wake: Arc<Notify>,
     /// Re-scores and POSTs in flight (`--callback-concurrency`).
     delivery: Semaphore,
 }
 
+#[async_trait]
+impl Handler for CallbackWorker {
+    fn kind(&self) -> JobKind {
+        JobKind::DecisionCallback
+    }
+
+    fn leased(&self) -> usize {
+        self.config.concurrency * LEASED_PER_SLOT
+    }
+
+    async fn run(&self, job: JobRow) {
+        self.handle(job).await;
+    }
+}
+
 impl CallbackWorker {
     /// Re-scores through `scoring`, the same service the score endpoint uses.
-    pub fn new(
-        scoring: Scoring,
-        sealer: Sealer,
-        leases: super::Leases,
-        config: CallbackConfig,
-    ) -> reqwest::Result<Self> {
+    pub fn new(scoring: Scoring, sealer: Sealer, config: CallbackConfig) -> reqwest::Result<Self> {
         let client = ssrf::client(config.allow_private, config.timeout)?;
-        let wake = scoring.callback_wake.clone();
         let delivery = Semaphore::new(config.concurrency);
+        let backoff = Backoff::Schedule(config.schedule.0.clone());
         Ok(Self {
             scoring,
             sealer,
-            leases,
             config,
+            backoff,
             client,
-            wake,
             delivery,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency * LEASED_PER_SLOT));
-        let mut tasks = tokio::task::JoinSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            let free = permits.available_permits() as i64;
-            let mut claimed = 0;
-            if free > 0 {
-                let now = now_millis();
-                let lease_until = super::lease_until(now);
-                match self
-                    .scoring
-                    .store
-                    .claim_jobs(CALLBACK_JOB, free.min(BATCH), now, lease_until)
-                    .await
-                {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        for job in jobs {
-                            let Ok(permit) = permits.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let worker = self.clone();
-                            tasks.spawn(async move {
-                                let _lease = worker.leases.hold(&job.id);
-                                worker.handle(job).await;
-                                drop(permit);
-                            });
-                        }
-                    }
-                    Err(err) => tracing::warn!(error = %err, "could not lease callbacks"),
-                }
-            }
-            while tasks.try_join_next().is_some() {}
-            if permits.available_permits() == 0 {
-                // Every slot busy: nothing can be leased until one frees.
-                tokio::select! {
-                    _ = tasks.join_next() => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
-            if claimed as i64 >= BATCH {
-                continue;
-            }
-            let sleep = self.next_wait().await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-                _ = stop.changed() => {}
-            }
-        }
-        // Deliveries in flight finish (bounded by the client timeout).
-        while tasks.join_next().await.is_some() {}
-    }
-
-    async fn next_wait(&self) -> Duration {
-        match self.scoring.store.next_due(CALLBACK_JOB).await {
-            Ok(Some(at)) => {
-                let wait = (at - now_millis()).clamp(0, duration_millis(IDLE_POLL));
-                Duration::from_millis(u64::try_from(wait).unwrap_or(0))
-            }
-            _ => IDLE_POLL,
-        }
     }
 
     async fn handle(&self, row: JobRow) {
@@ -407,27 +346,23 @@ impl CallbackWorker {
                     Ok(status) => format!("receiver answered {status}"),
                     Err(e) => e,
                 };
-                let retries = self.config.schedule.0.len() as i64;
-                if row.attempts > retries {
-                    metrics.callbacks.with_label_values(&["failed"]).inc();
-                    store
-                        .finish_job(&row.id, &JobOutcome::Failed { error: why.clone() })
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    tracing::warn!(decision_id = %decision.id, attempts = row.attempts, error = %why, "callback failed for good");
-                } else {
-                    metrics.callbacks.with_label_values(&["retry"]).inc();
-                    let wait = self.config.schedule.0[usize::try_from(row.attempts - 1)
-                        .unwrap_or(0)
-                        .min(self.config.schedule.0.len().saturating_sub(1))];
-                    let run_at = now_millis() + jittered(wait);
-                    store
-                        .retry_job(&row.id, run_at, &why, false)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    // The loop may be asleep on an older due time; let it
-                    // see this one.
-                    self.wake.notify_one();
+                match self.backoff.next(row.attempts) {
+                    Some(wait) => {
+                        metrics.callbacks.with_label_values(&["retry"]).inc();
+                        let run_at = now_millis() + duration_millis(wait);
+                        store
+                            .retry_job(&row.id, run_at, &why, false)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    None => {
+                        metrics.callbacks.with_label_values(&["failed"]).inc();
+                        store
+                            .finish_job(&row.id, &JobOutcome::Failed { error: why.clone() })
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        tracing::warn!(decision_id = %decision.id, attempts = row.attempts, error = %why, "callback failed for good");
+                    }
                 }
             }
         }
@@ -504,11 +439,6 @@ fn final_complete(decision: &DecisionRow) -> bool {
 
 fn elapsed_since(at: Millis) -> Duration {
     Duration::from_millis(u64::try_from(now_millis() - at).unwrap_or(0))
-}
-
-/// The wait, give or take 10 %, so retries of many callbacks spread out.
-fn jittered(wait: Duration) -> i64 {
-    duration_millis(super::jitter(wait, 0.9..=1.1))
 }
 
 /// A network error in a few words, without the URL's query (it may carry a

@@ -2,28 +2,31 @@
 //! records, calls the subscriber's provider, and stores the normalized signals
 //! (durably with the job, then in the signal cache).
 //!
-//! Jobs are leased from the store, so several processes on one PostgreSQL
-//! share the queue and a job held by a process that died is picked up again
-//! when its lease expires. Execution is at least once; its effects (finishing
-//! a job, writing a cache entry) are idempotent. The loop wakes on new work,
-//! on a finished fetch, when the next retry is due, and otherwise polls slowly.
+//! It is a [`Handler`] on the job [`Runner`](super::Runner), which leases the
+//! jobs, so several processes on one PostgreSQL share the queue and a job held
+//! by a process that died is picked up again when its lease expires.
+//! Execution is at least once; its effects (finishing a job, writing a cache
+//! entry) are idempotent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
 use crate::metrics::Metrics;
 use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
-use crate::service::devices::DEVICE_FETCH_JOB;
 use crate::service::operator::credentials_context;
-use crate::store::{duration_millis, now_millis, CustomerTouch, JobOutcome, JobRow, Millis, Store};
+use crate::store::{
+    duration_millis, now_millis, CustomerTouch, JobKind, JobOutcome, JobRow, Millis, Store,
+};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
+
+use super::{Backoff, Handler};
 
 #[derive(Debug, Clone)]
 pub struct PrefetchConfig {
@@ -33,8 +36,6 @@ pub struct PrefetchConfig {
     pub max_attempts: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// The slow fallback poll (new work normally wakes the worker at once).
-    pub poll_interval: Duration,
     /// How long an open circuit stops calls to its provider.
     pub breaker_cooldown: Duration,
 }
@@ -46,7 +47,6 @@ impl Default for PrefetchConfig {
             max_attempts: 8,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(2),
             breaker_cooldown: Duration::from_secs(10),
         }
     }
@@ -105,16 +105,14 @@ impl Breakers {
 }
 
 pub struct Prefetcher {
-    /// Keeps the leases of the fetches in flight.
-    leases: super::Leases,
     pub store: Arc<dyn Store>,
     pub cache: Arc<dyn SignalCache>,
     pub sealer: Sealer,
     pub upstream: Upstream,
     pub config: PrefetchConfig,
     pub metrics: Metrics,
-    /// Notified by ingest when it records a job, and by fetches as they end.
-    pub wake: Arc<Notify>,
+    /// Retries of a provider that answered "try again".
+    backoff: Backoff,
     breakers: Breakers,
     credentials_cache: TtlCache<Credentials>,
 }
@@ -150,6 +148,22 @@ impl FetchJob {
     }
 }
 
+#[async_trait]
+impl Handler for Prefetcher {
+    fn kind(&self) -> JobKind {
+        JobKind::DeviceFetch
+    }
+
+    /// One fetch in flight per leased job.
+    fn leased(&self) -> usize {
+        self.config.concurrency
+    }
+
+    async fn run(&self, job: JobRow) {
+        self.run_job(job).await;
+    }
+}
+
 impl Prefetcher {
     pub fn new(
         store: Arc<dyn Store>,
@@ -158,86 +172,23 @@ impl Prefetcher {
         upstream: Upstream,
         config: PrefetchConfig,
         metrics: Metrics,
-        wake: Arc<Notify>,
     ) -> Self {
+        let backoff = Backoff::Doubling {
+            base: config.backoff_base,
+            max: config.backoff_max,
+            attempts: config.max_attempts,
+        };
         Self {
-            leases: super::Leases::default(),
             store,
             cache,
             sealer,
             upstream,
             config,
             metrics,
-            wake,
+            backoff,
             breakers: Breakers::default(),
             credentials_cache: TtlCache::new(LOOKUP_TTL, 10_000),
         }
-    }
-
-    /// Keeps its leases alive through `leases` (shared with the other job
-    /// handlers, renewed by one keeper).
-    pub fn with_leases(mut self, leases: super::Leases) -> Self {
-        self.leases = leases;
-        self
-    }
-
-    /// Runs until `shutdown` turns true, then lets the fetches in flight finish.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let free = slots.available_permits();
-            let mut full_batch = false;
-            if free > 0 {
-                let now = now_millis();
-                let lease_until = super::lease_until(now);
-                match self
-                    .store
-                    .claim_jobs(DEVICE_FETCH_JOB, free as i64, now, lease_until)
-                    .await
-                {
-                    Ok(jobs) => {
-                        full_batch = jobs.len() == free;
-                        for job in jobs {
-                            let Ok(slot) = slots.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let worker = self.clone();
-                            tokio::spawn(async move {
-                                let _lease = worker.leases.hold(&job.id);
-                                worker.run_job(job).await;
-                                drop(slot);
-                                worker.wake.notify_one();
-                            });
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not claim fetch jobs");
-                    }
-                }
-            }
-            if full_batch {
-                continue; // more work may be waiting
-            }
-            let wait = match self.store.next_due(DEVICE_FETCH_JOB).await {
-                Ok(Some(due)) => {
-                    Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0))
-                        .min(self.config.poll_interval)
-                }
-                _ => self.config.poll_interval,
-            };
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-        // Drain: a fetch that finishes now saves a provider call after restart.
-        let _ = slots
-            .acquire_many(self.config.concurrency.max(1) as u32)
-            .await;
     }
 
     /// The subscriber's opened credentials, cached for at most a second so a
@@ -281,17 +232,6 @@ impl Prefetcher {
             .map_err(|e| e.to_string())?;
         Credentials::from_stored(provider, &secret, &row.settings)
             .ok_or_else(|| format!("stored {} credentials are incomplete", provider.as_str()))
-    }
-
-    fn backoff(&self, attempts: i64) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-        let ceiling = self
-            .config
-            .backoff_base
-            .saturating_mul(1 << exp)
-            .min(self.config.backoff_max);
-        // Jitter in [50%, 100%] spreads retries of a burst that failed together.
-        super::jitter(ceiling, 0.5..=1.0)
     }
 
     async fn run_job(&self, job: JobRow) {
@@ -368,18 +308,18 @@ impl Prefetcher {
                 self.finish(&job, &fetch_job, Some(provider), Err(reason))
                     .await;
             }
-            FetchOutcome::Retry { reason, .. } if job.attempts >= self.config.max_attempts => {
-                let reason = format!("gave up after {} attempts: {reason}", job.attempts);
-                self.finish(&job, &fetch_job, Some(provider), Err(reason))
-                    .await;
-            }
-            FetchOutcome::Retry { reason, not_before } => {
-                let wait = self
-                    .backoff(job.attempts)
-                    .max(not_before.unwrap_or_default());
-                self.retry(&job, now_millis() + duration_millis(wait), &reason, false)
-                    .await;
-            }
+            FetchOutcome::Retry { reason, not_before } => match self.backoff.next(job.attempts) {
+                Some(wait) => {
+                    let wait = wait.max(not_before.unwrap_or_default());
+                    self.retry(&job, now_millis() + duration_millis(wait), &reason, false)
+                        .await;
+                }
+                None => {
+                    let reason = format!("gave up after {} attempts: {reason}", job.attempts);
+                    self.finish(&job, &fetch_job, Some(provider), Err(reason))
+                        .await;
+                }
+            },
         }
     }
 

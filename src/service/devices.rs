@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
 use crate::decision::DeviceSource;
-use crate::store::{JobRow, JobState, Store};
+use crate::store::{JobKind, JobRow, JobState, Store};
 
 use super::ServiceResult;
-
-/// The job kind of a device fetch.
-pub const DEVICE_FETCH_JOB: &str = "device_fetch";
 
 #[derive(Clone)]
 pub struct Devices {
@@ -40,7 +37,7 @@ impl Devices {
         }
         let Some(job) = self
             .store
-            .latest_job(subscriber_id, DEVICE_FETCH_JOB, request_id)
+            .latest_job(subscriber_id, JobKind::DeviceFetch.as_str(), request_id)
             .await?
         else {
             return Ok(None);

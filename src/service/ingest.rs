@@ -10,7 +10,6 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
-use super::devices::DEVICE_FETCH_JOB;
 use super::operator::{configured_providers, rfc3339};
 use super::{ServiceError, ServiceResult};
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
@@ -20,7 +19,7 @@ use crate::fields::{optional_text, required, subscriber_id, text};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::secrets::random_id;
-use crate::store::{duration_millis, now_millis, CustomerTouch, Enqueued, NewJob, Store};
+use crate::store::{duration_millis, now_millis, CustomerTouch, Enqueued, JobKind, NewJob, Store};
 use crate::ttl_cache::TtlCache;
 
 const ID_MAX: usize = 256;
@@ -149,7 +148,7 @@ impl Ingest {
 
         let job = NewJob {
             id: format!("job_{}", random_id(20)),
-            kind: DEVICE_FETCH_JOB.to_owned(),
+            kind: JobKind::DeviceFetch.as_str().to_owned(),
             subscriber_id: subscriber.to_owned(),
             dedupe_key: request_id.to_owned(),
             payload: json!({

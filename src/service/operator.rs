@@ -517,7 +517,7 @@ pub async fn retry_callback(
     existing(store, subscriber_id).await?;
     match store
         .requeue_failed_job(
-            crate::callbacks::CALLBACK_JOB,
+            crate::store::JobKind::DecisionCallback.as_str(),
             subscriber_id,
             decision_id,
             now_millis(),

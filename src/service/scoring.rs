@@ -327,7 +327,7 @@ impl Scoring {
                 let (job, attempts) = tokio::join!(
                     self.store.latest_job(
                         &row.subscriber_id,
-                        crate::callbacks::CALLBACK_JOB,
+                        crate::store::JobKind::DecisionCallback.as_str(),
                         &row.id
                     ),
                     self.store.callback_attempts(&row.id),

@@ -5,9 +5,6 @@ use serde::Serialize;
 
 use super::{CustomerTouch, Millis, NewJob, StoreResult};
 
-/// The job kind of a decision's callback; its `dedupe_key` is the decision id.
-pub const DECISION_CALLBACK_JOB: &str = "decision_callback";
-
 /// One delivery attempt of a decision's callback.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CallbackAttempt {
@@ -80,8 +77,9 @@ pub struct NewDecision {
     pub customer: Option<CustomerTouch>,
     /// A job recorded with the decision, in the same transaction, when the
     /// decision is inserted (not when an idempotent repeat finds an existing
-    /// one): the decision's callback, of kind [`DECISION_CALLBACK_JOB`] with
-    /// the decision id as `dedupe_key`.
+    /// one): the decision's callback, a
+    /// [`DecisionCallback`](super::JobKind::DecisionCallback) job with the
+    /// decision id as `dedupe_key`.
     pub callback: Option<NewJob>,
 }
 

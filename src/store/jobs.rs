@@ -5,6 +5,34 @@ use serde::Serialize;
 
 use super::{Millis, StoreResult};
 
+/// What a job does; stored as [`JobKind::as_str`]. Declared here, beside the
+/// rows that store it, so the services that enqueue jobs and the runner that
+/// runs them name kinds without importing each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Fetching an ingested device's analysis from its provider; the
+    /// `dedupe_key` is the request id.
+    DeviceFetch,
+    /// Delivering a decision's signed callback; the `dedupe_key` is the
+    /// decision id.
+    DecisionCallback,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 2] = [Self::DeviceFetch, Self::DecisionCallback];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceFetch => "device_fetch",
+            Self::DecisionCallback => "decision_callback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {

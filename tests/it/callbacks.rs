@@ -992,7 +992,11 @@ async fn kill9_with_callbacks_outstanding_delivers_every_one() {
     let store = riskgate::store::connect(&db.url).await.unwrap();
     let running = store
         .list_jobs(&riskgate::store::JobFilter {
-            kind: Some(riskgate::callbacks::CALLBACK_JOB.to_owned()),
+            kind: Some(
+                riskgate::store::JobKind::DecisionCallback
+                    .as_str()
+                    .to_owned(),
+            ),
             state: Some(riskgate::store::JobState::Running),
             limit: 100,
             ..Default::default()

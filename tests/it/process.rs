@@ -376,7 +376,7 @@ async fn kill9_during_ingest_burst_loses_no_acknowledged_job(backend: Backend) {
     let mut lost = Vec::new();
     for id in &acked {
         if store
-            .latest_job("12", riskgate::service::devices::DEVICE_FETCH_JOB, id)
+            .latest_job("12", riskgate::store::JobKind::DeviceFetch.as_str(), id)
             .await
             .unwrap()
             .is_none()
@@ -522,7 +522,7 @@ async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
         let mut unfinished = 0;
         for id in &ids {
             let job = store
-                .latest_job("12", riskgate::service::devices::DEVICE_FETCH_JOB, id)
+                .latest_job("12", riskgate::store::JobKind::DeviceFetch.as_str(), id)
                 .await
                 .unwrap()
                 .unwrap();

@@ -1731,7 +1731,7 @@ async fn decisions_since_pages_through_every_decision_once(backend: Backend) {
 fn callback_job(decision_id: &str, subscriber_id: &str, run_at: Option<Millis>) -> NewJob {
     NewJob {
         id: format!("cb-{decision_id}"),
-        kind: DECISION_CALLBACK_JOB.into(),
+        kind: JobKind::DecisionCallback.as_str().into(),
         subscriber_id: subscriber_id.into(),
         dedupe_key: decision_id.into(),
         payload: format!(r#"{{"decision_id":"{decision_id}"}}"#),
@@ -1747,7 +1747,7 @@ fn with_callback(mut new: NewDecision, run_at: Option<Millis>) -> NewDecision {
 async fn callback_jobs(store: &Arc<dyn Store>, subscriber_id: &str) -> Vec<JobRow> {
     let filter = JobFilter {
         subscriber_id: Some(subscriber_id.into()),
-        kind: Some(DECISION_CALLBACK_JOB.into()),
+        kind: Some(JobKind::DecisionCallback.as_str().into()),
         state: None,
         limit: 1000,
     };
@@ -1758,7 +1758,7 @@ async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend)
     let (store, _db) = open(backend).await;
     store.create_subscriber(&subscriber("12")).await.unwrap();
     store.create_subscriber(&subscriber("13")).await.unwrap();
-    assert_eq!(DECISION_CALLBACK_JOB, "decision_callback");
+    assert_eq!(JobKind::DecisionCallback.as_str(), "decision_callback");
 
     let before = now_millis();
     let first = with_callback(decision("d1", "12", Some("k1"), before), None);
