@@ -102,8 +102,9 @@ pub struct CustomerProfile {
     pub cards_total: i64,
 }
 
-/// What the scoring hot path reads about the customer, in ONE query.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// What the scoring hot path reads about the customer: in one query, or on
+/// SQLite from the store's in-memory copy.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CustomerFeatures {
     #[sqlx(try_from = "String")]
     pub status: CustomerStatus,
@@ -150,9 +151,9 @@ pub trait Customers: Send + Sync {
         status: CustomerStatus,
         at: Millis,
     ) -> StoreResult<CustomerRow>;
-    /// The customer's scoring features in one statement; whether the given
-    /// device and card were seen for this customer before. `None` for an
-    /// unknown customer.
+    /// The customer's scoring features in one statement (SQLite: no
+    /// statement, from memory); whether the given device and card were seen
+    /// for this customer before. `None` for an unknown customer.
     async fn customer_features(
         &self,
         subscriber_id: &str,

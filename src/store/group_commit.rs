@@ -29,6 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::customer_memory::CustomerMemory;
 use super::shared::inserted_decision;
 use super::{
     CustomerTouch, DecisionRecorded, Enqueued, JobOutcome, Millis, NewDecision, NewJob, StoreError,
@@ -276,6 +277,9 @@ pub(super) trait Committer: Send + Sync + 'static {
     async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()>;
     /// Commits; a transaction dropped without it is rolled back.
     async fn commit(&self, tx: Self::Tx) -> StoreResult<()>;
+    /// The in-memory copy of customer features to update after each commit,
+    /// where the backend keeps one (SQLite).
+    fn memory(&self) -> Option<&CustomerMemory>;
 }
 
 struct Request {
@@ -393,6 +397,13 @@ async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Reque
 async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
+    let memory = committer.memory();
+    // Taken before the transaction, released after the copy is updated: the
+    // copy applies writes in the order the file committed them.
+    let _order = match memory {
+        Some(memory) => Some(memory.write_order().await),
+        None => None,
+    };
     let mut tx = committer.begin().await?;
     let mut outcomes: Vec<Option<Done>> = vec![None; batch.len()];
     // The batch's job finishes take one statement, after the other jobs and
@@ -456,6 +467,11 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
     );
     committer.touch(&mut tx, &touches).await?;
     committer.commit(tx).await?;
+    // This runs on the committer's task, which no caller can cancel: a
+    // committed batch always reaches the copy.
+    if let Some(memory) = memory {
+        memory.touched(&touches);
+    }
     outcomes
         .into_iter()
         .map(|o| o.ok_or_else(|| StoreError::Corrupt("batch outcome missing".into())))

@@ -8,6 +8,7 @@
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
+mod customer_memory;
 mod customers;
 mod decisions;
 mod group_commit;

@@ -4,6 +4,7 @@
 //! claiming (`SKIP LOCKED`).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -37,6 +38,8 @@ pub struct PgStore {
 
 struct PgCommitter {
     pool: PgPool,
+    /// Several processes may share the database: nothing is kept in memory.
+    memory: Option<Arc<CustomerMemory>>,
 }
 
 impl PgStore {
@@ -57,7 +60,13 @@ impl PgStore {
             .map_err(db_err)?;
         MIGRATIONS.run(&pool).await?;
         // Batches commit concurrently here: take several at once.
-        let commits = GroupCommit::spawn(PgCommitter { pool: pool.clone() }, 4);
+        let commits = GroupCommit::spawn(
+            PgCommitter {
+                pool: pool.clone(),
+                memory: None,
+            },
+            4,
+        );
         Ok(Self { pool, commits })
     }
 
@@ -67,6 +76,10 @@ impl PgStore {
 
     fn writes(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn memory(&self) -> Option<&Arc<CustomerMemory>> {
+        None
     }
 }
 

@@ -211,11 +211,14 @@ pub(super) fn values(rows: usize, columns: usize) -> String {
 ///
 /// The backend module provides: `$store` with `fn reads(&self)` and
 /// `fn writes(&self)` (its pools), a `commits: GroupCommit` field and the
-/// consts `LOCK_ROW` (`FOR UPDATE` or nothing) and `SKIP_LOCKED`; `$committer`
-/// with a `pool` field; and the functions `db_err` and `begin_write` (a write
-/// transaction on a pool).
+/// consts `LOCK_ROW` (`FOR UPDATE` or nothing) and `SKIP_LOCKED`, and
+/// `fn memory(&self) -> Option<&Arc<CustomerMemory>>` (the copy of customer
+/// features it keeps, if any); `$committer` with a `pool` and a `memory:
+/// Option<Arc<CustomerMemory>>` field (the same copy); and the functions
+/// `db_err` and `begin_write` (a write transaction on a pool).
 macro_rules! store_impls {
     ($store:ident, $committer:ident, $db:ty, $conn:ty) => {
+        use $crate::store::customer_memory::CustomerMemory;
         use $crate::store::group_commit::{Committer, Done, Op, Touches};
         use $crate::store::shared::{
             pending_job, values, CustomerTotals, DecisionRecord, ROWS_PER_STATEMENT,
@@ -276,6 +279,10 @@ macro_rules! store_impls {
 
             async fn commit(&self, tx: Self::Tx) -> StoreResult<()> {
                 tx.commit().await.map_err(db_err)
+            }
+
+            fn memory(&self) -> Option<&CustomerMemory> {
+                self.memory.as_deref()
             }
         }
 
@@ -856,58 +863,21 @@ macro_rules! store_impls {
                 label: Label,
                 at: Millis,
             ) -> StoreResult<Option<DecisionRow>> {
-                let mut tx = begin_write(self.writes()).await?;
-                let old: Option<(Option<String>, Option<String>, Millis)> =
-                    sqlx::query_as(&format!(
-                        "SELECT label, user_id, created_at FROM decisions \
-                         WHERE subscriber_id = $1 AND id = $2 {}",
-                        Self::LOCK_ROW
-                    ))
-                    .bind(subscriber_id)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let Some((old_label, user_id, created_at)) = old else {
-                    return Ok(None);
+                let Some(memory) = self.memory() else {
+                    return label_decision_on(self.writes(), None, subscriber_id, id, label, at)
+                        .await;
                 };
-                let was_fraud = old_label
-                    .as_deref()
-                    .and_then(Label::parse)
-                    .is_some_and(Label::is_fraud_like);
-                let labeled: DecisionRecord = sqlx::query_as(&format!(
-                    "UPDATE decisions SET label = $3, labeled_at = $4 \
-                     WHERE subscriber_id = $1 AND id = $2 RETURNING {DECISION_COLUMNS}"
-                ))
-                .bind(subscriber_id)
-                .bind(id)
-                .bind(label.as_str())
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let delta = i64::from(label.is_fraud_like()) - i64::from(was_fraud);
-                if let (Some(user_id), true) = (user_id, delta != 0) {
-                    // A customer first known from this label is dated by its decision.
-                    sqlx::query(
-                        "INSERT INTO customers \
-                         (subscriber_id, user_id, first_seen, last_seen, fraud_labels) \
-                         VALUES ($1, $2, $3, $3, $4) \
-                         ON CONFLICT (subscriber_id, user_id) DO UPDATE SET fraud_labels = \
-                         CASE WHEN customers.fraud_labels + $5 < 0 THEN 0 \
-                         ELSE customers.fraud_labels + $5 END",
-                    )
-                    .bind(subscriber_id)
-                    .bind(&user_id)
-                    .bind(created_at)
-                    .bind(delta.max(0))
-                    .bind(delta)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)?;
-                DecisionRow::try_from(labeled).map(Some)
+                // On a task of its own, which runs to its end: a caller going
+                // away mid-commit must not leave the copy behind the file.
+                let (pool, memory) = (self.writes().clone(), memory.clone());
+                let (subscriber_id, id) = (subscriber_id.to_owned(), id.to_owned());
+                finish_task(
+                    tokio::spawn(async move {
+                        label_decision_on(&pool, Some(&memory), &subscriber_id, &id, label, at)
+                            .await
+                    })
+                    .await,
+                )
             }
 
             async fn decisions_since(
@@ -1005,19 +975,34 @@ macro_rules! store_impls {
                 status: CustomerStatus,
                 at: Millis,
             ) -> StoreResult<CustomerRow> {
-                sqlx::query_as(&format!(
-                    "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
-                     status_updated_at) VALUES ($1, $2, $3, $4, $4, $4) \
-                     ON CONFLICT (subscriber_id, user_id) DO UPDATE SET status = excluded.status, \
-                     status_updated_at = excluded.status_updated_at RETURNING {CUSTOMER_COLUMNS}"
-                ))
-                .bind(subscriber_id)
-                .bind(user_id)
-                .bind(status.as_str())
-                .bind(at)
-                .fetch_one(self.writes())
-                .await
-                .map_err(db_err)
+                let Some(memory) = self.memory() else {
+                    return set_customer_status_on(
+                        self.writes(),
+                        None,
+                        subscriber_id,
+                        user_id,
+                        status,
+                        at,
+                    )
+                    .await;
+                };
+                // Its own task, as for labels: the commit and the copy go together.
+                let (pool, memory) = (self.writes().clone(), memory.clone());
+                let (subscriber_id, user_id) = (subscriber_id.to_owned(), user_id.to_owned());
+                finish_task(
+                    tokio::spawn(async move {
+                        set_customer_status_on(
+                            &pool,
+                            Some(&memory),
+                            &subscriber_id,
+                            &user_id,
+                            status,
+                            at,
+                        )
+                        .await
+                    })
+                    .await,
+                )
             }
 
             async fn customer_features(
@@ -1027,6 +1012,9 @@ macro_rules! store_impls {
                 visitor_id: Option<&str>,
                 card: Option<(&str, &str)>,
             ) -> StoreResult<Option<CustomerFeatures>> {
+                if let Some(memory) = self.memory() {
+                    return Ok(memory.features(subscriber_id, user_id, visitor_id, card));
+                }
                 // Unknown device or card: NULL parameters match no row. The
                 // casts let PostgreSQL type a parameter that may be NULL.
                 sqlx::query_as(
@@ -1054,6 +1042,121 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)
             }
+        }
+
+        /// Labels a decision and keeps its customer's fraud count; with a
+        /// memory, in write order and updating it after the commit.
+        async fn label_decision_on(
+            pool: &sqlx::Pool<$db>,
+            memory: Option<&CustomerMemory>,
+            subscriber_id: &str,
+            id: &str,
+            label: Label,
+            at: Millis,
+        ) -> StoreResult<Option<DecisionRow>> {
+            let _order = match memory {
+                Some(memory) => Some(memory.write_order().await),
+                None => None,
+            };
+            let mut tx = begin_write(pool).await?;
+            let old: Option<(Option<String>, Option<String>, Millis)> =
+                sqlx::query_as(&format!(
+                    "SELECT label, user_id, created_at FROM decisions \
+                     WHERE subscriber_id = $1 AND id = $2 {}",
+                    $store::LOCK_ROW
+                ))
+                .bind(subscriber_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some((old_label, user_id, created_at)) = old else {
+                return Ok(None);
+            };
+            let was_fraud = old_label
+                .as_deref()
+                .and_then(Label::parse)
+                .is_some_and(Label::is_fraud_like);
+            let labeled: DecisionRecord = sqlx::query_as(&format!(
+                "UPDATE decisions SET label = $3, labeled_at = $4 \
+                 WHERE subscriber_id = $1 AND id = $2 RETURNING {DECISION_COLUMNS}"
+            ))
+            .bind(subscriber_id)
+            .bind(id)
+            .bind(label.as_str())
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let delta = i64::from(label.is_fraud_like()) - i64::from(was_fraud);
+            let fraud_change = user_id.filter(|_| delta != 0);
+            if let Some(user_id) = &fraud_change {
+                // A customer first known from this label is dated by its decision.
+                sqlx::query(
+                    "INSERT INTO customers \
+                     (subscriber_id, user_id, first_seen, last_seen, fraud_labels) \
+                     VALUES ($1, $2, $3, $3, $4) \
+                     ON CONFLICT (subscriber_id, user_id) DO UPDATE SET fraud_labels = \
+                     CASE WHEN customers.fraud_labels + $5 < 0 THEN 0 \
+                     ELSE customers.fraud_labels + $5 END",
+                )
+                .bind(subscriber_id)
+                .bind(user_id)
+                .bind(created_at)
+                .bind(delta.max(0))
+                .bind(delta)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            if let (Some(memory), Some(user_id)) = (memory, &fraud_change) {
+                memory.labeled(subscriber_id, user_id, created_at, delta);
+            }
+            DecisionRow::try_from(labeled).map(Some)
+        }
+
+        /// A store task's answer; its panic is the caller's.
+        fn finish_task<T>(
+            joined: Result<StoreResult<T>, tokio::task::JoinError>,
+        ) -> StoreResult<T> {
+            match joined {
+                Ok(answer) => answer,
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                // The runtime is shutting down.
+                Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+            }
+        }
+
+        async fn set_customer_status_on(
+            pool: &sqlx::Pool<$db>,
+            memory: Option<&CustomerMemory>,
+            subscriber_id: &str,
+            user_id: &str,
+            status: CustomerStatus,
+            at: Millis,
+        ) -> StoreResult<CustomerRow> {
+            let _order = match memory {
+                Some(memory) => Some(memory.write_order().await),
+                None => None,
+            };
+            let row: CustomerRow = sqlx::query_as(&format!(
+                "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
+                 status_updated_at) VALUES ($1, $2, $3, $4, $4, $4) \
+                 ON CONFLICT (subscriber_id, user_id) DO UPDATE SET status = excluded.status, \
+                 status_updated_at = excluded.status_updated_at RETURNING {CUSTOMER_COLUMNS}"
+            ))
+            .bind(subscriber_id)
+            .bind(user_id)
+            .bind(status.as_str())
+            .bind(at)
+            .fetch_one(pool)
+            .await
+            .map_err(db_err)?;
+            if let Some(memory) = memory {
+                memory.status_set(subscriber_id, user_id, status, at);
+            }
+            Ok(row)
         }
 
         async fn latest_job_on(

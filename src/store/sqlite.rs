@@ -8,8 +8,17 @@
 //! connection's prepared statements stay cached on it. Reads run beside it on
 //! a pool of their own (WAL). The busy timeout still covers another process
 //! (the CLI) writing to the same file.
+//!
+//! Scoring reads customer features from memory, not the file: the store keeps
+//! a write-through copy ([`CustomerMemory`]), rebuilt from the tables when it
+//! connects and updated after each commit that changes a customer. That copy
+//! is exact because this process is the only writer of customer rows: the
+//! CLI, the one other process that opens the file, writes none (subscribers,
+//! keys, credentials, rule sets, jobs and settings only). A second process
+//! writing customers would leave this one's copy stale until it restarts.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -95,16 +104,47 @@ async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
 }
 
+/// Loads every customer with its devices and cards, from one snapshot (a
+/// read transaction), into the copy. Runs before the store is returned, so
+/// before any write of this process.
+async fn rebuild(reads: &SqlitePool, memory: &CustomerMemory) -> StoreResult<()> {
+    let mut tx = reads.begin().await.map_err(db_err)?;
+    let customers = sqlx::query_as(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers"))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    // In key order, so each customer's sorted lists grow at their end.
+    let devices = sqlx::query_as(
+        "SELECT subscriber_id, user_id, visitor_id FROM customer_devices \
+         ORDER BY subscriber_id, user_id, visitor_id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let cards = sqlx::query_as(
+        "SELECT subscriber_id, user_id, bin, last4 FROM customer_cards \
+         ORDER BY subscriber_id, user_id, bin, last4",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    memory.rebuild(customers, devices, cards);
+    Ok(())
+}
+
 pub struct SqliteStore {
     /// Readers, beside the writer (WAL).
     reads: SqlitePool,
     /// One connection: every write, the group commit's batches included.
     writes: SqlitePool,
     commits: GroupCommit,
+    memory: Arc<CustomerMemory>,
 }
 
 struct SqliteCommitter {
     pool: SqlitePool,
+    memory: Option<Arc<CustomerMemory>>,
 }
 
 impl SqliteStore {
@@ -138,9 +178,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
+        let memory = Arc::new(CustomerMemory::default());
+        rebuild(&reads, &memory).await?;
         let commits = GroupCommit::spawn(
             SqliteCommitter {
                 pool: writes.clone(),
+                memory: Some(memory.clone()),
             },
             1,
         );
@@ -148,7 +191,12 @@ impl SqliteStore {
             reads,
             writes,
             commits,
+            memory,
         })
+    }
+
+    fn memory(&self) -> Option<&Arc<CustomerMemory>> {
+        Some(&self.memory)
     }
 
     fn reads(&self) -> &SqlitePool {

@@ -2470,6 +2470,183 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     );
 }
 
+/// Every `customer_features` question the rebuild test asks, with its answer.
+async fn features_of(store: &Arc<dyn Store>) -> Vec<(String, Option<CustomerFeatures>)> {
+    let mut answers = Vec::new();
+    for subscriber_id in ["12", "13"] {
+        for user in ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "nobody"] {
+            for visitor in [None, Some("v0"), Some("v1"), Some("v2"), Some("v9")] {
+                for card in [
+                    None,
+                    Some(("424242", "4242")),
+                    Some(("424242", "0000")),
+                    Some(("555555", "4444")),
+                ] {
+                    let f = store
+                        .customer_features(subscriber_id, user, visitor, card)
+                        .await
+                        .unwrap();
+                    answers.push((format!("{subscriber_id} {user} {visitor:?} {card:?}"), f));
+                }
+            }
+        }
+    }
+    answers
+}
+
+async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
+    let (store, db) = open(backend).await;
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    let cards = [None, Some(("424242", "4242")), Some(("555555", "4444"))];
+    let visitors = [None, Some("v0"), Some("v1"), Some("v2")];
+    let actions = ["allow", "review", "block"];
+    // Concurrent decisions and touches, so batches merge several updates of
+    // one customer; amounts whose f64 sums depend on the order of addition.
+    let mut tasks = Vec::new();
+    for i in 0..48_usize {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = format!("u{}", i % 4);
+            let at = 1_000 + (i as i64 * 7919) % 500;
+            let amount = Some(0.1 * (i % 5) as f64 + 1e-3 * i as f64);
+            if i % 3 == 0 {
+                let touch = CustomerTouch {
+                    user_id: user,
+                    visitor_id: visitors[i % 4].map(str::to_owned),
+                    card: cards[(i / 4) % 3].map(|(b, l)| (b.to_owned(), l.to_owned())),
+                    amount,
+                    action: Some(actions[i % 3].into()),
+                };
+                store.touch_customer("12", &touch, at).await.unwrap();
+            } else {
+                let d = customer_decision(
+                    &format!("d{i}"),
+                    &user,
+                    actions[i % 3],
+                    at,
+                    visitors[i % 4],
+                    cards[(i / 4) % 3],
+                    amount,
+                );
+                inserted(store.record_decision(&d, 0).await.unwrap());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Labels, relabels and a label that creates its customer.
+    store
+        .label_decision("12", "d1", Label::Fraud, 2_000)
+        .await
+        .unwrap();
+    store
+        .label_decision("12", "d2", Label::Chargeback, 2_000)
+        .await
+        .unwrap();
+    store
+        .label_decision("12", "d1", Label::Legit, 2_100)
+        .await
+        .unwrap();
+    store
+        .label_decision("12", "d1", Label::Fraud, 2_200)
+        .await
+        .unwrap();
+    let mut orphan = decision("orphan", "12", None, 900);
+    orphan.user_id = Some("u5".into());
+    store.record_decision(&orphan, 0).await.unwrap();
+    store
+        .label_decision("12", "orphan", Label::Fraud, 2_300)
+        .await
+        .unwrap();
+    // Status changes of known and unknown customers, then later sightings.
+    store
+        .set_customer_status("12", "u0", CustomerStatus::Blocked, 3_000)
+        .await
+        .unwrap();
+    store
+        .set_customer_status("12", "u6", CustomerStatus::Trusted, 3_100)
+        .await
+        .unwrap();
+    store
+        .set_customer_status("13", "u1", CustomerStatus::Blocked, 3_200)
+        .await
+        .unwrap();
+    let later = CustomerTouch {
+        user_id: "u6".into(),
+        visitor_id: Some("v9".into()),
+        amount: Some(12.5),
+        ..Default::default()
+    };
+    store.touch_customer("12", &later, 2_500).await.unwrap();
+    // A write that fails changes nothing.
+    assert!(store
+        .set_customer_status("99", "u1", CustomerStatus::Blocked, 3_300)
+        .await
+        .is_err());
+
+    let before = features_of(&store).await;
+    // The sequence above leaves what the contract says it does.
+    let u0 = store
+        .customer_features("12", "u0", Some("v0"), Some(("424242", "4242")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u0.status, CustomerStatus::Blocked);
+    assert_eq!(
+        u0.decisions_allow + u0.decisions_review + u0.decisions_block,
+        12
+    );
+    // u0 is every fourth write: never with a device, with two of the cards.
+    assert_eq!((u0.amount_count, u0.devices, u0.cards), (12, 0, 2));
+    assert!(!u0.known_device && u0.known_card);
+    let u1 = store
+        .customer_features("12", "u1", None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u1.fraud_labels, 1);
+    let u5 = store
+        .customer_features("12", "u5", None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (u5.first_seen, u5.last_seen, u5.fraud_labels),
+        (900, 900, 1)
+    );
+    let u6 = store
+        .customer_features("12", "u6", Some("v9"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            u6.status,
+            u6.first_seen,
+            u6.last_seen,
+            u6.amount_max,
+            u6.known_device
+        ),
+        (CustomerStatus::Trusted, 2_500, 3_100, Some(12.5), true)
+    );
+    assert!(store
+        .customer_features("99", "u1", None, None)
+        .await
+        .unwrap()
+        .is_none());
+
+    store.close().await;
+    drop(store);
+    let again = connect(&db.url).await.unwrap();
+    let after = features_of(&again).await;
+    assert_eq!(before.len(), after.len());
+    for ((question, was), (_, is)) in before.iter().zip(&after) {
+        assert_eq!(was, is, "{question}");
+    }
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -2496,6 +2673,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             labels_keep_fraud_counts_consistent,
             customers_accumulate_decisions_devices_and_cards,
             customer_features_know_devices_and_cards,
+            customer_features_survive_a_restart_unchanged,
             customer_status_is_upserted_per_tenant,
             touches_record_sightings_without_counting_decisions,
             decisions_since_pages_through_every_decision_once,
