@@ -227,6 +227,30 @@ macro_rules! store_impls {
         };
         use $crate::store::*;
 
+        /// Binds a decision's columns in the order of the inserts' column lists: one
+        /// list for the single and the multi-row insert.
+        fn bind_decision<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            decision: &'q NewDecision,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            query
+                .bind(&decision.id)
+                .bind(&decision.subscriber_id)
+                .bind(&decision.request_id)
+                .bind(decision.idempotency_key.as_deref())
+                .bind(&decision.request_hash)
+                .bind(&decision.input)
+                .bind(&decision.result)
+                .bind(decision.risk_score)
+                .bind(&decision.risk_level)
+                .bind(&decision.action)
+                .bind(decision.rules_version)
+                .bind(decision.callback_url.as_deref())
+                .bind(decision.user_id.as_deref())
+                .bind(decision.duration_us)
+                .bind(decision.created_at)
+        }
+
         #[async_trait::async_trait]
         impl Committer for $committer {
             type Tx = sqlx::Transaction<'static, $db>;
@@ -1283,29 +1307,17 @@ macro_rules! store_impls {
                         .map_err(db_err)?;
                     }
                 }
-                let inserted = sqlx::query(
+                let inserted = bind_decision(
+                    sqlx::query(
                     "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
                      request_hash, input, result, risk_score, risk_level, action, rules_version, \
                      callback_url, user_id, duration_us, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      ON CONFLICT (subscriber_id, idempotency_key) \
                      WHERE idempotency_key IS NOT NULL DO NOTHING",
+                    ),
+                    decision,
                 )
-                .bind(&decision.id)
-                .bind(&decision.subscriber_id)
-                .bind(&decision.request_id)
-                .bind(decision.idempotency_key.as_deref())
-                .bind(&decision.request_hash)
-                .bind(&decision.input)
-                .bind(&decision.result)
-                .bind(decision.risk_score)
-                .bind(&decision.risk_level)
-                .bind(&decision.action)
-                .bind(decision.rules_version)
-                .bind(decision.callback_url.as_deref())
-                .bind(decision.user_id.as_deref())
-                .bind(decision.duration_us)
-                .bind(decision.created_at)
                 .execute(&mut *conn)
                 .await
                 .map_err(db_err)?;
@@ -1419,22 +1431,7 @@ macro_rules! store_impls {
                 );
                 let mut query = sqlx::query(&sql);
                 for decision in chunk {
-                    query = query
-                        .bind(&decision.id)
-                        .bind(&decision.subscriber_id)
-                        .bind(&decision.request_id)
-                        .bind(decision.idempotency_key.as_deref())
-                        .bind(&decision.request_hash)
-                        .bind(&decision.input)
-                        .bind(&decision.result)
-                        .bind(decision.risk_score)
-                        .bind(&decision.risk_level)
-                        .bind(&decision.action)
-                        .bind(decision.rules_version)
-                        .bind(decision.callback_url.as_deref())
-                        .bind(decision.user_id.as_deref())
-                        .bind(decision.duration_us)
-                        .bind(decision.created_at);
+                    query = bind_decision(query, decision);
                 }
                 query.execute(&mut *conn).await.map_err(db_err)?;
             }
