@@ -132,6 +132,30 @@ pub struct MemoryVelocity {
 }
 
 impl MemoryVelocity {
+    /// Adds the event to its dimensions' windows and distinct sets.
+    async fn count(&self, subscriber_id: &str, event: &VelocityEvent, now_ms: i64) {
+        for dimension in Dimension::ALL {
+            let Some(value) = dimension.value(event) else {
+                continue;
+            };
+            let state = self
+                .state(dimension_key(subscriber_id, dimension, value))
+                .await;
+            let mut s = lock(&state);
+            add(&mut s.fine, FINE_MS, now_ms, event.amount_minor);
+            add(&mut s.coarse, COARSE_MS, now_ms, event.amount_minor);
+            prune(&mut s.fine, FINE_MS, now_ms, WINDOW_5M_MS);
+            prune(&mut s.coarse, COARSE_MS, now_ms, WINDOW_24H_MS);
+        }
+        for (set, owner, member) in DISTINCT {
+            let (Some(owner), Some(member)) = (owner.value(event), member.value(event)) else {
+                continue;
+            };
+            let state = self.state(distinct_key(subscriber_id, set, owner)).await;
+            lock(&state).see(member, now_ms);
+        }
+    }
+
     /// A store holding at most `max_keys` keys.
     pub fn new(max_keys: u64) -> Self {
         let max_keys = max_keys.max(1);
@@ -218,36 +242,13 @@ impl VelocityStore for MemoryVelocity {
         now_ms: i64,
     ) -> Result<(), VelocityError> {
         check_event(event)?;
-        let fresh = self
-            .seen
+        // The first caller counts the event inside the entry's initialiser;
+        // moka runs it once and makes concurrent callers with the same event
+        // id wait for it, so a repeat never answers before its event counts.
+        self.seen
             .entry(seen_key(subscriber_id, &event.event_id))
-            // `or_insert_with` lets one of several concurrent callers insert
-            // (`or_insert` may let two both see a miss and count twice).
-            .or_insert_with(async {})
-            .await
-            .is_fresh();
-        if fresh {
-            for dimension in Dimension::ALL {
-                let Some(value) = dimension.value(event) else {
-                    continue;
-                };
-                let state = self
-                    .state(dimension_key(subscriber_id, dimension, value))
-                    .await;
-                let mut s = lock(&state);
-                add(&mut s.fine, FINE_MS, now_ms, event.amount_minor);
-                add(&mut s.coarse, COARSE_MS, now_ms, event.amount_minor);
-                prune(&mut s.fine, FINE_MS, now_ms, WINDOW_5M_MS);
-                prune(&mut s.coarse, COARSE_MS, now_ms, WINDOW_24H_MS);
-            }
-            for (set, owner, member) in DISTINCT {
-                let (Some(owner), Some(member)) = (owner.value(event), member.value(event)) else {
-                    continue;
-                };
-                let state = self.state(distinct_key(subscriber_id, set, owner)).await;
-                lock(&state).see(member, now_ms);
-            }
-        }
+            .or_insert_with(self.count(subscriber_id, event, now_ms))
+            .await;
         Ok(())
     }
 
