@@ -14,9 +14,9 @@ use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
 use crate::clock::rfc3339;
-use crate::service::scoring::DecisionDetail;
+use crate::service::scoring::{DecisionDetail, Scored};
 use crate::state::AppState;
-use crate::store::{DecisionRow, JobState, Label};
+use crate::store::{JobState, Label};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -71,17 +71,6 @@ fn async_job(callback_url: Option<&str>) -> AsyncJob {
     }
 }
 
-/// The `200` of a score, written from the stored JSON without re-parsing it.
-#[derive(Serialize)]
-struct ScoreBody<'a> {
-    decision_id: &'a str,
-    input: &'a RawValue,
-    result: &'a RawValue,
-    source: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    async_job: AsyncJob,
-}
 
 fn raw(json: &str) -> Result<&RawValue, ApiError> {
     serde_json::from_str(json).map_err(|err| {
@@ -100,18 +89,34 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, 
         .into_response())
 }
 
-fn score_response(row: &DecisionRow) -> Result<Response, ApiError> {
-    json_response(
+/// The `200` of a score. `input` and `result` are written as the very bytes
+/// that were stored, never parsed again: the service hands over valid JSON.
+fn score_response(scored: &Scored) -> Result<Response, ApiError> {
+    let id = serde_json::to_string(&scored.decision_id).map_err(|_| ApiError::internal())?;
+    let job = serde_json::to_string(&async_job(scored.callback.then_some("")))
+        .map_err(|_| ApiError::internal())?;
+    let mut body = String::with_capacity(
+        scored.input.len() + scored.result.len() + id.len() + job.len() + 96,
+    );
+    for part in [
+        "{\"decision_id\":",
+        &id,
+        ",\"input\":",
+        &scored.input,
+        ",\"result\":",
+        &scored.result,
+        ",\"source\":\"bin\",\"type\":\"transaction\",\"async_job\":",
+        &job,
+        "}",
+    ] {
+        body.push_str(part);
+    }
+    Ok((
         StatusCode::OK,
-        &ScoreBody {
-            decision_id: &row.id,
-            input: raw(&row.input)?,
-            result: raw(&row.result)?,
-            source: "bin",
-            kind: "transaction",
-            async_job: async_job(row.callback_url.as_deref()),
-        },
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
     )
+        .into_response())
 }
 
 /// An earlier decision with the same key: the same answer for the same body,
@@ -144,8 +149,8 @@ async fn score(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let row = app.scoring.score(&subscriber.id, body, key).await?;
-    score_response(&row)
+    let scored = app.scoring.score(&subscriber.id, body, key).await?;
+    score_response(&scored)
 }
 
 /// A stored decision, as its owner reads it.

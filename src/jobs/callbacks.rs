@@ -222,8 +222,8 @@ impl CallbackWorker {
             .map_err(|e| e.to_string())?;
         if stored_now {
             let mut decision = decision;
-            decision.final_input = Some(assessed.input_json);
-            decision.final_result = Some(assessed.result_json);
+            decision.final_input = Some(assessed.input_json.to_string());
+            decision.final_result = Some(assessed.result_json.to_string());
             decision.final_at = Some(at);
             let complete = final_complete(&decision);
             return Ok((decision, complete));

@@ -1,12 +1,18 @@
 //! Each subscriber's rule set, compiled once per version and shared by every
 //! decision that uses it.
 //!
-//! Which version is current is looked up at most once per
-//! [`LOOKUP_TTL`](crate::ttl_cache::LOOKUP_TTL) per subscriber (a `PUT` in
-//! this process takes effect at once; another process sees it within that
-//! time). Compiled sets are kept per (subscriber, version), so a lookup that
-//! finds the same version never compiles again.
+//! A `PUT` in this process takes effect at once. Which version is current is
+//! otherwise looked up again:
+//! - on a store that counts other processes' writes (SQLite, where the CLI is
+//!   the only other writer), only after such a write: scoring reads no rule
+//!   set from the file;
+//! - elsewhere, at most once per [`LOOKUP_TTL`](crate::ttl_cache::LOOKUP_TTL)
+//!   per subscriber, so another process's change shows within that time.
+//!
+//! Compiled sets are kept per (subscriber, version), so a lookup that finds
+//! the same version never compiles again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::decision::rules::{compile, default_rule_set, CompiledRuleSet, RuleSet};
@@ -18,6 +24,12 @@ const MAX_SUBSCRIBERS: usize = 100_000;
 pub struct RuleBook {
     current: TtlCache<Arc<CompiledRuleSet>>,
     default: Arc<CompiledRuleSet>,
+    /// The store's count of foreign writes when `current` was last known
+    /// to be exact.
+    foreign_writes: AtomicU64,
+    /// Counts invalidations, so a lookup that raced one does not keep what
+    /// it read before the change.
+    epoch: AtomicU64,
 }
 
 impl RuleBook {
@@ -28,6 +40,8 @@ impl RuleBook {
         Ok(Self {
             current: TtlCache::new(LOOKUP_TTL, MAX_SUBSCRIBERS),
             default: Arc::new(default),
+            foreign_writes: AtomicU64::new(u64::MAX),
+            epoch: AtomicU64::new(0),
         })
     }
 
@@ -38,9 +52,20 @@ impl RuleBook {
         store: &dyn Store,
         subscriber_id: &str,
     ) -> Result<Arc<CompiledRuleSet>, StoreError> {
-        if let Some(set) = self.current.get(subscriber_id) {
+        let cached = match store.foreign_writes() {
+            Some(count) => {
+                if self.foreign_writes.swap(count, Ordering::AcqRel) != count {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.current.remove_where(|_, _| true);
+                }
+                self.current.get_stale(subscriber_id)
+            }
+            None => self.current.get(subscriber_id),
+        };
+        if let Some(set) = cached {
             return Ok(set);
         }
+        let epoch = self.epoch.load(Ordering::Acquire);
         let set = match store.current_rule_set(subscriber_id).await? {
             None => self.default.clone(),
             Some(row) => {
@@ -57,11 +82,16 @@ impl RuleBook {
             }
         };
         self.current.put(subscriber_id, set.clone());
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            // Changed while it was read: whatever was read may be the old one.
+            self.current.remove_where(|id, _| id == subscriber_id);
+        }
         Ok(set)
     }
 
     /// Makes the next decision of the subscriber read the stored version.
     pub fn invalidate(&self, subscriber_id: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.current.remove_where(|id, _| id == subscriber_id);
     }
 }

@@ -80,6 +80,16 @@ fn customer_input(features: Option<CustomerFeatures>, now: Millis) -> CustomerIn
     }
 }
 
+/// The answer to a score: always valid JSON in `input` and `result`, either
+/// the bytes just stored or those of the earlier decision a repeat finds.
+pub struct Scored {
+    pub decision_id: String,
+    pub input: Arc<str>,
+    pub result: Arc<str>,
+    /// Whether a callback will follow.
+    pub callback: bool,
+}
+
 /// Whether an assessment counts the transaction in velocity (a score) or
 /// only reads the counters (a re-score, which was counted already).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +102,8 @@ pub enum Velocity {
 /// and what it tells the customer's profile.
 pub struct Assessment {
     pub outcome: decision::Outcome,
-    pub input_json: String,
-    pub result_json: String,
+    pub input_json: Arc<str>,
+    pub result_json: Arc<str>,
     pub touch: Option<CustomerTouch>,
 }
 
@@ -106,7 +116,7 @@ impl Scoring {
         subscriber: &str,
         body: Map<String, Value>,
         key: Option<String>,
-    ) -> ServiceResult<DecisionRow> {
+    ) -> ServiceResult<Scored> {
         let started = Instant::now();
         let tx = decision::parse_request(body, key.is_some())?;
         let claimed = crate::fields::subscriber_id(&tx.input.subscriber_id, "subscriber_id")?;
@@ -193,7 +203,12 @@ impl Scoring {
             self.callback_wake.notify_one();
         }
         match recorded {
-            DecisionRecorded::Inserted(row) => Ok(row),
+            DecisionRecorded::Inserted(_) => Ok(Scored {
+                callback: decision.callback_url.is_some(),
+                decision_id: decision.id,
+                input: decision.input,
+                result: decision.result,
+            }),
             DecisionRecorded::Existing(row) => {
                 let key = key.as_deref().unwrap_or_default();
                 replay(row, &request_hash, key)
@@ -279,14 +294,10 @@ impl Scoring {
                 .rule_errors
                 .inc_by(outcome.rule_errors.len() as u64);
         }
-        let input_json =
-            serde_json::to_string(&input).map_err(|_| ServiceError::internal("decision JSON"))?;
-        let result_json =
-            serde_json::to_string(&outcome).map_err(|_| ServiceError::internal("decision JSON"))?;
         Ok(Assessment {
+            input_json: json(&input)?,
+            result_json: json(&outcome)?,
             outcome,
-            input_json,
-            result_json,
             touch,
         })
     }
@@ -344,10 +355,27 @@ impl Scoring {
     }
 }
 
+/// Serialized once: the stored row and the answer share these bytes.
+fn json(value: &impl serde::Serialize) -> ServiceResult<Arc<str>> {
+    serde_json::to_string(value)
+        .map(Arc::from)
+        .map_err(|_| ServiceError::internal("decision JSON"))
+}
+
 /// The decision an idempotent repeat answers with, unless its body differs.
-fn replay(row: DecisionRow, request_hash: &str, key: &str) -> ServiceResult<DecisionRow> {
+fn replay(row: DecisionRow, request_hash: &str, key: &str) -> ServiceResult<Scored> {
     if row.request_hash == request_hash {
-        Ok(row)
+        for json in [&row.input, &row.result] {
+            if serde_json::from_str::<&serde_json::value::RawValue>(json).is_err() {
+                return Err(ServiceError::internal("stored decision JSON does not parse"));
+            }
+        }
+        Ok(Scored {
+            callback: row.callback_url.is_some(),
+            decision_id: row.id,
+            input: row.input.into(),
+            result: row.result.into(),
+        })
     } else {
         Err(ServiceError::conflict(format!(
             "Idempotency-Key '{key}' was already used with a different request body"

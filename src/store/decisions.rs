@@ -1,5 +1,7 @@
 //! Scoring decisions, their callback attempts and labels.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -59,10 +61,11 @@ pub struct NewDecision {
     pub request_id: String,
     pub idempotency_key: Option<String>,
     pub request_hash: String,
-    /// The scored request, JSON.
-    pub input: String,
+    /// The scored request, JSON. Shared with the answer to the score, which
+    /// writes the same bytes.
+    pub input: Arc<str>,
     /// The response given, JSON.
-    pub result: String,
+    pub result: Arc<str>,
     pub risk_score: f64,
     pub risk_level: String,
     pub action: String,

@@ -12,6 +12,7 @@ mod customer_memory;
 mod customers;
 mod decisions;
 mod group_commit;
+mod ingested;
 mod jobs;
 mod postgres;
 mod rule_sets;
@@ -77,6 +78,13 @@ pub trait Lifecycle: Send + Sync {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// A count of the commits other processes made, on a backend whose only
+    /// other writer is an occasional one (SQLite: the CLI), seen within a
+    /// second. While it holds still, a copy of what this process wrote is
+    /// exact. `None` on a backend that others write at any time.
+    fn foreign_writes(&self) -> Option<u64> {
+        None
+    }
     /// Closes the connection pool; in-flight queries finish first.
     async fn close(&self);
 }

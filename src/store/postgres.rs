@@ -81,6 +81,11 @@ impl PgStore {
     fn memory(&self) -> Option<&Arc<CustomerMemory>> {
         None
     }
+
+    /// Other processes enqueue fetches too: every lookup asks the table.
+    fn ingested(&self) -> Option<&IngestedIds> {
+        None
+    }
 }
 
 #[async_trait::async_trait]

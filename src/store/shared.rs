@@ -167,8 +167,8 @@ pub(super) fn inserted_decision(d: &super::NewDecision) -> DecisionRow {
         request_id: d.request_id.clone(),
         idempotency_key: d.idempotency_key.clone(),
         request_hash: d.request_hash.clone(),
-        input: d.input.clone(),
-        result: d.result.clone(),
+        input: d.input.to_string(),
+        result: d.result.to_string(),
         risk_score: d.risk_score,
         risk_level: d.risk_level.clone(),
         action: d.action.clone(),
@@ -213,12 +213,14 @@ pub(super) fn values(rows: usize, columns: usize) -> String {
 /// `fn writes(&self)` (its pools), a `commits: GroupCommit` field and the
 /// consts `LOCK_ROW` (`FOR UPDATE` or nothing) and `SKIP_LOCKED`, and
 /// `fn memory(&self) -> Option<&Arc<CustomerMemory>>` (the copy of customer
-/// features it keeps, if any); `$committer` with a `pool` and a `memory:
+/// features it keeps, if any), `fn ingested(&self) -> Option<&IngestedIds>`
+/// (the request ids it knows were ingested, if it knows all); `$committer` with a `pool` and a `memory:
 /// Option<Arc<CustomerMemory>>` field (the same copy); and the functions
 /// `db_err` and `begin_write` (a write transaction on a pool).
 macro_rules! store_impls {
     ($store:ident, $committer:ident, $db:ty, $conn:ty) => {
         use $crate::store::customer_memory::CustomerMemory;
+        use $crate::store::ingested::IngestedIds;
         use $crate::store::group_commit::{Committer, Done, Op, Touches};
         use $crate::store::shared::{
             pending_job, values, CustomerTotals, DecisionRecord, ROWS_PER_STATEMENT,
@@ -239,8 +241,8 @@ macro_rules! store_impls {
                 .bind(&decision.request_id)
                 .bind(decision.idempotency_key.as_deref())
                 .bind(&decision.request_hash)
-                .bind(&decision.input)
-                .bind(&decision.result)
+                .bind(&*decision.input)
+                .bind(&*decision.result)
                 .bind(decision.risk_score)
                 .bind(&decision.risk_level)
                 .bind(&decision.action)
@@ -574,6 +576,11 @@ macro_rules! store_impls {
         #[async_trait::async_trait]
         impl Jobs for $store {
             async fn enqueue_unique(&self, job: &NewJob, done_since: Millis) -> StoreResult<Enqueued> {
+                if let Some(ingested) = self.ingested() {
+                    if job.kind == JobKind::DeviceFetch.as_str() {
+                        ingested.insert(&job.subscriber_id, &job.dedupe_key);
+                    }
+                }
                 self.commits.enqueue(job.clone(), done_since).await
             }
 
@@ -602,6 +609,13 @@ macro_rules! store_impls {
                 kind: &str,
                 dedupe_key: &str,
             ) -> StoreResult<Option<JobRow>> {
+                if let Some(ingested) = self.ingested() {
+                    if kind == JobKind::DeviceFetch.as_str()
+                        && !ingested.may_contain(subscriber_id, dedupe_key)
+                    {
+                        return Ok(None);
+                    }
+                }
                 let mut conn = self.reads().acquire().await.map_err(db_err)?;
                 latest_job_on(&mut conn, subscriber_id, kind, dedupe_key).await
             }

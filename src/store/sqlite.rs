@@ -16,8 +16,15 @@
 //! CLI, the one other process that opens the file, writes none (subscribers,
 //! keys, credentials, rule sets, jobs and settings only). A second process
 //! writing customers would leave this one's copy stale until it restarts.
+//!
+//! For the same reason the store knows every request id ever ingested
+//! ([`IngestedIds`]), so a score whose request id was never ingested finds
+//! no device without a statement; and it watches for the CLI's commits
+//! (`PRAGMA data_version` on the writer connection, once a second), so that
+//! what is kept of rule sets and keys in memory can stay until one happens.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,7 +114,11 @@ async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static
 /// Loads every customer with its devices and cards, from one snapshot (a
 /// read transaction), into the copy. Runs before the store is returned, so
 /// before any write of this process.
-async fn rebuild(reads: &SqlitePool, memory: &CustomerMemory) -> StoreResult<()> {
+async fn rebuild(
+    reads: &SqlitePool,
+    memory: &CustomerMemory,
+    ids: &IngestedIds,
+) -> StoreResult<()> {
     let mut tx = reads.begin().await.map_err(db_err)?;
     let customers = sqlx::query_as(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers"))
         .fetch_all(&mut *tx)
@@ -128,9 +139,47 @@ async fn rebuild(reads: &SqlitePool, memory: &CustomerMemory) -> StoreResult<()>
     .fetch_all(&mut *tx)
     .await
     .map_err(db_err)?;
+    let ingested: Vec<(String, String)> =
+        sqlx::query_as("SELECT subscriber_id, dedupe_key FROM jobs WHERE kind = $1")
+            .bind(JobKind::DeviceFetch.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     memory.rebuild(customers, devices, cards);
+    ids.rebuild(ingested);
     Ok(())
+}
+
+/// How often the writer connection asks whether another process committed.
+const FOREIGN_WRITE_POLL: Duration = Duration::from_secs(1);
+
+/// Counts the commits of other processes as the writer connection sees them:
+/// its `data_version` changes on any other connection's commit, never on its
+/// own. Ends when the pool closes.
+fn watch_foreign_writes(writes: SqlitePool, count: Arc<AtomicU64>) {
+    tokio::spawn(async move {
+        let mut seen: Option<i64> = None;
+        loop {
+            tokio::time::sleep(FOREIGN_WRITE_POLL).await;
+            if writes.is_closed() {
+                return;
+            }
+            let Ok(version) = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(&writes)
+                .await
+            else {
+                // Unknown is treated as changed: a cache dropped needlessly
+                // costs a read, one kept wrongly would be stale.
+                count.fetch_add(1, Ordering::Release);
+                continue;
+            };
+            if seen.is_some_and(|s| s != version) {
+                count.fetch_add(1, Ordering::Release);
+            }
+            seen = Some(version);
+        }
+    });
 }
 
 pub struct SqliteStore {
@@ -140,6 +189,8 @@ pub struct SqliteStore {
     writes: SqlitePool,
     commits: GroupCommit,
     memory: Arc<CustomerMemory>,
+    ingested: IngestedIds,
+    foreign_writes: Arc<AtomicU64>,
 }
 
 struct SqliteCommitter {
@@ -179,7 +230,10 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         let memory = Arc::new(CustomerMemory::default());
-        rebuild(&reads, &memory).await?;
+        let ingested = IngestedIds::default();
+        rebuild(&reads, &memory, &ingested).await?;
+        let foreign_writes = Arc::new(AtomicU64::new(0));
+        watch_foreign_writes(writes.clone(), foreign_writes.clone());
         let commits = GroupCommit::spawn(
             SqliteCommitter {
                 pool: writes.clone(),
@@ -192,11 +246,17 @@ impl SqliteStore {
             writes,
             commits,
             memory,
+            ingested,
+            foreign_writes,
         })
     }
 
     fn memory(&self) -> Option<&Arc<CustomerMemory>> {
         Some(&self.memory)
+    }
+
+    fn ingested(&self) -> Option<&IngestedIds> {
+        Some(&self.ingested)
     }
 
     fn reads(&self) -> &SqlitePool {
@@ -220,6 +280,10 @@ impl Lifecycle for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    fn foreign_writes(&self) -> Option<u64> {
+        Some(self.foreign_writes.load(Ordering::Acquire))
     }
 
     async fn close(&self) {

@@ -215,6 +215,47 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(ingest(api_key.clone(), "cli-3").await.0, 401);
 
+    // A rule set the CLI stores reaches the running server's decisions
+    // without a restart (the server keeps rule sets in memory).
+    let key = cli(url, &["key", "create", "12", "--name", "rules"]).1["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let score = || {
+        let body = json!({"request_id": "cli-r", "subscriber_id": "12",
+            "payload": {"transaction_amount": 20, "currency": "USD"}});
+        let req = client
+            .post(format!("{}/risk/bin/score", server.base))
+            .header("X-API-Key", key.clone())
+            .json(&body);
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let (status, first) = score().await;
+    assert_eq!((status, &first["result"]["rules_version"]), (200, &json!(0)), "{first}");
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        rules.path(),
+        json!({"rules": [{"name": "Any", "expression": "amount > 0", "weight": 0.1}]}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = cli(
+        url,
+        &["subscriber", "set-rules", "12", rules.path().to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, scored) = score().await;
+        if scored["result"]["rules_version"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CLI's rule set never reached the server: {scored}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let (ok, rotated, _) = cli(url, &["admin-token", "rotate"]);
     assert!(ok);
     assert!(rotated["admin_token"]
@@ -545,6 +586,25 @@ async fn kill9_with_fetches_in_flight_completes_every_job(backend: Backend) {
         ids.len(),
         started.elapsed()
     );
+    // The new process's cache is empty: scoring finds the device of a request
+    // ingested by the killed one from what was stored, and no device for a
+    // request id nobody ingested.
+    for (id, status) in [(ids[0].as_str(), "ready"), ("never-ingested", "none")] {
+        let body = json!({"request_id": id, "subscriber_id": "12",
+            "payload": {"transaction_amount": 20, "currency": "USD"}});
+        let (code, scored) = read(
+            client
+                .post(format!("{}/risk/bin/score", server.base))
+                .header("X-API-Key", &key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, 200, "{scored}");
+        assert_eq!(scored["input"]["device_status"], status, "{id}: {scored}");
+    }
     store.close().await;
     server.stop();
     sim.shutdown().await.unwrap();

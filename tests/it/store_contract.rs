@@ -766,7 +766,7 @@ async fn concurrent_finishes_of_one_job_finish_it_once(backend: Backend) {
         tokio::spawn(async move {
             let id = format!("j{}", n % 4);
             let outcome = JobOutcome::Succeeded {
-                result: format!("{{\"n\":{n}}}"),
+                result: format!("{{\"n\":{n}}}").into(),
             };
             (id.clone(), store.finish_job(&id, &outcome).await.unwrap())
         })
@@ -846,7 +846,7 @@ fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis
         request_id: format!("req-{id}"),
         idempotency_key: key.map(str::to_owned),
         request_hash: "h1".into(),
-        input: format!(r#"{{"id":"{id}"}}"#),
+        input: format!(r#"{{"id":"{id}"}}"#).into(),
         result: r#"{"action":"allow"}"#.into(),
         risk_score: 12.5,
         risk_level: "low".into(),
