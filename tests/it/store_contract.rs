@@ -766,7 +766,7 @@ async fn concurrent_finishes_of_one_job_finish_it_once(backend: Backend) {
         tokio::spawn(async move {
             let id = format!("j{}", n % 4);
             let outcome = JobOutcome::Succeeded {
-                result: format!("{{\"n\":{n}}}").into(),
+                result: format!("{{\"n\":{n}}}"),
             };
             (id.clone(), store.finish_job(&id, &outcome).await.unwrap())
         })
