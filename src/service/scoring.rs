@@ -131,22 +131,14 @@ impl Scoring {
             Some(_) => hex::encode(Sha256::digest(tx.fingerprint().as_bytes())),
             None => String::new(),
         };
-        if let Some(key) = &key {
-            if let Some(row) = self
-                .store
-                .find_decision_by_idempotency(subscriber, key, since)
-                .await?
-            {
-                return replay(row, &request_hash, key);
-            }
-        }
+        // A repeat is found by the insert itself (the key is unique within
+        // the window), not by a read first: the repeat is assessed again and
+        // the commit answers the first decision instead. Nothing it assessed
+        // is kept: the customer update and the callback go only with an
+        // inserted decision, and velocity counts one event id once.
 
         let decision_id = format!("dec_{}", random_id(24));
-        // A repeated key counts once in velocity even when two requests race:
-        // both record the same event id.
-        let event_id = key
-            .as_ref()
-            .map_or_else(|| decision_id.clone(), |k| format!("idem:{k}"));
+        let event_id = velocity_event_id(&decision_id, key.as_deref());
         let callback_url = tx.callback_url.clone();
         let callback = match &callback_url {
             Some(url) => {
@@ -175,10 +167,6 @@ impl Scoring {
             .assess(subscriber, tx, event_id, Velocity::Count, now)
             .await?;
         let outcome = &assessed.outcome;
-        self.metrics
-            .decisions
-            .with_label_values(&[outcome.action.as_str()])
-            .inc();
         let decision = NewDecision {
             id: decision_id,
             subscriber_id: subscriber.to_owned(),
@@ -203,12 +191,18 @@ impl Scoring {
             self.callback_wake.notify_one();
         }
         match recorded {
-            DecisionRecorded::Inserted(_) => Ok(Scored {
+            DecisionRecorded::Inserted(_) => {
+                self.metrics
+                    .decisions
+                    .with_label_values(&[decision.action.as_str()])
+                    .inc();
+                Ok(Scored {
                 callback: decision.callback_url.is_some(),
                 decision_id: decision.id,
-                input: decision.input,
-                result: decision.result,
-            }),
+                    input: decision.input,
+                    result: decision.result,
+                })
+            }
             DecisionRecorded::Existing(row) => {
                 let key = key.as_deref().unwrap_or_default();
                 replay(row, &request_hash, key)
@@ -355,6 +349,16 @@ impl Scoring {
     }
 }
 
+/// The id a decision's event is counted under in velocity: a repeated key
+/// counts once even when two requests race, as both record the same id.
+fn velocity_event_id(decision_id: &str, key: Option<&str>) -> String {
+    key.map_or_else(|| decision_id.to_owned(), |k| format!("idem:{k}"))
+}
+
+fn event_id(decision: &crate::store::DecisionReplay) -> String {
+    velocity_event_id(&decision.id, decision.idempotency_key.as_deref())
+}
+
 /// Serialized once: the stored row and the answer share these bytes.
 fn json(value: &impl serde::Serialize) -> ServiceResult<Arc<str>> {
     serde_json::to_string(value)
@@ -398,9 +402,9 @@ pub async fn rebuild_velocity(
         let Some(last) = page.last() else { break };
         after = Some((last.created_at, last.id.clone()));
         for decision in &page {
-            // Not the original event id (an idempotency key's is not
-            // stored); the counters start empty, so nothing counts twice.
-            let Some(event) = decision::replay_event(&decision.input, decision.id.clone()) else {
+            // The event id scoring gave it, so a repeat of the key after the
+            // restart is recognised as counted.
+            let Some(event) = decision::replay_event(&decision.input, event_id(decision)) else {
                 continue;
             };
             if velocity

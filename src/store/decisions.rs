@@ -143,6 +143,7 @@ pub struct DecisionReplay {
     pub subscriber_id: String,
     pub created_at: Millis,
     pub input: String,
+    pub idempotency_key: Option<String>,
 }
 
 /// Decisions, the callbacks that report them and the labels that judge them.

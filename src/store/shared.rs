@@ -928,7 +928,7 @@ macro_rules! store_impls {
                 // Without a position, (since - 1, "") is before every row.
                 let (after_at, after_id) = after.unwrap_or((since.saturating_sub(1), String::new()));
                 sqlx::query_as(
-                    "SELECT id, subscriber_id, created_at, input FROM decisions \
+                    "SELECT id, subscriber_id, created_at, input, idempotency_key FROM decisions \
                      WHERE created_at >= $1 \
                      AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
                      ORDER BY created_at, id LIMIT $4",
