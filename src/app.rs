@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::ServeConfig;
+use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{customers, decisions, ingest, operator, ops};
@@ -81,15 +82,23 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api();
     routes
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A client that trickles its body (or never finishes it) must not hold
         // a connection and a task forever.
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
-        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            },
+        ))
         .layer(middleware::from_fn(reject_nul_paths))
         .layer(middleware::from_fn(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -99,11 +108,72 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            // The path only: query strings and headers may carry secrets.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            // The path only: query strings and headers may carry secrets. A
+            // path parameter may hold a card number (a user id, a request id).
+            let path = logged_path(req.uri().path());
+            tracing::info_span!("request", method = %req.method(), %path, request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(mask_request_id))
         .with_state(state)
+}
+
+/// Masks a card number in the caller's `x-request-id` before anything logs,
+/// propagates or echoes it, the same way as in a body.
+async fn mask_request_id(mut req: Request, next: Next) -> Response {
+    let masked = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| scrub_str(&String::from_utf8_lossy(v.as_bytes())));
+    if let Some(masked) = masked {
+        match HeaderValue::from_str(&masked) {
+            Ok(value) => {
+                req.headers_mut().insert("x-request-id", value);
+            }
+            // Not a header value once decoded: a generated id replaces it.
+            Err(_) => {
+                req.headers_mut().remove("x-request-id");
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The request path as logged: as sent, unless it holds a card number (also
+/// percent-encoded, `4111%201111…`), which is then masked in its decoded form.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let masked = if path.contains('%') {
+        scrub_str(&percent_decoded(path))
+    } else {
+        scrub_str(path)
+    };
+    match masked {
+        Some(masked) => std::borrow::Cow::Owned(masked),
+        None => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -421,5 +491,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn logged_paths_mask_card_numbers_also_percent_encoded() {
+        assert_eq!(logged_path("/customers/user-42"), "/customers/user-42");
+        assert_eq!(logged_path("/customers/a%20b"), "/customers/a%20b");
+        assert_eq!(
+            logged_path("/customers/4111111111111111"),
+            "/customers/41111111****1111"
+        );
+        assert_eq!(
+            logged_path("/customers/4111%201111%201111%201111"),
+            "/customers/4111 1111 **** 1111"
+        );
     }
 }

@@ -144,6 +144,7 @@ pub async fn check_url(url: &str, allow_private: bool) -> Result<CheckedUrl, Str
     let Some(host) = url.host() else {
         return Err("URL has no host".to_owned());
     };
+    check_no_credentials(&url)?;
     // http and https always have a known default port.
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = match host {
@@ -170,6 +171,17 @@ pub async fn check_url(url: &str, allow_private: bool) -> Result<CheckedUrl, Str
     Ok(CheckedUrl { url, addrs })
 }
 
+/// Refuses a URL carrying a user name or password: reqwest would send them
+/// as Basic auth, and they would sit in clear with the decision. A callback is
+/// authenticated by its signature.
+pub fn check_no_credentials(url: &Url) -> Result<(), String> {
+    if url.username().is_empty() && url.password().is_none() {
+        Ok(())
+    } else {
+        Err("must not carry credentials (user:password@)".to_owned())
+    }
+}
+
 /// Refuses a URL whose host is a non-public IP literal (unless
 /// `allow_private`). Call it before every delivery: reqwest connects to
 /// IP-literal hosts without asking [`GuardedResolver`]. Names pass; the
@@ -177,6 +189,7 @@ pub async fn check_url(url: &str, allow_private: bool) -> Result<CheckedUrl, Str
 /// normalised the spellings of IPv4 (`2130706433`, `0x7f.1`, `0177.0.0.1`
 /// all parse to 127.0.0.1) and IPv6 (`[::ffff:127.0.0.1]`).
 pub fn check_literal(url: &Url, allow_private: bool) -> Result<(), String> {
+    check_no_credentials(url)?;
     match literal_ip(url) {
         Some(ip) if !allow_private && !is_public(ip) => {
             Err(format!("{ip} is a non-public address"))
@@ -633,5 +646,21 @@ mod tests {
         let request = server.await.unwrap();
         let want = format!("user-agent: riskgate/{}\r\n", env!("CARGO_PKG_VERSION"));
         assert!(request.contains(&want), "{request}");
+    }
+    #[tokio::test]
+    async fn urls_with_credentials_are_never_used() {
+        for s in [
+            "https://user:pass@example.com/hook",
+            "https://user@example.com/hook",
+            "https://:pass@example.com/hook",
+            "http://user:pass@127.0.0.1:8080/hook",
+        ] {
+            let url = Url::parse(s).unwrap();
+            let err = check_literal(&url, true).unwrap_err();
+            assert!(err.contains("credentials"), "{s}: {err}");
+            let err = check_url(s, true).await.unwrap_err();
+            assert!(err.contains("credentials"), "{s}: {err}");
+        }
+        assert!(check_literal(&Url::parse("https://example.com/hook").unwrap(), true).is_ok());
     }
 }

@@ -19,6 +19,8 @@ use zen_expression::variable::Variable;
 use zen_expression::vm::VM;
 use zen_expression::{compile_expression, Expression};
 
+use super::scrub::masked_id;
+
 pub const DEFAULT_REVIEW_THRESHOLD: f64 = 0.30;
 pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.70;
 pub const MAX_RULES: usize = 500;
@@ -155,10 +157,13 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
             return Err(format!("Invalid rule #{}: expected an object", index + 1));
         };
         let position = format!("Invalid rule #{}", index + 1);
+        // Names and descriptions are stored and shown in every hit: a card
+        // number in one is masked as in a transaction.
         let name = string(rule, "name", &position, MAX_NAME)?
+            .map(masked_id)
             .ok_or_else(|| format!("{position}: missing 'name'"))?;
         let label = format!("Invalid rule '{name}'");
-        if !names.insert(name.to_owned()) {
+        if !names.insert(name.to_string()) {
             return Err(format!("{label}: the name is used twice"));
         }
         let expression = string(rule, "expression", &label, MAX_EXPRESSION)?
@@ -178,14 +183,15 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
                     .ok_or_else(|| format!("{label}: 'action' must be allow, review or block"))
             })
             .transpose()?;
-        let description = string(rule, "description", &label, MAX_DESCRIPTION)?.map(str::to_owned);
+        let description = string(rule, "description", &label, MAX_DESCRIPTION)?
+            .map(|d| masked_id(d).into_owned());
         let enabled = match rule.get("enabled") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(format!("{label}: 'enabled' must be a boolean")),
         };
         rules.push(Rule {
-            name: name.to_owned(),
+            name: name.into_owned(),
             expression: expression.to_owned(),
             weight,
             action,

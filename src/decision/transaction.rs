@@ -51,6 +51,10 @@ pub struct Transaction {
     /// The currency's minor-unit exponent (ISO 4217).
     pub exponent: u32,
     pub callback_url: Option<String>,
+    /// The `subscriber_id` inside `payload` when one also stands at the top
+    /// level (the top-level one is `input.subscriber_id`): both must name the
+    /// key's subscriber, or a body could claim one tenant and carry another's.
+    pub payload_subscriber_id: Option<Value>,
     /// The whole body as JSON, card numbers masked: what idempotency compares
     /// (empty unless asked for).
     canonical: String,
@@ -114,6 +118,11 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
     }
     let mut payload = payload.unwrap_or_default();
 
+    let payload_subscriber_id = if body.get("subscriber_id").is_some_and(|v| !v.is_null()) {
+        payload.remove("subscriber_id").filter(|v| !v.is_null())
+    } else {
+        None
+    };
     // Identifiers: top level first, else inside the payload.
     let mut take_id = |name: &str| {
         body.remove(name)
@@ -271,6 +280,7 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
         },
         exponent,
         callback_url,
+        payload_subscriber_id,
         canonical,
     })
 }
@@ -388,17 +398,21 @@ fn ip(value: &Value) -> Result<String> {
         .map_err(|_| RequestError::invalid("ip_address", "expected an IPv4 or IPv6 address"))
 }
 
-/// A JSON number ≥ 0, or a string holding a decimal number.
+/// A JSON number ≥ 0, or a string holding a plain decimal number (`"12.50"`).
 fn amount(value: &Value) -> Result<Decimal> {
     const WHY: &str = "expected a number >= 0 (or a string holding one)";
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_owned(),
+    let parsed = match value {
+        // serde_json writes small and large floats with an exponent (`1e-7`).
+        Value::Number(n) => {
+            let text = n.to_string();
+            Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text))
+        }
+        // The decimal parser also takes `1_000`, and trimming took `" 10 "`:
+        // a string is held to the plain form, so what was sent is what is read.
+        Value::String(s) if is_plain_decimal(s) => Decimal::from_str(s),
         _ => return Err(RequestError::invalid("transaction_amount", WHY)),
-    };
-    let parsed = Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| RequestError::invalid("transaction_amount", WHY))?;
+    }
+    .map_err(|_| RequestError::invalid("transaction_amount", WHY))?;
     if parsed.is_sign_negative() && !parsed.is_zero() {
         return Err(RequestError::invalid("transaction_amount", "must be >= 0"));
     }
@@ -409,6 +423,19 @@ fn amount(value: &Value) -> Result<Decimal> {
         ));
     }
     Ok(parsed.abs().normalize())
+}
+
+/// Digits with an optional fraction (`12`, `12.50`), an optional leading `-`
+/// (refused later as negative, with that reason): no sign `+`, spaces,
+/// underscores, exponent, or a dot without digits on both sides.
+fn is_plain_decimal(s: &str) -> bool {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && fraction.is_none_or(digits)
 }
 
 /// The amount in minor units, rounded half to even when it has more decimals
@@ -434,9 +461,87 @@ fn callback_url(value: &Value) -> Result<String> {
         ));
     }
     match url::Url::parse(s.trim()) {
+        // Credentials in the URL would be stored and shown with the decision
+        // and sent as Basic auth: receivers authenticate callbacks by their
+        // signature instead.
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            Err(RequestError::invalid(
+                "callback_url",
+                "must not carry credentials (user:password@)",
+            ))
+        }
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             Ok(url.to_string())
         }
         _ => Err(RequestError::invalid("callback_url", WHY)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(body: Value) -> Result<Transaction> {
+        let Value::Object(body) = body else {
+            panic!("not an object: {body}")
+        };
+        parse(body)
+    }
+
+    fn with_amount(amount: Value) -> Result<Transaction> {
+        parsed(json!({"request_id": "r", "subscriber_id": 12,
+                      "payload": {"transaction_amount": amount, "currency": "USD"}}))
+    }
+
+    #[test]
+    fn string_amounts_are_plain_decimals() {
+        for bad in [
+            "1_000", " 10 ", "+10", "1e3", "0x10", "10.", ".5", "1,5", "",
+        ] {
+            let err = with_amount(json!(bad)).unwrap_err();
+            assert!(
+                matches!(&err, RequestError::Invalid(m) if m.starts_with("Invalid 'transaction_amount'")),
+                "{bad:?}: {err:?}"
+            );
+        }
+        for (good, minor) in [("10", 1000), ("0.5", 50), ("12.50", 1250)] {
+            assert_eq!(with_amount(json!(good)).unwrap().input.amount_minor, minor);
+        }
+        assert_eq!(with_amount(json!(1e-7)).unwrap().input.amount_minor, 0);
+        assert_eq!(with_amount(json!(1e3)).unwrap().input.amount_minor, 100_000);
+    }
+
+    #[test]
+    fn callback_urls_with_credentials_are_refused() {
+        for url in ["https://u:p@example.com/h", "https://u@example.com/h"] {
+            let err = parsed(
+                json!({"request_id": "r", "subscriber_id": 12, "callback_url": url,
+                                    "payload": {"transaction_amount": 1, "currency": "USD"}}),
+            )
+            .unwrap_err();
+            assert_eq!(
+                err,
+                RequestError::Invalid(
+                    "Invalid 'callback_url': must not carry credentials (user:password@)".into()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_subscriber_id_beside_a_top_level_one_is_kept_for_checking() {
+        let tx = parsed(json!({"request_id": "r", "subscriber_id": 12,
+                               "payload": {"subscriber_id": "other",
+                                           "transaction_amount": 1, "currency": "USD"}}))
+        .unwrap();
+        assert_eq!(tx.input.subscriber_id, json!(12));
+        assert_eq!(tx.payload_subscriber_id, Some(json!("other")));
+        let tx = parsed(json!({"request_id": "r",
+                               "payload": {"subscriber_id": "12",
+                                           "transaction_amount": 1, "currency": "USD"}}))
+        .unwrap();
+        assert_eq!(tx.input.subscriber_id, json!("12"));
+        assert_eq!(tx.payload_subscriber_id, None);
     }
 }

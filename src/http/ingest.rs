@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
+use crate::decision::scrub::masked_id;
 use crate::providers::Provider;
 use crate::service::ingest::{EventView, IngestResponse};
 use crate::state::AppState;
@@ -82,6 +83,8 @@ async fn event(
     subscriber: Subscriber,
     Path(request_id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
+    // Stored masked by the ingest, so read (and named in a 404) masked.
+    let request_id = masked_id(&request_id);
     match app.devices.event(&subscriber.id, &request_id).await? {
         Some(event) => Ok(Json(EventView::from_event(event))),
         None => Err(ApiError::not_found(format!(

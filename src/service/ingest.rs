@@ -110,12 +110,14 @@ impl Ingest {
         for field in fields {
             required(body, field)?;
         }
-        let request_id = request_id(required(body, "request_id")?)?;
+        let request_id = masked_id(request_id(required(body, "request_id")?)?);
+        let request_id = request_id.as_ref();
         let claimed = subscriber_id(required(body, "subscriber_id")?, "subscriber_id")?;
         let session_id = text(required(body, "session_id")?, "session_id", ID_MAX)?;
         let user_id = text(required(body, "user_id")?, "user_id", ID_MAX)?;
         // Card numbers are masked here exactly as scoring masks them, so the
-        // session and user keys agree and no full number is stored.
+        // request, session and user keys agree and no full number is stored
+        // (the request id is masked above: a provider's ids never hold one).
         let (session_id, user_id) = (masked_id(session_id), masked_id(user_id));
         let (session_id, user_id) = (session_id.as_ref(), user_id.as_ref());
         if claimed != subscriber {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::ServiceError;
 use crate::decision::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
+use crate::decision::scrub::{masked_id, scrub_str};
 use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
@@ -204,17 +205,22 @@ pub async fn create_subscriber(
     sealer: &Sealer,
     body: &Map<String, Value>,
 ) -> Result<SubscriberView, ServiceError> {
-    let name = required_text(body, "name", NAME_MAX)?;
+    let name = masked_id(required_text(body, "name", NAME_MAX)?);
     let id = match optional(body, "id") {
         Some(value) => subscriber_id(value, "id")?,
         None => format!("sub_{}", random_id(16)),
     };
+    // An id is stored, logged and part of every cache key; masking it would
+    // leave `*`, which an id may not hold.
+    if scrub_str(&id).is_some() {
+        return Err(ServiceError::invalid("id", "must not be a card number"));
+    }
     let secret = new_webhook_secret();
     let now = now_millis();
     let row = SubscriberRow {
         webhook_secret_sealed: sealer.seal(&secret, &webhook_secret_context(&id)),
         id: id.clone(),
-        name: name.to_owned(),
+        name: name.into_owned(),
         status: SubscriberStatus::Active,
         created_at: now,
         updated_at: now,
@@ -274,8 +280,11 @@ pub async fn set_subscriber(
     name: Option<&str>,
     status: Option<SubscriberStatus>,
 ) -> Result<SubscriberView, ServiceError> {
+    // Names are shown to operators and stored: a card number in one is masked
+    // like anywhere else.
+    let name = name.map(masked_id);
     let row = store
-        .update_subscriber(id, name, status)
+        .update_subscriber(id, name.as_deref(), status)
         .await?
         .ok_or_else(|| not_found(id))?;
     if let Some(status) = status {
@@ -294,7 +303,7 @@ pub async fn create_key(
     let row = ApiKeyRow {
         key_id: key.key_id.clone(),
         subscriber_id: subscriber_id.to_owned(),
-        name: name.map(str::to_owned),
+        name: name.map(|n| masked_id(n).into_owned()),
         key_hash: key.hash,
         created_at: now_millis(),
         revoked_at: None,

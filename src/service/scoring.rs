@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use super::devices::Devices;
 use super::rulebook::RuleBook;
 use super::{ServiceError, ServiceResult};
+use crate::decision::scrub::masked_id;
 use crate::decision::{self, CustomerInput, Transaction};
 use crate::metrics::Metrics;
 use crate::secrets::random_id;
@@ -118,10 +119,16 @@ impl Scoring {
         key: Option<String>,
     ) -> ServiceResult<Scored> {
         let started = Instant::now();
+        // The key is stored, logged with conflicts and counted in velocity:
+        // masked like every identifier, so a card number used as one is not
+        // kept in full.
+        let key = key.map(|k| masked_id(&k).into_owned());
         let tx = decision::parse_request(body, key.is_some())?;
-        let claimed = crate::fields::subscriber_id(&tx.input.subscriber_id, "subscriber_id")?;
-        if claimed != subscriber {
-            return Err(ServiceError::subscriber_mismatch());
+        let claims = std::iter::once(&tx.input.subscriber_id).chain(&tx.payload_subscriber_id);
+        for claim in claims {
+            if crate::fields::subscriber_id(claim, "subscriber_id")? != subscriber {
+                return Err(ServiceError::subscriber_mismatch());
+            }
         }
         let now = now_millis();
         let since = now - IDEMPOTENCY_WINDOW_MS;

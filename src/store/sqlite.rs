@@ -182,6 +182,56 @@ fn watch_foreign_writes(writes: SqlitePool, count: Arc<AtomicU64>) {
     });
 }
 
+/// Makes the database readable by its owner only: it holds decisions,
+/// customers and sealed secrets. SQLite gives the `-wal` and `-shm` files it
+/// creates the database file's permissions, so the database file is created
+/// here, `0600`, before SQLite opens it; files an older start left wider lose
+/// their group and other permissions.
+#[cfg(unix)]
+fn owner_only(db: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let io = |what: &str, path: &std::path::Path, err: std::io::Error| {
+        StoreError::Unavailable(sqlx::Error::Io(std::io::Error::new(
+            err.kind(),
+            format!("{what} {}: {err}", path.display()),
+        )))
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(io("cannot create", db, err)),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut companion = db.as_os_str().to_owned();
+        companion.push(suffix);
+        let path = std::path::Path::new(&companion);
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|err| io("cannot restrict the permissions of", path, err))?;
+            tracing::warn!(
+                file = %path.display(),
+                "database file was readable by other users; now owner-only"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_db: &std::path::Path) -> StoreResult<()> {
+    Ok(())
+}
+
 pub struct SqliteStore {
     /// Readers, beside the writer (WAL).
     reads: SqlitePool,
@@ -215,6 +265,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        owner_only(options.get_filename())?;
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
             // Writers queue for the one connection; a batch takes milliseconds.

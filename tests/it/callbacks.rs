@@ -852,6 +852,55 @@ async fn private_callback_urls_are_refused_without_the_flag(backend: Backend) {
     s.app.stop().await;
 }
 
+/// Credentials in a callback URL would be stored and shown with the decision
+/// and sent as Basic auth: refused, at the top level and inside `payload`,
+/// even where private addresses are allowed.
+async fn callback_urls_with_credentials_are_refused(backend: Backend) {
+    let s = setup(backend, |_| {}).await;
+    let port = s.receiver.addr.port();
+    let refused =
+        json!({"error": "Invalid 'callback_url': must not carry credentials (user:password@)"});
+    let urls = [
+        format!("http://user:pass@127.0.0.1:{port}/creds"),
+        format!("http://user@127.0.0.1:{port}/creds"),
+        format!("http://:pass@127.0.0.1:{port}/creds"),
+        "https://user:pass@merchant.example/hooks/risk".to_owned(),
+    ];
+    for (n, url) in urls.iter().enumerate() {
+        let top = tx(&format!("creds-{n}"), url);
+        assert_eq!(
+            s.api.score(&top, None).await,
+            (400, refused.clone()),
+            "{url}"
+        );
+        let mut nested = top.clone();
+        nested.as_object_mut().unwrap().remove("callback_url");
+        nested["payload"]["callback_url"] = json!(url);
+        assert_eq!(
+            s.api.score(&nested, None).await,
+            (400, refused.clone()),
+            "{url}"
+        );
+    }
+    // Nothing recorded, nothing sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.receiver.all().is_empty(), "{:?}", s.receiver.all());
+    let (status, jobs) = s
+        .api
+        .admin(Method::GET, &format!("/admin/subscribers/{SUB}/jobs"), None)
+        .await;
+    assert_eq!(status, 200, "{jobs}");
+    assert!(!jobs.to_string().contains("decision_callback"), "{jobs}");
+    // The same URL without them is delivered.
+    let resp = s
+        .api
+        .score_ok(&tx("creds-none", &s.receiver.url("/creds")))
+        .await;
+    assert_eq!(resp["async_job"]["will_callback"], true, "{resp}");
+    s.receiver.wait_for("/creds", 1).await;
+    s.app.stop().await;
+}
+
 // ---- 6. secret rotation -------------------------------------------------
 
 async fn rotated_secrets_sign_alongside_the_old_one_during_grace(backend: Backend) {
@@ -1230,6 +1279,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             failed_deliveries_are_retried_with_the_same_id_and_body,
             exhausted_callbacks_fail_and_can_be_retried,
             private_callback_urls_are_refused_without_the_flag,
+            callback_urls_with_credentials_are_refused,
             rotated_secrets_sign_alongside_the_old_one_during_grace,
             idempotent_repeats_call_back_once,
             retries_follow_a_short_schedule,

@@ -856,6 +856,113 @@ async fn every_gateway_fixture_scores(backend: Backend) {
     app.stop().await;
 }
 
+/// A body may carry `subscriber_id` at the top level and in `payload`: both
+/// must be the key's subscriber (a matching top-level one does not vouch for
+/// another tenant's id inside).
+async fn score_refuses_another_subscriber_inside_the_payload(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("12").await;
+    app.subscriber_with_key("other").await;
+    let forbidden = json!({"error": "subscriber_id does not match API key"});
+    for (top, inside) in [
+        (json!(12), json!("other")),
+        (json!("12"), json!(13)),
+        (json!("other"), json!(12)),
+    ] {
+        let body = json!({"request_id": "two-subs", "subscriber_id": top,
+                          "payload": {"subscriber_id": inside,
+                                      "transaction_amount": 10, "currency": "USD"}});
+        assert_eq!(
+            score(&app, &key, &body).await,
+            (403, forbidden.clone()),
+            "{body}"
+        );
+    }
+    // A malformed one inside is named, like at the top level.
+    let body = json!({"request_id": "two-subs", "subscriber_id": 12,
+                      "payload": {"subscriber_id": "a b",
+                                  "transaction_amount": 10, "currency": "USD"}});
+    let (status, err) = score(&app, &key, &body).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(error_of(&err).contains("'subscriber_id'"), "{err}");
+    // The same subscriber in both places, however written, is fine.
+    for inside in [json!(12), json!("12")] {
+        let body = json!({"request_id": "same-sub", "subscriber_id": "12",
+                          "payload": {"subscriber_id": inside,
+                                      "transaction_amount": 10, "currency": "USD"}});
+        let resp = score_ok(&app, &key, &body).await;
+        assert_eq!(resp["input"]["subscriber_id"], "12", "{resp}");
+    }
+    app.stop().await;
+}
+
+/// SPEC: `transaction_amount` is a JSON number or a string holding a decimal
+/// number; a string is read as written, not loosened by a parser.
+async fn score_amounts_are_plain_decimal_numbers(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("12").await;
+    for bad in [
+        "1_000",
+        " 10 ",
+        "10 ",
+        " 10",
+        "+10",
+        "1e3",
+        "1E3",
+        "0x10",
+        "10.",
+        ".5",
+        "1,000",
+        "1.2.3",
+        "",
+        "-",
+        "NaN",
+        "inf",
+        "10\n",
+        "\u{ff11}\u{ff10}",
+    ] {
+        let body = tx("amt", json!({"transaction_amount": bad, "currency": "USD"}));
+        let (status, err) = score(&app, &key, &body).await;
+        assert_eq!(status, 400, "{bad:?} -> {err}");
+        assert!(
+            error_of(&err).starts_with("Invalid 'transaction_amount'"),
+            "{bad:?} -> {err}"
+        );
+    }
+    // A negative string is refused for being negative.
+    let (status, err) = score(
+        &app,
+        &key,
+        &tx(
+            "amt",
+            json!({"transaction_amount": "-5", "currency": "USD"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&err)),
+        (400, "Invalid 'transaction_amount': must be >= 0")
+    );
+    for (good, minor) in [
+        (json!("10"), 1000),
+        (json!("0"), 0),
+        (json!("0.5"), 50),
+        (json!("007.25"), 725),
+        (json!("12.50"), 1250),
+        (json!(1e3), 100_000),
+        (json!(12.5), 1250),
+        (json!(0), 0),
+    ] {
+        let body = tx(
+            "amt",
+            json!({"transaction_amount": good, "currency": "USD"}),
+        );
+        let resp = score_ok(&app, &key, &body).await;
+        assert_eq!(resp["input"]["amount_minor"], minor, "{good} -> {resp}");
+    }
+    app.stop().await;
+}
+
 // ---- 4. card scrubbing --------------------------------------------------
 
 const PAN_FORMS: &[&str] = &[
@@ -1891,6 +1998,8 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
         ],
         each(Backend::ALL) => [
             customer_ids_holding_card_numbers_are_not_stored,
+            score_refuses_another_subscriber_inside_the_payload,
+            score_amounts_are_plain_decimal_numbers,
         ],
         each(Backend::ALL).needs(Server::Redis) => [
             redis_velocity_counts_replays_once,
