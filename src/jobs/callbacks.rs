@@ -45,6 +45,9 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Callbacks leased per delivery slot: the others wait for their device
 /// signals, which takes no slot.
 const LEASED_PER_SLOT: usize = 4;
+/// An attempt's error until its outcome is recorded: what the history shows
+/// of a delivery its process did not live to finish.
+pub const INTERRUPTED: &str = "interrupted: the delivering process stopped before an answer";
 
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {
@@ -295,8 +298,29 @@ impl CallbackWorker {
         let signed =
             signing::sign(&id, timestamp, &body, &secret_refs).map_err(|e| e.to_string())?;
 
-        let started = Instant::now();
+        // Numbered after the attempts already recorded, so an operator's
+        // retry (which restarts the job's schedule) adds to the history.
+        let number = store
+            .callback_attempts(&decision.id)
+            .await
+            .map_or(row.attempts, |a| a.len() as i64 + 1);
         let at = now_millis();
+        let mut attempt = CallbackAttempt {
+            decision_id: decision.id.clone(),
+            attempt: number,
+            at,
+            status_code: None,
+            error: Some(INTERRUPTED.to_owned()),
+            duration_ms: 0,
+            webhook_id: id.clone(),
+        };
+        // Recorded before the request leaves, and completed after: a process
+        // killed mid-delivery leaves the attempt in the history, as the job
+        // counts it, not a gap.
+        if let Err(err) = store.record_callback_attempt(&attempt).await {
+            tracing::warn!(error = %err, "could not record a callback attempt");
+        }
+        let started = Instant::now();
         let outcome = self.post(&job.url, &signed, body).await;
         let duration = started.elapsed();
         let metrics = &self.scoring.metrics;
@@ -309,21 +333,9 @@ impl CallbackWorker {
             ),
             Err(e) => (None, Some(e.clone())),
         };
-        // Numbered after the attempts already recorded, so an operator's
-        // retry (which restarts the job's schedule) adds to the history.
-        let number = store
-            .callback_attempts(&decision.id)
-            .await
-            .map_or(row.attempts, |a| a.len() as i64 + 1);
-        let attempt = CallbackAttempt {
-            decision_id: decision.id.clone(),
-            attempt: number,
-            at,
-            status_code,
-            error: error.clone(),
-            duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
-            webhook_id: id.clone(),
-        };
+        attempt.status_code = status_code;
+        attempt.error = error.clone();
+        attempt.duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         if let Err(err) = store.record_callback_attempt(&attempt).await {
             tracing::warn!(error = %err, "could not record a callback attempt");
         }

@@ -1117,6 +1117,115 @@ async fn kill9_with_callbacks_outstanding_delivers_every_one() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// Two processes share one PostgreSQL queue; one is killed with `kill -9`
+/// while deliveries are in flight. The other takes its leases over: every
+/// callback arrives within 15 s of the kill, repeats carry the same
+/// `webhook-id` and body, and each decision's attempt history lists as many
+/// attempts as its job counted (one cut short by the kill included).
+async fn two_processes_one_killed_mid_delivery_deliver_every_callback() {
+    let db = fresh_db(Backend::Postgres).await;
+    let hole = BlackHole::start().await;
+    let hole_port = hole.port;
+    let retries = vec!["300ms"; 40].join(",");
+    let flags = [
+        "--allow-private-callbacks",
+        "--callback-wait",
+        "200ms",
+        "--callback-timeout",
+        "2s",
+        "--callback-retry-schedule",
+        retries.as_str(),
+    ];
+    let mut doomed = Server::start(&db.url, &flags);
+    let survivor = Server::start(&db.url, &flags);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (api, secret) = subscriber(&client, &doomed.base, SUB).await;
+    let mut decisions = Vec::new();
+    for n in 0..12 {
+        let path = format!("/two/{n}");
+        let url = format!("http://127.0.0.1:{hole_port}{path}");
+        let resp = api.score_ok(&tx(&format!("two-{n}"), &url)).await;
+        decisions.push((resp["decision_id"].as_str().unwrap().to_owned(), path));
+    }
+    // Deliveries hang on the black hole; both processes hold some.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let store = riskgate::store::connect(&db.url).await.unwrap();
+    let kind = riskgate::store::JobKind::DecisionCallback.as_str();
+    let running = store
+        .list_jobs(&riskgate::store::JobFilter {
+            kind: Some(kind.to_owned()),
+            state: Some(riskgate::store::JobState::Running),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!running.is_empty(), "no delivery was in flight at the kill");
+    doomed.kill9();
+    let killed_at = Instant::now();
+
+    // The receiver comes up on the black hole's port, answering 200.
+    hole.close().await;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", hole_port)).await {
+            Ok(listener) => break listener,
+            Err(err) => {
+                assert!(killed_at.elapsed() < Duration::from_secs(10), "{err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let receiver = Receiver::on(listener);
+    receiver.verify_with(&secret);
+    let api = Api {
+        base: survivor.base.clone(),
+        ..api
+    };
+    for (id, _) in &decisions {
+        api.wait_callback(id, "delivered").await;
+    }
+    let took = killed_at.elapsed();
+    eprintln!(
+        "{} deliveries in flight at kill -9; all delivered {took:?} after it",
+        running.len()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "callbacks took {took:?} after the kill"
+    );
+    for (id, path) in &decisions {
+        let got = receiver.requests(path);
+        assert!(!got.is_empty(), "{id} never reached the receiver");
+        for call in &got {
+            assert_eq!(call.header("webhook-id"), format!("msg_{id}"));
+            assert_eq!(call.verified, Some(true), "{call:?}");
+            assert_eq!(call.body, got[0].body, "{id}: bodies differ");
+        }
+        let decision = api.decision(id).await;
+        let history = decision["callback"]["attempts"].as_array().unwrap().clone();
+        let job = store.latest_job(SUB, kind, id).await.unwrap().unwrap();
+        assert_eq!(
+            history.len() as i64,
+            job.attempts,
+            "{id}: the history lists other attempts than the job made: {decision}"
+        );
+        assert_eq!(
+            history.last().unwrap()["status_code"],
+            200,
+            "{id}: {decision}"
+        );
+        for (n, attempt) in history.iter().enumerate() {
+            assert_eq!(attempt["attempt"], n as i64 + 1, "{decision}");
+        }
+    }
+    store.close().await;
+    let log = survivor.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 // ---- 8. idempotency -----------------------------------------------------
 
 async fn idempotent_repeats_call_back_once(backend: Backend) {
@@ -1287,6 +1396,9 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
         ],
         tokio.threads(2) => [
             kill9_with_callbacks_outstanding_delivers_every_one,
+        ],
+        tokio.threads(2).needs(crate::common::trials::Server::Postgres) => [
+            two_processes_one_killed_mid_delivery_deliver_every_callback,
         ],
     }
 }
