@@ -28,6 +28,7 @@ use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Ru
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
 use crate::service::auth::{AdminAuth, KeyCache};
+use crate::service::rate_limits::RateLimits;
 use crate::service::{Devices, Ingest, RuleBook, Scoring};
 pub use crate::state::{AppState, Inner};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
@@ -279,6 +280,8 @@ pub enum StartError {
     Cache(#[from] crate::cache::CacheError),
     #[error("velocity counters: {0}")]
     Velocity(#[from] crate::velocity::VelocityError),
+    #[error("rate limiter: {0}")]
+    RateLimiter(#[from] crate::rate_limit::LimiterError),
     #[error("rules: {0}")]
     Rules(String),
     #[error("HTTP client: {0}")]
@@ -327,6 +330,12 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let velocity = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
         crate::velocity::connect(config.redis_url.as_deref()),
+    )
+    .await
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    let limiter = tokio::time::timeout(
+        CACHE_CONNECT_TIMEOUT,
+        crate::rate_limit::connect(config.redis_url.as_deref()),
     )
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
@@ -388,7 +397,9 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         metrics: metrics.clone(),
         signal_ttl: config.signal_ttl,
     };
+    let rate_limits = RateLimits::new(store.clone(), limiter, metrics.clone());
     let state = AppState::new(Inner {
+        rate_limits,
         store: store.clone(),
         cache,
         sealer: sealer.clone(),

@@ -33,6 +33,10 @@ pub struct Metrics {
     /// Age of the oldest callback not yet delivered or failed.
     callback_oldest_age: Gauge,
     jobs: IntGaugeVec,
+    /// Requests refused by a subscriber's rate limit, per subscriber.
+    pub rate_limited: IntCounterVec,
+    /// Limiter calls that failed (the request was admitted), per backend.
+    pub rate_limiter_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -119,6 +123,22 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ingests.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused with 429 by the subscriber's rate limit",
+            ),
+            &["subscriber_id"],
+        )?;
+        let rate_limiter_errors = IntCounterVec::new(
+            Opts::new(
+                "rate_limiter_errors_total",
+                "Rate-limit checks that failed and admitted the request",
+            ),
+            &["backend"],
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(rate_limiter_errors.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -133,6 +153,8 @@ impl Metrics {
             callback_latency,
             callback_oldest_age,
             jobs,
+            rate_limited,
+            rate_limiter_errors,
         })
     }
 

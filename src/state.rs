@@ -8,6 +8,7 @@ use crate::cache::SignalCache;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
 use crate::service::auth::{AdminAuth, KeyCache};
+use crate::service::rate_limits::RateLimits;
 use crate::service::{Devices, Ingest, Scoring};
 use crate::store::Store;
 
@@ -25,6 +26,7 @@ pub struct Inner {
     pub devices: Devices,
     pub ingest: Ingest,
     pub scoring: Scoring,
+    pub rate_limits: RateLimits,
     /// The OpenAPI document of the whole API (`GET /openapi.json`).
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }

@@ -50,6 +50,9 @@ impl FromRequestParts<AppState> for Subscriber {
         {
             return Err(invalid());
         }
+        // Counted once the key is known good: a stranger's guesses never use
+        // up a subscriber's limit.
+        app.rate_limits.check(&row.subscriber_id).await?;
         Ok(Subscriber {
             id: row.subscriber_id,
             key_id: key_id.to_owned(),

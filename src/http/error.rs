@@ -26,6 +26,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header, on a refusal that may pass later.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -33,6 +35,7 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -75,7 +78,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.status, &self.message)
+        let mut response = error_response(self.status, &self.message);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -119,6 +128,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(message) => Self::not_found(message),
             ServiceError::Conflict(message) => Self::conflict(message),
             ServiceError::Unprocessable(message) => Self::unprocessable(message),
+            ServiceError::RateLimited {
+                message,
+                retry_after,
+            } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            },
             ServiceError::Store(err) => err.into(),
             ServiceError::Internal(what) => {
                 let location = std::panic::Location::caller();

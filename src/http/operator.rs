@@ -16,6 +16,7 @@ use crate::decision::RuleSet;
 use crate::fields::optional;
 use crate::providers::Provider;
 use crate::service::operator::*;
+use crate::service::rate_limits::RateLimitView;
 use crate::state::AppState;
 use crate::store::{JobFilter, JobState};
 
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_api_key))
         .routes(routes!(put_provider_credentials))
         .routes(routes!(show_rules, replace_rules))
+        .routes(routes!(show_rate_limit, set_rate_limit, remove_rate_limit))
         .routes(routes!(list_subscriber_jobs))
         .routes(routes!(rotate_webhook_secret))
         .routes(routes!(retry_decision_callback))
@@ -247,6 +249,52 @@ async fn replace_rules(
     // This process decides with the new version from its next request.
     app.scoring.rulebook.invalidate(&id);
     Ok(Json(view))
+}
+
+/// Read the subscriber's rate limit (`null` fields: none).
+#[utoipa::path(get, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RateLimitView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn show_rate_limit(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<RateLimitView>, ApiError> {
+    Ok(Json(app.rate_limits.show(&id).await?))
+}
+
+/// Limit the requests the subscriber's keys may make:
+/// `{"requests_per_second": 50, "burst": 100}` (the burst defaults to one
+/// second's worth). Requests over it answer `429` with `Retry-After`.
+#[utoipa::path(put, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{requests_per_second, burst?}`"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RateLimitView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_rate_limit(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<RateLimitView>, ApiError> {
+    Ok(Json(app.rate_limits.set(&id, &body).await?))
+}
+
+/// Remove the subscriber's rate limit.
+#[utoipa::path(delete, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RateLimitView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn remove_rate_limit(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<RateLimitView>, ApiError> {
+    Ok(Json(app.rate_limits.remove(&id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

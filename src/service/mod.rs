@@ -9,6 +9,7 @@ pub mod customers;
 pub mod devices;
 pub mod ingest;
 pub mod operator;
+pub mod rate_limits;
 pub mod rulebook;
 pub mod scoring;
 
@@ -39,6 +40,10 @@ pub enum ServiceError {
     /// Well-formed but unusable (`422`).
     #[error("{0}")]
     Unprocessable(String),
+    /// Over the subscriber's rate limit (`429`); a request may succeed after
+    /// `retry_after` seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("storage: {0}")]
     Store(#[source] StoreError),
     /// Something that cannot happen with valid data did (`500`).

@@ -196,7 +196,7 @@ async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, S
     })
 }
 
-async fn existing(store: &dyn Store, id: &str) -> Result<SubscriberRow, ServiceError> {
+pub(crate) async fn existing(store: &dyn Store, id: &str) -> Result<SubscriberRow, ServiceError> {
     store.get_subscriber(id).await?.ok_or_else(|| not_found(id))
 }
 

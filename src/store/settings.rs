@@ -1,4 +1,5 @@
-//! Key-value settings (the admin token's hash, the secrets key check).
+//! Key-value settings (the admin token's hash, the secrets key check, each
+//! subscriber's rate limit).
 
 use async_trait::async_trait;
 
@@ -11,4 +12,6 @@ pub trait Settings: Send + Sync {
     /// Stores `value` unless the key exists; answers whether it was stored.
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Removes the key if present.
+    async fn delete_setting(&self, key: &str) -> StoreResult<()>;
 }

@@ -346,6 +346,15 @@ macro_rules! store_impls {
                 .map_err(db_err)?;
                 Ok(())
             }
+
+            async fn delete_setting(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM settings WHERE key = $1")
+                    .bind(key)
+                    .execute(self.writes())
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]

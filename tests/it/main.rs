@@ -13,6 +13,7 @@ mod card_data;
 mod hardening;
 mod prefetch;
 mod process;
+mod rate_limits;
 mod scoring;
 mod signal_cache;
 mod simulator;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         hardening::trials(),
         prefetch::trials(),
         process::trials(),
+        rate_limits::trials(),
         scoring::trials(),
         signal_cache::trials(),
         simulator::trials(),
