@@ -359,26 +359,34 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         .user_agent(concat!("riskgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(StartError::Http)?;
-    let prefetcher = Arc::new(Prefetcher::new(
-        store.clone(),
-        cache.clone(),
-        sealer.clone(),
-        Upstream {
-            http,
-            endpoints: Endpoints {
-                fingerprint: config.fingerprint_base_url.clone(),
-                stytch: config.stytch_base_url.clone(),
-                fingerprintiq: config.fingerprintiq_base_url.clone(),
+    // One process owns the embedded default's queue: scoring can know a
+    // fetch is pending without reading its row.
+    let pending = store
+        .foreign_writes()
+        .map(|_| Arc::new(crate::service::devices::PendingFetches::default()));
+    let prefetcher = Arc::new(
+        Prefetcher::new(
+            store.clone(),
+            cache.clone(),
+            sealer.clone(),
+            Upstream {
+                http,
+                endpoints: Endpoints {
+                    fingerprint: config.fingerprint_base_url.clone(),
+                    stytch: config.stytch_base_url.clone(),
+                    fingerprintiq: config.fingerprintiq_base_url.clone(),
+                },
             },
-        },
-        PrefetchConfig {
-            concurrency: config.fetch_concurrency,
-            max_attempts: config.fetch_max_attempts,
-            ..PrefetchConfig::default()
-        },
-        metrics.clone(),
-    ));
-    let devices = Devices::new(store.clone(), cache.clone());
+            PrefetchConfig {
+                concurrency: config.fetch_concurrency,
+                max_attempts: config.fetch_max_attempts,
+                ..PrefetchConfig::default()
+            },
+            metrics.clone(),
+        )
+        .with_pending(pending.clone()),
+    );
+    let devices = Devices::new(store.clone(), cache.clone(), pending.clone());
     let scoring = Scoring {
         store: store.clone(),
         velocity,
@@ -396,6 +404,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         wake: wake.clone(),
         metrics: metrics.clone(),
         signal_ttl: config.signal_ttl,
+        pending,
     };
     let rate_limits = RateLimits::new(store.clone(), limiter, metrics.clone());
     let state = AppState::new(Inner {

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::providers::client::{fetch, Credentials, Endpoints, FetchOutcome};
 use crate::providers::Provider;
 use crate::secrets::Sealer;
+use crate::service::devices::PendingFetches;
 use crate::service::operator::credentials_context;
 use crate::store::{
     duration_millis, now_millis, CustomerTouch, JobKind, JobOutcome, JobRow, Millis, Store,
@@ -115,6 +116,8 @@ pub struct Prefetcher {
     backoff: Backoff,
     breakers: Breakers,
     credentials_cache: TtlCache<Credentials>,
+    /// Scoring's record of the fetches queued here; see [`PendingFetches`].
+    pending: Option<Arc<PendingFetches>>,
 }
 
 /// How the worker reaches the providers.
@@ -165,6 +168,12 @@ impl Handler for Prefetcher {
 }
 
 impl Prefetcher {
+    /// Tells scoring when a fetch it knows as pending has finished.
+    pub fn with_pending(mut self, pending: Option<Arc<PendingFetches>>) -> Self {
+        self.pending = pending;
+        self
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         cache: Arc<dyn SignalCache>,
@@ -188,6 +197,7 @@ impl Prefetcher {
             backoff,
             breakers: Breakers::default(),
             credentials_cache: TtlCache::new(LOOKUP_TTL, 10_000),
+            pending: None,
         }
     }
 
@@ -397,6 +407,9 @@ impl Prefetcher {
         {
             // The job row holds the result; readers refill the cache from it.
             tracing::warn!(job_id = %job.id, error = %err, "could not cache a fetched event");
+        }
+        if let Some(pending) = &self.pending {
+            pending.finished(&job.subscriber_id, &job.dedupe_key);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Finding the device behind a transaction: the signal cache first, the job
 //! row of the ingest when the cache does not have it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
 use crate::decision::DeviceSource;
@@ -13,11 +15,74 @@ use super::ServiceResult;
 pub struct Devices {
     store: Arc<dyn Store>,
     cache: Arc<dyn SignalCache>,
+    pending: Option<Arc<PendingFetches>>,
+}
+
+/// How long a queued fetch is remembered; one pending longer (a provider
+/// retried for minutes) is looked up in its job row again.
+const PENDING_FOR: Duration = Duration::from_secs(600);
+/// Past this many, the oldest are forgotten (and read from the table).
+const PENDING_MAX: usize = 100_000;
+
+/// The fetches this process queued and has not finished, with their
+/// provider: what scoring needs of a device whose signals have not arrived,
+/// without reading its job row. Kept only where one process owns the queue
+/// (the embedded default), so that the process that finishes a fetch is the
+/// one that forgets it.
+#[derive(Default)]
+pub struct PendingFetches {
+    entries: Mutex<HashMap<(String, String), (String, Instant)>>,
+}
+
+impl PendingFetches {
+    pub fn queued(&self, subscriber_id: &str, request_id: &str, provider: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= PENDING_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < PENDING_FOR);
+            if entries.len() >= PENDING_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            (subscriber_id.to_owned(), request_id.to_owned()),
+            (provider.to_owned(), Instant::now()),
+        );
+    }
+
+    /// Called once the outcome is durable and cached.
+    pub fn finished(&self, subscriber_id: &str, request_id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(subscriber_id.to_owned(), request_id.to_owned()));
+    }
+
+    fn provider(&self, subscriber_id: &str, request_id: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (subscriber_id.to_owned(), request_id.to_owned());
+        entries
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < PENDING_FOR)
+            .map(|(provider, _)| provider.clone())
+    }
 }
 
 impl Devices {
-    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn SignalCache>) -> Self {
-        Self { store, cache }
+    /// `pending`: the fetches this process queued, where it alone runs them.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<dyn SignalCache>,
+        pending: Option<Arc<PendingFetches>>,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            pending,
+        }
+    }
+
+    pub fn pending(&self) -> Option<&Arc<PendingFetches>> {
+        self.pending.as_ref()
     }
 
     /// The device event of an ingested request id: from the signal cache, else
@@ -65,6 +130,28 @@ impl Devices {
         session_id: Option<&str>,
         user_id: Option<&str>,
     ) -> ServiceResult<Option<(CachedEvent, DeviceSource)>> {
+        let queued = self
+            .pending
+            .as_ref()
+            .and_then(|pending| pending.provider(subscriber_id, request_id));
+        if let Some(provider) = queued {
+            // Queued here and not finished: pending, unless its signals
+            // arrived in the cache just now.
+            let cached = self.cache.get_by_request(subscriber_id, request_id).await;
+            let event = match cached {
+                Ok(Some(event)) => event,
+                _ => CachedEvent {
+                    request_id: request_id.to_owned(),
+                    provider,
+                    status: EventStatus::Pending,
+                    signals: None,
+                    error: None,
+                    fetched_at: None,
+                    attempts: 0,
+                },
+            };
+            return Ok(Some((event, DeviceSource::Request)));
+        }
         if let Some(event) = self.event(subscriber_id, request_id).await? {
             return Ok(Some((event, DeviceSource::Request)));
         }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
+use super::devices::PendingFetches;
 use super::operator::{configured_providers, rfc3339};
 use super::{ServiceError, ServiceResult};
 use crate::cache::{CachedEvent, EventStatus, SignalCache};
@@ -34,6 +35,9 @@ pub struct Ingest {
     pub metrics: Metrics,
     /// How long a fetched device result counts as fresh (`mode: cached`).
     pub signal_ttl: Duration,
+    /// Where this process alone runs the fetches: scoring learns of each
+    /// one queued (see [`PendingFetches`]).
+    pub pending: Option<Arc<PendingFetches>>,
 }
 
 /// The cache keys of one ingest, the same on Redis and the embedded cache.
@@ -183,6 +187,9 @@ impl Ingest {
             Enqueued::Done(_) => IngestMode::Cached,
         };
         if mode == IngestMode::Queued {
+            if let Some(pending) = &self.pending {
+                pending.queued(subscriber, request_id, provider.as_str());
+            }
             self.wake.notify_one();
         }
         // Scoring finds device signals by session or user through these pointers.
