@@ -1275,7 +1275,7 @@ async fn rotated_v1a_keys_sign_alongside_the_old_one_during_grace(backend: Backe
     s.app.stop().await;
 }
 
-async fn subscribers_created_with_v1a_sign_with_ed25519(backend: Backend) {
+async fn subscribers_may_be_created_signing_with_v1a(backend: Backend) {
     let app = TestApp::start_with(backend, |config| {
         config.allow_private_callbacks = true;
     })
@@ -1628,7 +1628,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             v1a_callbacks_verify_with_the_public_key_alone,
             a_scheme_change_signs_with_both_schemes_during_grace,
             rotated_v1a_keys_sign_alongside_the_old_one_during_grace,
-            subscribers_created_with_v1a_sign_with_ed25519,
+            subscribers_may_be_created_signing_with_v1a,
             idempotent_repeats_call_back_once,
             retries_follow_a_short_schedule,
             operator_retry_keeps_the_earlier_attempts,
