@@ -142,7 +142,9 @@ pub fn public_key_of(private_key: &str) -> Option<String> {
 /// The Ed25519 key pair inside a `whsk_` key: a 32-byte seed, or the 64-byte
 /// seed followed by its public key (which must match).
 fn decode_signing_key(key: &str) -> Option<Ed25519KeyPair> {
-    let bytes = SECRET_BASE64.decode(key.strip_prefix(SIGNING_KEY_PREFIX)?).ok()?;
+    let bytes = SECRET_BASE64
+        .decode(key.strip_prefix(SIGNING_KEY_PREFIX)?)
+        .ok()?;
     match bytes.len() {
         32 => Ed25519KeyPair::from_seed_unchecked(&bytes).ok(),
         64 => Ed25519KeyPair::from_seed_and_public_key(&bytes[..32], &bytes[32..]).ok(),
@@ -152,7 +154,9 @@ fn decode_signing_key(key: &str) -> Option<Ed25519KeyPair> {
 
 /// The 32 bytes inside a `whpk_` public key.
 fn decode_public_key(key: &str) -> Option<Vec<u8>> {
-    let bytes = SECRET_BASE64.decode(key.strip_prefix(PUBLIC_KEY_PREFIX)?).ok()?;
+    let bytes = SECRET_BASE64
+        .decode(key.strip_prefix(PUBLIC_KEY_PREFIX)?)
+        .ok()?;
     (bytes.len() == 32).then_some(bytes)
 }
 
@@ -533,7 +537,10 @@ mod tests {
         // The 64-byte form (seed, then public key) is the same key.
         let seed = STANDARD.decode(&KAT_SIGNING_KEY[5..]).unwrap();
         let public = STANDARD.decode(&KAT_PUBLIC_KEY[5..]).unwrap();
-        let long = format!("whsk_{}", STANDARD.encode([seed.as_slice(), &public].concat()));
+        let long = format!(
+            "whsk_{}",
+            STANDARD.encode([seed.as_slice(), &public].concat())
+        );
         assert_eq!(
             sign(KAT_ID, KAT_TIMESTAMP, KAT_BODY, &[&long])
                 .unwrap()
@@ -542,7 +549,10 @@ mod tests {
         );
         // ... but not with a public key that is not its own.
         let other = STANDARD.decode(&new_signing_key().public_key[5..]).unwrap();
-        let mismatched = format!("whsk_{}", STANDARD.encode([seed.as_slice(), &other].concat()));
+        let mismatched = format!(
+            "whsk_{}",
+            STANDARD.encode([seed.as_slice(), &other].concat())
+        );
         assert_eq!(
             sign(KAT_ID, KAT_TIMESTAMP, KAT_BODY, &[&mismatched]),
             Err(SigningError::InvalidSecret { index: 0 })
@@ -585,13 +595,37 @@ mod tests {
         assert!(!v(pk, "msg_other", KAT_TIMESTAMP, KAT_BODY, &h.signature));
         assert!(!v(pk, KAT_ID, KAT_TIMESTAMP + 1, KAT_BODY, &h.signature));
         // Another key pair's public key, the private key, a v1 secret.
-        assert!(!v(&new_signing_key().public_key, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &h.signature));
-        assert!(!v(&pair.private_key, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &h.signature));
-        assert!(!v(KAT_SECRET, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &h.signature));
+        assert!(!v(
+            &new_signing_key().public_key,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &h.signature
+        ));
+        assert!(!v(
+            &pair.private_key,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &h.signature
+        ));
+        assert!(!v(
+            KAT_SECRET,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &h.signature
+        ));
         // A v1a signature relabelled v1, or a v1 one relabelled v1a.
         let relabelled = h.signature.replacen("v1a,", "v1,", 1);
         assert!(!v(pk, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &relabelled));
-        assert!(!verify(KAT_SECRET, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &relabelled));
+        assert!(!verify(
+            KAT_SECRET,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &relabelled
+        ));
         let hmac = sign(KAT_ID, KAT_TIMESTAMP, KAT_BODY, &[KAT_SECRET]).unwrap();
         let hmac_as_v1a = hmac.signature.replacen("v1,", "v1a,", 1);
         assert!(!v(pk, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &hmac_as_v1a));
@@ -603,8 +637,17 @@ mod tests {
         for junk in ["", " ", "v1a,", "v1a,!!!", "v1a", ",", "v1a,AAAA"] {
             assert!(!v(pk, KAT_ID, KAT_TIMESTAMP, KAT_BODY, junk), "{junk:?}");
         }
-        for bad_key in ["", "whpk_", "whpk_AAAA", "whpk_!!", "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="] {
-            assert!(!v(bad_key, KAT_ID, KAT_TIMESTAMP, KAT_BODY, KAT_V1A_SIGNATURE), "{bad_key:?}");
+        for bad_key in [
+            "",
+            "whpk_",
+            "whpk_AAAA",
+            "whpk_!!",
+            "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=",
+        ] {
+            assert!(
+                !v(bad_key, KAT_ID, KAT_TIMESTAMP, KAT_BODY, KAT_V1A_SIGNATURE),
+                "{bad_key:?}"
+            );
         }
     }
 
@@ -627,23 +670,59 @@ mod tests {
         let only_current = sign("msg_1", 1_700_000_000, body, &[&current.private_key]).unwrap();
         assert_eq!(entries[0], only_current.signature);
         for pair in [&current, &previous] {
-            assert!(verify_v1a(&pair.public_key, "msg_1", 1_700_000_000, body, &signed.signature));
-            assert!(verify_v1a(&pair.public_key, "msg_1", 1_700_000_000, body, entries[usize::from(pair.public_key == previous.public_key)]));
+            assert!(verify_v1a(
+                &pair.public_key,
+                "msg_1",
+                1_700_000_000,
+                body,
+                &signed.signature
+            ));
+            assert!(verify_v1a(
+                &pair.public_key,
+                "msg_1",
+                1_700_000_000,
+                body,
+                entries[usize::from(pair.public_key == previous.public_key)]
+            ));
         }
-        assert!(!verify_v1a(&previous.public_key, "msg_1", 1_700_000_000, body, entries[0]));
+        assert!(!verify_v1a(
+            &previous.public_key,
+            "msg_1",
+            1_700_000_000,
+            body,
+            entries[0]
+        ));
     }
 
     #[test]
     fn mixed_v1_and_v1a_keys_sign_one_entry_each() {
         // A scheme change: during its grace period the old scheme's key signs too.
         let pair = new_signing_key();
-        let signed = sign(KAT_ID, KAT_TIMESTAMP, KAT_BODY, &[&pair.private_key, KAT_SECRET]).unwrap();
+        let signed = sign(
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &[&pair.private_key, KAT_SECRET],
+        )
+        .unwrap();
         let entries: Vec<&str> = signed.signature.split(' ').collect();
         assert_eq!(entries.len(), 2);
         assert!(entries[0].starts_with("v1a,"));
         assert_eq!(entries[1], KAT_SIGNATURE);
-        assert!(verify(KAT_SECRET, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &signed.signature));
-        assert!(verify_v1a(&pair.public_key, KAT_ID, KAT_TIMESTAMP, KAT_BODY, &signed.signature));
+        assert!(verify(
+            KAT_SECRET,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &signed.signature
+        ));
+        assert!(verify_v1a(
+            &pair.public_key,
+            KAT_ID,
+            KAT_TIMESTAMP,
+            KAT_BODY,
+            &signed.signature
+        ));
         // A bad key in either position is named.
         assert_eq!(
             sign(KAT_ID, 1, KAT_BODY, &[&pair.private_key, "whsk_AAAA"]),
@@ -659,12 +738,25 @@ mod tests {
         let pair = new_signing_key();
         let body = br#"{"type":"risk.decision","decision_id":"dec_9"}"#;
         let signed = sign("msg_dec_9", 1_700_000_123, body, &[&pair.private_key]).unwrap();
-        let public: [u8; 32] = STANDARD.decode(&pair.public_key[5..]).unwrap().try_into().unwrap();
-        let key = VerifyingKey::from_bytes(&public).unwrap();
-        let raw: [u8; 64] = STANDARD.decode(&signed.signature[4..]).unwrap().try_into().unwrap();
-        let signature = Signature::from_bytes(&raw);
-        key.verify_strict(b"msg_dec_9.1700000123.{\"type\":\"risk.decision\",\"decision_id\":\"dec_9\"}", &signature)
+        let public: [u8; 32] = STANDARD
+            .decode(&pair.public_key[5..])
+            .unwrap()
+            .try_into()
             .unwrap();
-        assert!(key.verify_strict(b"msg_dec_9.1700000124.{}", &signature).is_err());
+        let key = VerifyingKey::from_bytes(&public).unwrap();
+        let raw: [u8; 64] = STANDARD
+            .decode(&signed.signature[4..])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let signature = Signature::from_bytes(&raw);
+        key.verify_strict(
+            b"msg_dec_9.1700000123.{\"type\":\"risk.decision\",\"decision_id\":\"dec_9\"}",
+            &signature,
+        )
+        .unwrap();
+        assert!(key
+            .verify_strict(b"msg_dec_9.1700000124.{}", &signature)
+            .is_err());
     }
 }

@@ -444,7 +444,10 @@ impl CallbackWorker {
             SigningScheme::V1 => (v1()?, v1a()),
             SigningScheme::V1a => (v1a()?, v1()),
         };
-        if row.previous_scheme_expires_at.is_some_and(|until| until > now) {
+        if row
+            .previous_scheme_expires_at
+            .is_some_and(|until| until > now)
+        {
             // The scheme before is a courtesy for the grace period: a key that
             // no longer opens must not stop the callback.
             if let Ok(before) = before {

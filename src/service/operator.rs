@@ -15,8 +15,8 @@ use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
 use crate::store::{
-    now_millis, ApiKeyRow, JobFilter, Millis, JobRow, JobState, ProviderCredentialRow, SigningScheme,
-    Store, StoreError, SubscriberRow, SubscriberStatus,
+    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow,
+    SigningScheme, Store, StoreError, SubscriberRow, SubscriberStatus,
 };
 
 const NAME_MAX: usize = 200;
@@ -594,8 +594,8 @@ pub async fn set_signing_scheme(
 ) -> Result<SigningSchemeSet, ServiceError> {
     let until = check_grace(grace)?;
     let before = existing(store, subscriber_id).await?;
-    let key = (scheme == SigningScheme::V1a && before.signing_key_sealed.is_none())
-        .then(new_signing_key);
+    let key =
+        (scheme == SigningScheme::V1a && before.signing_key_sealed.is_none()).then(new_signing_key);
     let sealed = key
         .as_ref()
         .map(|k| sealer.seal(&k.private_key, &signing_key_context(subscriber_id)));

@@ -775,7 +775,10 @@ async fn openapi_documents_every_route() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     let view = &doc["components"]["schemas"]["SubscriberView"]["properties"];
-    assert!(view["signing_scheme"].is_object() && view["public_key"].is_object(), "{view}");
+    assert!(
+        view["signing_scheme"].is_object() && view["public_key"].is_object(),
+        "{view}"
+    );
     assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
     app.stop().await;
 }

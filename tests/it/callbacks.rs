@@ -1063,7 +1063,10 @@ async fn rotated_secrets_sign_alongside_the_old_one_during_grace(backend: Backen
 /// Switches [`SUB`] to `v1a` at once; returns its public key.
 async fn switch_to_v1a(api: &Api) -> String {
     let (status, set) = api
-        .set_scheme(SUB, json!({"signing_scheme": "v1a", "grace_period_seconds": 0}))
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1a", "grace_period_seconds": 0}),
+        )
         .await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["signing_scheme"], "v1a", "{set}");
@@ -1102,7 +1105,11 @@ async fn v1a_callbacks_verify_with_the_public_key_alone(backend: Backend) {
     let decision_id = resp["decision_id"].as_str().unwrap().to_owned();
     let got = s.receiver.wait_for("/ed25519", 1).await;
     let call = &got[0];
-    assert_eq!(call.verified, Some(true), "v1a signature rejected: {call:?}");
+    assert_eq!(
+        call.verified,
+        Some(true),
+        "v1a signature rejected: {call:?}"
+    );
     assert_eq!(call.status, 200);
     assert_eq!(call.header("webhook-id"), format!("msg_{decision_id}"));
     let signatures = call.signatures();
@@ -1131,8 +1138,14 @@ async fn v1a_callbacks_verify_with_the_public_key_alone(backend: Backend) {
     // Bad input is refused with a clear 400; an unknown subscriber is a 404.
     for (body, why) in [
         (json!({}), "Missing 'signing_scheme' in request body"),
-        (json!({"signing_scheme": "v2"}), "Invalid 'signing_scheme': expected v1 or v1a"),
-        (json!({"signing_scheme": 1}), "Invalid 'signing_scheme': expected v1 or v1a"),
+        (
+            json!({"signing_scheme": "v2"}),
+            "Invalid 'signing_scheme': expected v1 or v1a",
+        ),
+        (
+            json!({"signing_scheme": 1}),
+            "Invalid 'signing_scheme': expected v1 or v1a",
+        ),
         (
             json!({"signing_scheme": "v1", "grace_period_seconds": 2_592_001}),
             "Invalid 'grace_period_seconds': must be at most 2592000 (30 days)",
@@ -1165,7 +1178,10 @@ async fn a_scheme_change_signs_with_both_schemes_during_grace(backend: Backend) 
     // v1 -> v1a with a grace period: both signatures, the new scheme first.
     let (status, set) = s
         .api
-        .set_scheme(SUB, json!({"signing_scheme": "v1a", "grace_period_seconds": 3600}))
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1a", "grace_period_seconds": 3600}),
+        )
         .await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["previous_scheme"], "v1", "{set}");
@@ -1187,7 +1203,10 @@ async fn a_scheme_change_signs_with_both_schemes_during_grace(backend: Backend) 
     // kept for a later switch.
     let (status, set) = s
         .api
-        .set_scheme(SUB, json!({"signing_scheme": "v1", "grace_period_seconds": 0}))
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1", "grace_period_seconds": 0}),
+        )
         .await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["signing_scheme"], "v1", "{set}");
@@ -1229,7 +1248,10 @@ async fn rotated_v1a_keys_sign_alongside_the_old_one_during_grace(backend: Backe
     let call = &s.receiver.wait_for("/grace", 1).await[0];
     let signatures = call.signatures();
     assert_eq!(signatures.len(), 2, "{signatures:?}");
-    assert!(signatures.iter().all(|e| e.starts_with("v1a,")), "{signatures:?}");
+    assert!(
+        signatures.iter().all(|e| e.starts_with("v1a,")),
+        "{signatures:?}"
+    );
     // The new key's signature first, then the old one's.
     assert!(call.verifies_v1a_with(&new, Some(&signatures[0])));
     assert!(!call.verifies_v1a_with(&old, Some(&signatures[0])));
@@ -1291,7 +1313,10 @@ async fn subscribers_may_be_created_signing_with_v1a(backend: Backend) {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["signing_scheme"], "v1a", "{created}");
     assert!(created["public_key"].as_str().unwrap().starts_with("whpk_"));
-    assert!(created["webhook_secret"].as_str().unwrap().starts_with("whsec_"));
+    assert!(created["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
     assert!(!created.to_string().contains("whsk_"), "{created}");
     let (status, plain) = admin(
         &app.client,

@@ -174,7 +174,16 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     assert_eq!(back["signing_scheme"], "v1", "{back}");
     let (ok, created, err) = cli(
         url,
-        &["subscriber", "create", "--name", "Ed", "--id", "ed-13", "--signing-scheme", "v1a"],
+        &[
+            "subscriber",
+            "create",
+            "--name",
+            "Ed",
+            "--id",
+            "ed-13",
+            "--signing-scheme",
+            "v1a",
+        ],
     );
     assert!(ok, "{err}");
     assert_eq!(created["signing_scheme"], "v1a", "{created}");
@@ -268,7 +277,11 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
         async move { read(req.send().await.unwrap()).await }
     };
     let (status, first) = score().await;
-    assert_eq!((status, &first["result"]["rules_version"]), (200, &json!(0)), "{first}");
+    assert_eq!(
+        (status, &first["result"]["rules_version"]),
+        (200, &json!(0)),
+        "{first}"
+    );
     let rules = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         rules.path(),
@@ -277,7 +290,12 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     .unwrap();
     let (ok, _, err) = cli(
         url,
-        &["subscriber", "set-rules", "12", rules.path().to_str().unwrap()],
+        &[
+            "subscriber",
+            "set-rules",
+            "12",
+            rules.path().to_str().unwrap(),
+        ],
     );
     assert!(ok, "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -304,7 +322,12 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_str().unwrap(), s["signing_scheme"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap(),
+                s["signing_scheme"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(schemes, [("12", "v1"), ("ed-13", "v1a")], "{list}");
     let (ok, _, err) = cli(url, &["subscriber", "show", "nobody"]);

@@ -2482,11 +2482,19 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     store.create_subscriber(&subscriber("13")).await.unwrap();
     let fresh = store.get_subscriber("12").await.unwrap().unwrap();
     assert_eq!(fresh.signing_scheme, SigningScheme::V1);
-    assert_eq!((fresh.signing_key_sealed, fresh.signing_public_key), (None, None));
+    assert_eq!(
+        (fresh.signing_key_sealed, fresh.signing_public_key),
+        (None, None)
+    );
 
     // The first switch to v1a stores the key pair and starts the grace period.
     let first = store
-        .set_signing_scheme("12", SigningScheme::V1a, Some(("k1.sealed", "whpk_1")), 5_000)
+        .set_signing_scheme(
+            "12",
+            SigningScheme::V1a,
+            Some(("k1.sealed", "whpk_1")),
+            5_000,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -2505,10 +2513,18 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
         Some(5_000),
     );
     assert_eq!(summary(&first), want);
-    assert_eq!(summary(&store.get_subscriber("12").await.unwrap().unwrap()), want);
+    assert_eq!(
+        summary(&store.get_subscriber("12").await.unwrap().unwrap()),
+        want
+    );
     // The same scheme again changes neither the key pair nor the grace period.
     let same = store
-        .set_signing_scheme("12", SigningScheme::V1a, Some(("k2.sealed", "whpk_2")), 9_000)
+        .set_signing_scheme(
+            "12",
+            SigningScheme::V1a,
+            Some(("k2.sealed", "whpk_2")),
+            9_000,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -2521,7 +2537,12 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
         .unwrap();
     assert_eq!(
         summary(&back),
-        (SigningScheme::V1, Some("k1.sealed".into()), Some("whpk_1".into()), Some(7_000))
+        (
+            SigningScheme::V1,
+            Some("k1.sealed".into()),
+            Some("whpk_1".into()),
+            Some(7_000)
+        )
     );
     assert_eq!(back.webhook_secret_sealed, "v1.sealed");
 
@@ -2538,7 +2559,12 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
             rotated.previous_signing_key_sealed.as_deref(),
             rotated.previous_signing_key_expires_at
         ),
-        (Some("k3.sealed"), Some("whpk_3"), Some("k1.sealed"), Some(20_000))
+        (
+            Some("k3.sealed"),
+            Some("whpk_3"),
+            Some("k1.sealed"),
+            Some(20_000)
+        )
     );
     // Rotating a subscriber that never had a pair leaves no previous one.
     let first_pair = store
@@ -2573,7 +2599,12 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     let got = store.get_subscriber("14").await.unwrap().unwrap();
     assert_eq!(
         summary(&got),
-        (SigningScheme::V1a, Some("k14.sealed".into()), Some("whpk_14".into()), None)
+        (
+            SigningScheme::V1a,
+            Some("k14.sealed".into()),
+            Some("whpk_14".into()),
+            None
+        )
     );
 }
 
