@@ -83,6 +83,10 @@ pub enum SubscriberAction {
         /// Its id (1-64 of [A-Za-z0-9_-]); generated when absent.
         #[arg(long)]
         id: Option<String>,
+        /// How its callbacks are signed: `v1` (HMAC, the default) or `v1a`
+        /// (Ed25519; prints the public key receivers verify with).
+        #[arg(long)]
+        signing_scheme: Option<String>,
     },
     List,
     Show {
@@ -109,6 +113,26 @@ pub enum SubscriberAction {
     RotateSecret {
         id: String,
         /// How long the previous secret keeps signing (e.g. `24h`, at most 30 days).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+    },
+    /// Set how callbacks are signed: `v1` (HMAC-SHA256, `whsec_` secret) or
+    /// `v1a` (Ed25519; prints the `whpk_` public key). The scheme before keeps
+    /// signing too during the grace period.
+    SigningScheme {
+        id: String,
+        /// `v1` or `v1a`.
+        scheme: String,
+        /// How long the scheme before keeps signing (e.g. `24h`, at most 30 days).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+    },
+    /// Replace the Ed25519 (`v1a`) key pair; prints the new public key (the
+    /// private key is never shown). Callbacks carry both signatures during
+    /// the grace period.
+    RotateSigningKey {
+        id: String,
+        /// How long the previous key keeps signing (e.g. `24h`, at most 30 days).
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         grace: std::time::Duration,
     },
@@ -370,12 +394,19 @@ async fn subscriber(
     action: SubscriberAction,
 ) -> Result<(), CliError> {
     match action {
-        SubscriberAction::Create { name, id } => {
+        SubscriberAction::Create {
+            name,
+            id,
+            signing_scheme,
+        } => {
             let sealer = checked_sealer(store, db).await?;
             let mut body = Map::new();
             body.insert("name".into(), Value::String(name));
             if let Some(id) = id {
                 body.insert("id".into(), Value::String(id));
+            }
+            if let Some(scheme) = signing_scheme {
+                body.insert("signing_scheme".into(), Value::String(scheme));
             }
             print(&operator::create_subscriber(store, &sealer, &body).await?)
         }
@@ -393,6 +424,15 @@ async fn subscriber(
         SubscriberAction::RotateSecret { id, grace } => {
             let sealer = checked_sealer(store, db).await?;
             print(&operator::rotate_secret(store, &sealer, &id, grace).await?)
+        }
+        SubscriberAction::SigningScheme { id, scheme, grace } => {
+            let scheme = operator::parse_signing_scheme(&Value::String(scheme))?;
+            let sealer = checked_sealer(store, db).await?;
+            print(&operator::set_signing_scheme(store, &sealer, &id, scheme, grace).await?)
+        }
+        SubscriberAction::RotateSigningKey { id, grace } => {
+            let sealer = checked_sealer(store, db).await?;
+            print(&operator::rotate_signing_key(store, &sealer, &id, grace).await?)
         }
         SubscriberAction::RetryCallback { id, decision_id } => {
             print(&operator::retry_callback(store, &id, &decision_id).await?)

@@ -31,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_rate_limit, set_rate_limit, remove_rate_limit))
         .routes(routes!(list_subscriber_jobs))
         .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(put_signing_scheme))
+        .routes(routes!(rotate_signing_key_pair))
         .routes(routes!(retry_decision_callback))
 }
 
@@ -50,20 +52,82 @@ async fn rotate_webhook_secret(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<RotatedSecret>, ApiError> {
-    let grace = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let body = crate::fields::parse_object(&body)?;
-        match optional(&body, "grace_period_seconds") {
-            None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
-            })?),
-        }
-    };
-    let grace = std::time::Duration::from_secs(grace.unwrap_or(24 * 3600));
+    let grace = grace_period(&parse_optional_object(&body)?)?;
     Ok(Json(
         rotate_secret(app.store.as_ref(), &app.sealer, &id, grace).await?,
+    ))
+}
+
+/// A body that may be empty (or whitespace) for "all defaults".
+fn parse_optional_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(serde_json::Map::new())
+    } else {
+        Ok(crate::fields::parse_object(body)?)
+    }
+}
+
+/// `grace_period_seconds`, 24 h when absent (the upper bound is the service's).
+fn grace_period(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<std::time::Duration, ApiError> {
+    let seconds = match optional(body, "grace_period_seconds") {
+        None => 24 * 3600,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
+        })?,
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// Choose how the subscriber's callbacks are signed: `v1` (HMAC-SHA256 with
+/// the `whsec_` secret, the default) or `v1a` (Ed25519; the receiver verifies
+/// with the `whpk_` public key in the answer). The first switch to `v1a` makes
+/// the key pair. During the grace period (default 24 h, at most 30 days)
+/// callbacks carry signatures of both the new and the previous scheme.
+#[utoipa::path(put, path = "/admin/subscribers/{id}/signing-scheme", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{\"signing_scheme\": \"v1\"|\"v1a\", \"grace_period_seconds\"?: integer}`"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = SigningSchemeSet), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_signing_scheme(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<SigningSchemeSet>, ApiError> {
+    let scheme = match optional(&body, "signing_scheme") {
+        Some(value) => parse_signing_scheme(value)?,
+        None => return Err(ApiError::missing("signing_scheme")),
+    };
+    let grace = grace_period(&body)?;
+    Ok(Json(
+        set_signing_scheme(app.store.as_ref(), &app.sealer, &id, scheme, grace).await?,
+    ))
+}
+
+/// Replace the subscriber's Ed25519 signing key pair. The answer has the new
+/// `whpk_` public key (the private key is never shown); during the grace
+/// period (default 24 h, `grace_period_seconds`, at most 30 days) `v1a`
+/// callbacks carry signatures with both the new and the previous key.
+#[utoipa::path(post, path = "/admin/subscribers/{id}/signing-key/rotate", tag = "operator",
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body(content = Object, description = "`{\"grace_period_seconds\"?: integer}` (an empty body is fine)"),
+    security(("admin_token" = [])),
+    responses((status = 200, body = RotatedSigningKey), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn rotate_signing_key_pair(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<RotatedSigningKey>, ApiError> {
+    let grace = grace_period(&parse_optional_object(&body)?)?;
+    Ok(Json(
+        rotate_signing_key(app.store.as_ref(), &app.sealer, &id, grace).await?,
     ))
 }
 
@@ -85,9 +149,10 @@ async fn retry_decision_callback(
     Ok((StatusCode::ACCEPTED, Json(retried)))
 }
 
-/// Create a subscriber. The response carries its webhook signing secret, once.
+/// Create a subscriber. The response carries its webhook signing secret, once,
+/// and for `signing_scheme` `v1a` the public key of its new Ed25519 key pair.
 #[utoipa::path(post, path = "/admin/subscribers", tag = "operator",
-    request_body(content = Object, description = "`{\"id\"?: string|integer, \"name\": string}`"),
+    request_body(content = Object, description = "`{\"id\"?: string|integer, \"name\": string, \"signing_scheme\"?: \"v1\"|\"v1a\"}`"),
     security(("admin_token" = [])),
     responses(
         (status = 201, body = SubscriberView),

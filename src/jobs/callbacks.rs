@@ -32,10 +32,11 @@ use crate::callbacks::{signing, ssrf, webhook_id};
 use crate::config::Schedule;
 use crate::decision::Transaction;
 use crate::secrets::Sealer;
-use crate::service::operator::webhook_secret_context;
+use crate::service::operator::{signing_key_context, webhook_secret_context};
 use crate::service::scoring::{Scoring, Velocity};
 use crate::store::{
     duration_millis, now_millis, CallbackAttempt, DecisionRow, JobKind, JobOutcome, JobRow, Millis,
+    SigningScheme,
 };
 
 use super::{Backoff, Handler};
@@ -291,7 +292,7 @@ impl CallbackWorker {
             sync_result: raw(&decision.result)?,
         };
         let body = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-        let secrets = self.secrets(&decision.subscriber_id).await?;
+        let secrets = self.signing_keys(&decision.subscriber_id).await?;
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let id = webhook_id(&decision.id);
         let timestamp = now_millis() / 1000;
@@ -403,9 +404,11 @@ impl CallbackWorker {
         Ok(response.status().as_u16())
     }
 
-    /// The subscriber's signing secrets: the current one, and the previous
-    /// one while its grace period lasts.
-    async fn secrets(&self, subscriber_id: &str) -> Result<Vec<String>, String> {
+    /// The subscriber's signing keys, those of its scheme first: for `v1`
+    /// the `whsec_` secret, for `v1a` the `whsk_` key, each with the previous
+    /// one while its grace period lasts; then, for a while after a change of
+    /// scheme, the keys of the scheme before.
+    async fn signing_keys(&self, subscriber_id: &str) -> Result<Vec<String>, String> {
         let row = self
             .scoring
             .store
@@ -413,22 +416,57 @@ impl CallbackWorker {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("subscriber not found")?;
-        let context = webhook_secret_context(subscriber_id);
-        let mut secrets = vec![self
-            .sealer
-            .open(&row.webhook_secret_sealed, &context)
-            .map_err(|e| e.to_string())?];
-        if let (Some(previous), Some(until)) = (
-            row.previous_webhook_secret_sealed.as_deref(),
-            row.previous_secret_expires_at,
-        ) {
-            if until > now_millis() {
-                if let Ok(secret) = self.sealer.open(previous, &context) {
-                    secrets.push(secret);
+        let now = now_millis();
+        let open_set = |current: Option<&str>,
+                        previous: Option<&str>,
+                        until: Option<Millis>,
+                        context: &str|
+         -> Result<Vec<String>, String> {
+            let current = current.ok_or("no signing key for the subscriber's scheme")?;
+            let mut keys = vec![self
+                .sealer
+                .open(current, context)
+                .map_err(|e| e.to_string())?];
+            if let (Some(previous), Some(until)) = (previous, until) {
+                if until > now {
+                    if let Ok(key) = self.sealer.open(previous, context) {
+                        keys.push(key);
+                    }
                 }
             }
+            Ok(keys)
+        };
+        let v1 = || {
+            open_set(
+                Some(&row.webhook_secret_sealed),
+                row.previous_webhook_secret_sealed.as_deref(),
+                row.previous_secret_expires_at,
+                &webhook_secret_context(subscriber_id),
+            )
+        };
+        let v1a = || {
+            open_set(
+                row.signing_key_sealed.as_deref(),
+                row.previous_signing_key_sealed.as_deref(),
+                row.previous_signing_key_expires_at,
+                &signing_key_context(subscriber_id),
+            )
+        };
+        let (mut keys, before) = match row.signing_scheme {
+            SigningScheme::V1 => (v1()?, v1a()),
+            SigningScheme::V1a => (v1a()?, v1()),
+        };
+        if row
+            .previous_scheme_expires_at
+            .is_some_and(|until| until > now)
+        {
+            // The scheme before is a courtesy for the grace period: a key that
+            // no longer opens must not stop the callback.
+            if let Ok(before) = before {
+                keys.extend(before);
+            }
         }
-        Ok(secrets)
+        Ok(keys)
     }
 }
 

@@ -441,6 +441,12 @@ mod tests {
                 updated_at: now,
                 previous_webhook_secret_sealed: None,
                 previous_secret_expires_at: None,
+                signing_scheme: crate::store::SigningScheme::V1,
+                signing_key_sealed: None,
+                signing_public_key: None,
+                previous_signing_key_sealed: None,
+                previous_signing_key_expires_at: None,
+                previous_scheme_expires_at: None,
             })
             .await
             .unwrap();

@@ -8,14 +8,15 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::ServiceError;
+use crate::callbacks::signing::new_signing_key;
 use crate::decision::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
 use crate::decision::scrub::{masked_id, scrub_str};
 use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
 use crate::store::{
-    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, ProviderCredentialRow, Store, StoreError,
-    SubscriberRow, SubscriberStatus,
+    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow,
+    SigningScheme, Store, StoreError, SubscriberRow, SubscriberStatus,
 };
 
 const NAME_MAX: usize = 200;
@@ -25,6 +26,12 @@ pub use crate::clock::rfc3339;
 /// The sealing context of a subscriber's webhook secret.
 pub fn webhook_secret_context(subscriber_id: &str) -> String {
     format!("subscriber:{subscriber_id}:webhook_secret")
+}
+
+/// The sealing context of a subscriber's `whsk_` Ed25519 private key (the
+/// current and the previous one alike).
+pub fn signing_key_context(subscriber_id: &str) -> String {
+    format!("subscriber:{subscriber_id}:signing_key")
 }
 
 /// The sealing context of a subscriber's credentials for one provider.
@@ -46,6 +53,13 @@ pub struct SubscriberView {
     /// The Standard Webhooks signing secret; only in the response that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// How callbacks are signed: `v1` (HMAC-SHA256 with the `whsec_` secret)
+    /// or `v1a` (Ed25519; receivers verify with `public_key`).
+    #[schema(value_type = String, example = "v1a")]
+    pub signing_scheme: SigningScheme,
+    /// The `whpk_` Ed25519 public key that verifies `v1a` signatures; `null`
+    /// until the subscriber has a key pair. The private key is never shown.
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -193,6 +207,8 @@ async fn view(store: &dyn Store, row: SubscriberRow) -> Result<SubscriberView, S
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         webhook_secret: None,
+        signing_scheme: row.signing_scheme,
+        public_key: row.signing_public_key,
     })
 }
 
@@ -215,9 +231,24 @@ pub async fn create_subscriber(
     if scrub_str(&id).is_some() {
         return Err(ServiceError::invalid("id", "must not be a card number"));
     }
+    let scheme = optional(body, "signing_scheme")
+        .map(parse_signing_scheme)
+        .transpose()?
+        .unwrap_or(SigningScheme::V1);
+    // Every subscriber has a `whsec_` secret, so switching to `v1` later needs
+    // no new one; the key pair is made only for `v1a`.
+    let key = (scheme == SigningScheme::V1a).then(new_signing_key);
     let secret = new_webhook_secret();
     let now = now_millis();
     let row = SubscriberRow {
+        signing_scheme: scheme,
+        signing_key_sealed: key
+            .as_ref()
+            .map(|k| sealer.seal(&k.private_key, &signing_key_context(&id))),
+        signing_public_key: key.map(|k| k.public_key),
+        previous_signing_key_sealed: None,
+        previous_signing_key_expires_at: None,
+        previous_scheme_expires_at: None,
         webhook_secret_sealed: sealer.seal(&secret, &webhook_secret_context(&id)),
         id: id.clone(),
         name: name.into_owned(),
@@ -506,6 +537,123 @@ pub async fn rotate_secret(
         subscriber_id: subscriber_id.to_owned(),
         webhook_secret: secret,
         previous_valid_until: rfc3339(until),
+    })
+}
+
+/// `v1` or `v1a`, from a request field `signing_scheme`.
+pub fn parse_signing_scheme(value: &Value) -> Result<SigningScheme, ServiceError> {
+    value
+        .as_str()
+        .and_then(SigningScheme::parse)
+        .ok_or_else(|| ServiceError::invalid("signing_scheme", "expected v1 or v1a"))
+}
+
+fn check_grace(grace: std::time::Duration) -> Result<Millis, ServiceError> {
+    if grace > MAX_SECRET_GRACE {
+        return Err(ServiceError::invalid(
+            "grace_period_seconds",
+            "must be at most 2592000 (30 days)",
+        ));
+    }
+    Ok(now_millis() + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The answer to a change of signing scheme.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningSchemeSet {
+    pub subscriber_id: String,
+    #[schema(value_type = String, example = "v1a")]
+    pub signing_scheme: SigningScheme,
+    /// The `whpk_` public key that verifies `v1a` signatures (`null` while
+    /// the subscriber never had a key pair).
+    pub public_key: Option<String>,
+    /// The scheme before the change, while it still signs too; else `null`.
+    #[schema(value_type = Option<String>, example = "v1")]
+    pub previous_scheme: Option<SigningScheme>,
+    /// Until when callbacks also carry a signature of `previous_scheme`.
+    pub previous_scheme_valid_until: Option<String>,
+}
+
+fn other_scheme(scheme: SigningScheme) -> SigningScheme {
+    match scheme {
+        SigningScheme::V1 => SigningScheme::V1a,
+        SigningScheme::V1a => SigningScheme::V1,
+    }
+}
+
+/// Sets how the subscriber's callbacks are signed. Switching to `v1a` the
+/// first time makes its Ed25519 key pair. For `grace` after a change, the
+/// scheme before keeps signing too (`v1,… v1a,…`), so the receiver can move
+/// from the secret to the public key (or back) without refusing a callback.
+pub async fn set_signing_scheme(
+    store: &dyn Store,
+    sealer: &Sealer,
+    subscriber_id: &str,
+    scheme: SigningScheme,
+    grace: std::time::Duration,
+) -> Result<SigningSchemeSet, ServiceError> {
+    let until = check_grace(grace)?;
+    let before = existing(store, subscriber_id).await?;
+    let key =
+        (scheme == SigningScheme::V1a && before.signing_key_sealed.is_none()).then(new_signing_key);
+    let sealed = key
+        .as_ref()
+        .map(|k| sealer.seal(&k.private_key, &signing_key_context(subscriber_id)));
+    let new_key = sealed
+        .as_deref()
+        .zip(key.as_ref().map(|k| k.public_key.as_str()));
+    let row = store
+        .set_signing_scheme(subscriber_id, scheme, new_key, until)
+        .await?
+        .ok_or_else(|| not_found(subscriber_id))?;
+    if before.signing_scheme != row.signing_scheme {
+        tracing::info!(%subscriber_id, scheme = scheme.as_str(), "signing scheme set");
+    }
+    let previous_until = row
+        .previous_scheme_expires_at
+        .filter(|until| *until > now_millis());
+    Ok(SigningSchemeSet {
+        subscriber_id: row.id,
+        signing_scheme: row.signing_scheme,
+        public_key: row.signing_public_key,
+        previous_scheme: previous_until.map(|_| other_scheme(row.signing_scheme)),
+        previous_scheme_valid_until: previous_until.map(rfc3339),
+    })
+}
+
+/// The answer to a rotation of the Ed25519 key pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSigningKey {
+    pub subscriber_id: String,
+    /// The new `whpk_` public key. The private key is never shown.
+    pub public_key: String,
+    /// Until when callbacks also carry a `v1a` signature with the previous
+    /// key; `null` when there was none.
+    pub previous_valid_until: Option<String>,
+}
+
+/// Replaces the subscriber's Ed25519 key pair. For `grace`, `v1a` callbacks
+/// carry two signatures (new and previous key). A subscriber on `v1` may
+/// rotate too, to learn its public key before switching.
+pub async fn rotate_signing_key(
+    store: &dyn Store,
+    sealer: &Sealer,
+    subscriber_id: &str,
+    grace: std::time::Duration,
+) -> Result<RotatedSigningKey, ServiceError> {
+    let until = check_grace(grace)?;
+    existing(store, subscriber_id).await?;
+    let key = new_signing_key();
+    let sealed = sealer.seal(&key.private_key, &signing_key_context(subscriber_id));
+    let row = store
+        .rotate_signing_key(subscriber_id, &sealed, &key.public_key, until)
+        .await?
+        .ok_or_else(|| not_found(subscriber_id))?;
+    tracing::info!(%subscriber_id, "signing key rotated");
+    Ok(RotatedSigningKey {
+        subscriber_id: subscriber_id.to_owned(),
+        public_key: key.public_key,
+        previous_valid_until: row.previous_signing_key_expires_at.map(rfc3339),
     })
 }
 

@@ -14,7 +14,9 @@ use super::{DecisionRow, Label, StoreError};
 
 pub(super) const SUBSCRIBER_COLUMNS: &str =
     "id, name, status, webhook_secret_sealed, created_at, updated_at, \
-     previous_webhook_secret_sealed, previous_secret_expires_at";
+     previous_webhook_secret_sealed, previous_secret_expires_at, signing_scheme, \
+     signing_key_sealed, signing_public_key, previous_signing_key_sealed, \
+     previous_signing_key_expires_at, previous_scheme_expires_at";
 pub(super) const API_KEY_COLUMNS: &str =
     "key_id, subscriber_id, name, key_hash, created_at, revoked_at";
 pub(super) const PROVIDER_COLUMNS: &str =
@@ -362,8 +364,11 @@ macro_rules! store_impls {
             async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO subscribers (id, name, status, webhook_secret_sealed, created_at, \
-                     updated_at, previous_webhook_secret_sealed, previous_secret_expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     updated_at, previous_webhook_secret_sealed, previous_secret_expires_at, \
+                     signing_scheme, signing_key_sealed, signing_public_key, \
+                     previous_signing_key_sealed, previous_signing_key_expires_at, \
+                     previous_scheme_expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&row.id)
                 .bind(&row.name)
@@ -373,6 +378,12 @@ macro_rules! store_impls {
                 .bind(row.updated_at)
                 .bind(row.previous_webhook_secret_sealed.as_deref())
                 .bind(row.previous_secret_expires_at)
+                .bind(row.signing_scheme.as_str())
+                .bind(row.signing_key_sealed.as_deref())
+                .bind(row.signing_public_key.as_deref())
+                .bind(row.previous_signing_key_sealed.as_deref())
+                .bind(row.previous_signing_key_expires_at)
+                .bind(row.previous_scheme_expires_at)
                 .execute(self.writes())
                 .await
                 .map_err(db_err)?;
@@ -434,6 +445,61 @@ macro_rules! store_impls {
                 ))
                 .bind(subscriber_id)
                 .bind(new_sealed)
+                .bind(previous_expires_at)
+                .bind(now_millis())
+                .fetch_optional(self.writes())
+                .await
+                .map_err(db_err)
+            }
+
+            async fn set_signing_scheme(
+                &self,
+                subscriber_id: &str,
+                scheme: SigningScheme,
+                new_key: Option<(&str, &str)>,
+                previous_scheme_expires_at: Millis,
+            ) -> StoreResult<Option<SubscriberRow>> {
+                // One statement: the CASE reads the scheme as it was, and two
+                // concurrent first switches keep one key pair, not a mix.
+                sqlx::query_as(&format!(
+                    "UPDATE subscribers SET \
+                     previous_scheme_expires_at = CASE WHEN signing_scheme = $2 \
+                     THEN previous_scheme_expires_at ELSE $5 END, \
+                     signing_scheme = $2, \
+                     signing_public_key = CASE WHEN signing_key_sealed IS NULL \
+                     THEN $4 ELSE signing_public_key END, \
+                     signing_key_sealed = COALESCE(signing_key_sealed, $3), updated_at = $6 \
+                     WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
+                ))
+                .bind(subscriber_id)
+                .bind(scheme.as_str())
+                .bind(new_key.map(|(sealed, _)| sealed))
+                .bind(new_key.map(|(_, public)| public))
+                .bind(previous_scheme_expires_at)
+                .bind(now_millis())
+                .fetch_optional(self.writes())
+                .await
+                .map_err(db_err)
+            }
+
+            async fn rotate_signing_key(
+                &self,
+                subscriber_id: &str,
+                new_sealed: &str,
+                new_public_key: &str,
+                previous_expires_at: Millis,
+            ) -> StoreResult<Option<SubscriberRow>> {
+                sqlx::query_as(&format!(
+                    "UPDATE subscribers SET \
+                     previous_signing_key_sealed = signing_key_sealed, \
+                     previous_signing_key_expires_at = CASE WHEN signing_key_sealed IS NULL \
+                     THEN NULL ELSE $4 END, \
+                     signing_key_sealed = $2, signing_public_key = $3, updated_at = $5 \
+                     WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
+                ))
+                .bind(subscriber_id)
+                .bind(new_sealed)
+                .bind(new_public_key)
                 .bind(previous_expires_at)
                 .bind(now_millis())
                 .fetch_optional(self.writes())

@@ -38,6 +38,45 @@ impl TryFrom<String> for SubscriberStatus {
     }
 }
 
+/// How a subscriber's callbacks are signed (Standard Webhooks versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SigningScheme {
+    /// HMAC-SHA256 with the shared `whsec_` secret.
+    #[serde(rename = "v1")]
+    V1,
+    /// Ed25519: riskgate keeps the `whsk_` private key, the receiver verifies
+    /// with the `whpk_` public key.
+    #[serde(rename = "v1a")]
+    V1a,
+}
+
+impl SigningScheme {
+    pub const EXPECTED: &'static str = "v1 or v1a";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V1a => "v1a",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "v1" => Some(Self::V1),
+            "v1a" => Some(Self::V1a),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for SigningScheme {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("signing scheme {s:?}"))
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubscriberRow {
     pub id: String,
@@ -51,6 +90,20 @@ pub struct SubscriberRow {
     /// until `previous_secret_expires_at`; see [`Subscribers::rotate_webhook_secret`].
     pub previous_webhook_secret_sealed: Option<String>,
     pub previous_secret_expires_at: Option<Millis>,
+    #[sqlx(try_from = "String")]
+    pub signing_scheme: SigningScheme,
+    /// The sealed `whsk_` Ed25519 private key, from the first switch to `v1a`
+    /// (or key rotation) on.
+    pub signing_key_sealed: Option<String>,
+    /// Its `whpk_` public key, in clear: it is no secret.
+    pub signing_public_key: Option<String>,
+    /// The key pair replaced by the last key rotation, still signing until
+    /// `previous_signing_key_expires_at`.
+    pub previous_signing_key_sealed: Option<String>,
+    pub previous_signing_key_expires_at: Option<Millis>,
+    /// Until when the scheme in force before the last change of
+    /// `signing_scheme` still signs too, so receivers can switch over.
+    pub previous_scheme_expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -107,6 +160,29 @@ pub trait Subscribers: Send + Sync {
         &self,
         subscriber_id: &str,
         new_sealed: &str,
+        previous_expires_at: Millis,
+    ) -> StoreResult<Option<SubscriberRow>>;
+
+    /// Sets the signing scheme. `new_key` (sealed private key, public key) is
+    /// stored only when the subscriber has no key pair yet. When the scheme
+    /// changes, the one before stays signing until `previous_scheme_expires_at`;
+    /// setting the scheme in force changes nothing. `None` for an unknown
+    /// subscriber.
+    async fn set_signing_scheme(
+        &self,
+        subscriber_id: &str,
+        scheme: SigningScheme,
+        new_key: Option<(&str, &str)>,
+        previous_scheme_expires_at: Millis,
+    ) -> StoreResult<Option<SubscriberRow>>;
+    /// Like [`Self::rotate_webhook_secret`], for the Ed25519 key pair: in one
+    /// statement the current key becomes the previous one (valid until
+    /// `previous_expires_at`) and the new one current.
+    async fn rotate_signing_key(
+        &self,
+        subscriber_id: &str,
+        new_sealed: &str,
+        new_public_key: &str,
         previous_expires_at: Millis,
     ) -> StoreResult<Option<SubscriberRow>>;
 

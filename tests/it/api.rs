@@ -752,6 +752,8 @@ async fn openapi_documents_every_route() {
         ("/customers/{user_id}", "get"),
         ("/customers/{user_id}", "patch"),
         ("/admin/subscribers/{id}/webhook-secret/rotate", "post"),
+        ("/admin/subscribers/{id}/signing-scheme", "put"),
+        ("/admin/subscribers/{id}/signing-key/rotate", "post"),
         (
             "/admin/subscribers/{id}/callbacks/{decision_id}/retry",
             "post",
@@ -772,6 +774,14 @@ async fn openapi_documents_every_route() {
     );
     let ingest = &paths["/fingerprint/ingest"]["post"];
     assert!(ingest["responses"]["202"].is_object());
+    for schema in ["SigningSchemeSet", "RotatedSigningKey"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    let view = &doc["components"]["schemas"]["SubscriberView"]["properties"];
+    assert!(
+        view["signing_scheme"].is_object() && view["public_key"].is_object(),
+        "{view}"
+    );
     assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
     app.stop().await;
 }

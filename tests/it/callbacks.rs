@@ -6,7 +6,10 @@
 //! headers, re-scoring once late device signals arrive (and the bounded
 //! wait), retries with the same `webhook-id` and body, `failed` and the
 //! operator's retry, the SSRF checks on `callback_url`, secret rotation, a
-//! `kill -9` with callbacks outstanding, and idempotent repeats.
+//! `kill -9` with callbacks outstanding, and idempotent repeats. Callbacks of
+//! a `v1a` (Ed25519) subscriber are checked from the public key alone by a
+//! verifier written here from the spec on ed25519-dalek, since the reference
+//! library knows only `v1`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -78,6 +81,18 @@ impl Received {
             .verify(&self.body, &headers)
             .is_ok()
     }
+
+    /// Like [`Self::verifies_with`], for a `whpk_` public key and `v1a`.
+    fn verifies_v1a_with(&self, public_key: &str, signature: Option<&str>) -> bool {
+        let mut headers = self.headers.clone();
+        if let Some(signature) = signature {
+            headers.insert(
+                "webhook-signature",
+                HeaderValue::from_str(signature).unwrap(),
+            );
+        }
+        verify_v1a(public_key, &headers, &self.body)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -89,6 +104,50 @@ struct ReceiverState {
     fixed: Arc<Mutex<HashMap<String, u16>>>,
     /// When set, a request whose signature does not verify with it gets 401.
     secret: Arc<Mutex<Option<String>>>,
+    /// Likewise for a `whpk_` public key and `v1a` signatures (checked
+    /// instead of `secret` when set).
+    public_key: Arc<Mutex<Option<String>>>,
+}
+
+/// A Standard Webhooks `v1a` check as a receiver would write it from the
+/// spec, with ed25519-dalek and no riskgate code: the three headers, a
+/// timestamp within five minutes, and any `v1a` entry that is an Ed25519
+/// signature of `"{id}.{timestamp}.{body}"` under the public key alone.
+fn verify_v1a(public_key: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, VerifyingKey};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return false;
+    };
+    match timestamp.parse::<i64>() {
+        Ok(at) if (unix_now() - at).abs() <= 300 => {}
+        _ => return false,
+    }
+    let Some(key) = public_key
+        .strip_prefix("whpk_")
+        .and_then(|k| b64.decode(k).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+    else {
+        return false;
+    };
+    let content = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
+    signatures
+        .split(' ')
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(version, _)| *version == "v1a")
+        .filter_map(|(_, signature)| b64.decode(signature).ok())
+        .filter_map(|signature| <[u8; 64]>::try_from(signature).ok())
+        .any(|signature| {
+            key.verify_strict(&content, &Signature::from_bytes(&signature))
+                .is_ok()
+        })
 }
 
 async fn receive(
@@ -99,11 +158,15 @@ async fn receive(
 ) -> StatusCode {
     let path = uri.path().to_owned();
     let secret = state.secret.lock().unwrap().clone();
-    let verified = secret.map(|secret| {
-        Webhook::new(&secret)
-            .map(|hook| hook.verify(&body, &headers).is_ok())
-            .unwrap_or(false)
-    });
+    let public_key = state.public_key.lock().unwrap().clone();
+    let verified = match public_key {
+        Some(key) => Some(verify_v1a(&key, &headers, &body)),
+        None => secret.map(|secret| {
+            Webhook::new(&secret)
+                .map(|hook| hook.verify(&body, &headers).is_ok())
+                .unwrap_or(false)
+        }),
+    };
     let scripted = state
         .script
         .lock()
@@ -160,6 +223,10 @@ impl Receiver {
 
     fn verify_with(&self, secret: &str) {
         *self.state.secret.lock().unwrap() = Some(secret.to_owned());
+    }
+
+    fn verify_v1a_with(&self, public_key: &str) {
+        *self.state.public_key.lock().unwrap() = Some(public_key.to_owned());
     }
 
     /// Answers `statuses` to the next requests on `path`, then the fixed status.
@@ -292,6 +359,24 @@ impl Api {
             Method::POST,
             &format!("/admin/subscribers/{subscriber}/callbacks/{decision_id}/retry"),
             None,
+        )
+        .await
+    }
+
+    async fn set_scheme(&self, subscriber: &str, body: Value) -> (u16, Value) {
+        self.admin(
+            Method::PUT,
+            &format!("/admin/subscribers/{subscriber}/signing-scheme"),
+            Some(body),
+        )
+        .await
+    }
+
+    async fn rotate_key(&self, subscriber: &str, body: Option<Value>) -> (u16, Value) {
+        self.admin(
+            Method::POST,
+            &format!("/admin/subscribers/{subscriber}/signing-key/rotate"),
+            body,
         )
         .await
     }
@@ -973,6 +1058,290 @@ async fn rotated_secrets_sign_alongside_the_old_one_during_grace(backend: Backen
     s.app.stop().await;
 }
 
+// ---- 6b. asymmetric (v1a) signatures ------------------------------------
+
+/// Switches [`SUB`] to `v1a` at once; returns its public key.
+async fn switch_to_v1a(api: &Api) -> String {
+    let (status, set) = api
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1a", "grace_period_seconds": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["signing_scheme"], "v1a", "{set}");
+    assert!(set["previous_scheme"].is_null(), "{set}");
+    let key = set["public_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("whpk_"), "{set}");
+    key
+}
+
+async fn v1a_callbacks_verify_with_the_public_key_alone(backend: Backend) {
+    let s = setup(backend, |_| {}).await;
+    let public_key = switch_to_v1a(&s.api).await;
+    // The operator API shows the public key, never the private one.
+    let (status, shown) = s
+        .api
+        .admin(Method::GET, &format!("/admin/subscribers/{SUB}"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["signing_scheme"], "v1a", "{shown}");
+    assert_eq!(shown["public_key"], public_key.as_str(), "{shown}");
+    assert!(!shown.to_string().contains("whsk_"), "{shown}");
+    // Setting the scheme in force again keeps the key pair.
+    let (status, again) = s
+        .api
+        .set_scheme(SUB, json!({"signing_scheme": "v1a"}))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["public_key"], public_key.as_str(), "{again}");
+    assert!(again["previous_scheme"].is_null(), "{again}");
+
+    s.receiver.verify_v1a_with(&public_key);
+    let resp = s
+        .api
+        .score_ok(&tx("ed-1", &s.receiver.url("/ed25519")))
+        .await;
+    let decision_id = resp["decision_id"].as_str().unwrap().to_owned();
+    let got = s.receiver.wait_for("/ed25519", 1).await;
+    let call = &got[0];
+    assert_eq!(
+        call.verified,
+        Some(true),
+        "v1a signature rejected: {call:?}"
+    );
+    assert_eq!(call.status, 200);
+    assert_eq!(call.header("webhook-id"), format!("msg_{decision_id}"));
+    let signatures = call.signatures();
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
+    assert!(signatures[0].starts_with("v1a,"), "{signatures:?}");
+    // riskgate's own verifier agrees with the independent one.
+    let timestamp: i64 = call.header("webhook-timestamp").parse().unwrap();
+    assert!(riskgate::callbacks::signing::verify_v1a(
+        &public_key,
+        call.header("webhook-id"),
+        timestamp,
+        &call.body,
+        call.header("webhook-signature"),
+    ));
+    // No HMAC entry: the shared secret verifies nothing any more.
+    assert!(!call.verifies_with(&s.secret, None));
+    // Another key pair's public key, or a changed body, does not verify.
+    let stranger = "whpk_A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+    assert!(!call.verifies_v1a_with(stranger, None));
+    let mut tampered = call.clone();
+    tampered.body = Bytes::from([&call.body[..], b" "].concat());
+    assert!(!tampered.verifies_v1a_with(&public_key, None));
+    assert_eq!(call.json()["decision_id"], decision_id.as_str());
+    s.api.wait_callback(&decision_id, "delivered").await;
+
+    // Bad input is refused with a clear 400; an unknown subscriber is a 404.
+    for (body, why) in [
+        (json!({}), "Missing 'signing_scheme' in request body"),
+        (
+            json!({"signing_scheme": "v2"}),
+            "Invalid 'signing_scheme': expected v1 or v1a",
+        ),
+        (
+            json!({"signing_scheme": 1}),
+            "Invalid 'signing_scheme': expected v1 or v1a",
+        ),
+        (
+            json!({"signing_scheme": "v1", "grace_period_seconds": 2_592_001}),
+            "Invalid 'grace_period_seconds': must be at most 2592000 (30 days)",
+        ),
+        (
+            json!({"signing_scheme": "v1", "grace_period_seconds": "1h"}),
+            "Invalid 'grace_period_seconds': expected a whole number of seconds",
+        ),
+    ] {
+        let (status, answer) = s.api.set_scheme(SUB, body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["error"], why, "{body} -> {answer}");
+    }
+    let (status, answer) = s
+        .api
+        .set_scheme("no-such-subscriber", json!({"signing_scheme": "v1a"}))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    // Nothing above changed the scheme.
+    let (_, shown) = s
+        .api
+        .admin(Method::GET, &format!("/admin/subscribers/{SUB}"), None)
+        .await;
+    assert_eq!(shown["signing_scheme"], "v1a", "{shown}");
+    s.app.stop().await;
+}
+
+async fn a_scheme_change_signs_with_both_schemes_during_grace(backend: Backend) {
+    let s = setup(backend, |_| {}).await;
+    // v1 -> v1a with a grace period: both signatures, the new scheme first.
+    let (status, set) = s
+        .api
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1a", "grace_period_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["previous_scheme"], "v1", "{set}");
+    assert!(set["previous_scheme_valid_until"].is_string(), "{set}");
+    let public_key = set["public_key"].as_str().unwrap().to_owned();
+    s.api
+        .score_ok(&tx("switch-1", &s.receiver.url("/both")))
+        .await;
+    let call = &s.receiver.wait_for("/both", 1).await[0];
+    let signatures = call.signatures();
+    assert_eq!(signatures.len(), 2, "{signatures:?}");
+    assert!(signatures[0].starts_with("v1a,") && signatures[1].starts_with("v1,"));
+    // A receiver still on the secret (the reference library) and one on the
+    // public key both accept the same request.
+    assert!(call.verifies_with(&s.secret, None));
+    assert!(call.verifies_v1a_with(&public_key, None));
+
+    // And back to v1 at once: the HMAC signature only, and the key pair is
+    // kept for a later switch.
+    let (status, set) = s
+        .api
+        .set_scheme(
+            SUB,
+            json!({"signing_scheme": "v1", "grace_period_seconds": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["signing_scheme"], "v1", "{set}");
+    assert!(set["previous_scheme"].is_null(), "{set}");
+    assert_eq!(set["public_key"], public_key.as_str(), "{set}");
+    s.api
+        .score_ok(&tx("switch-2", &s.receiver.url("/v1-again")))
+        .await;
+    let call = &s.receiver.wait_for("/v1-again", 1).await[0];
+    assert_eq!(call.signatures().len(), 1, "{:?}", call.signatures());
+    assert!(call.verifies_with(&s.secret, None));
+    assert!(!call.verifies_v1a_with(&public_key, None));
+    s.app.stop().await;
+}
+
+async fn rotated_v1a_keys_sign_alongside_the_old_one_during_grace(backend: Backend) {
+    let s = setup(backend, |_| {}).await;
+    let old = switch_to_v1a(&s.api).await;
+    let (status, rotated) = s
+        .api
+        .rotate_key(SUB, Some(json!({"grace_period_seconds": 3600})))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["public_key"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whpk_"), "{rotated}");
+    assert_ne!(new, old);
+    assert!(rotated["previous_valid_until"].is_string(), "{rotated}");
+    assert!(!rotated.to_string().contains("whsk_"), "{rotated}");
+    let (_, shown) = s
+        .api
+        .admin(Method::GET, &format!("/admin/subscribers/{SUB}"), None)
+        .await;
+    assert_eq!(shown["public_key"], new.as_str(), "{shown}");
+
+    let resp = s
+        .api
+        .score_ok(&tx("ed-rotated-1", &s.receiver.url("/grace")))
+        .await;
+    let call = &s.receiver.wait_for("/grace", 1).await[0];
+    let signatures = call.signatures();
+    assert_eq!(signatures.len(), 2, "{signatures:?}");
+    assert!(
+        signatures.iter().all(|e| e.starts_with("v1a,")),
+        "{signatures:?}"
+    );
+    // The new key's signature first, then the old one's.
+    assert!(call.verifies_v1a_with(&new, Some(&signatures[0])));
+    assert!(!call.verifies_v1a_with(&old, Some(&signatures[0])));
+    assert!(call.verifies_v1a_with(&old, Some(&signatures[1])));
+    assert!(!call.verifies_v1a_with(&new, Some(&signatures[1])));
+    // A receiver holding either public key accepts the whole header.
+    assert!(call.verifies_v1a_with(&new, None));
+    assert!(call.verifies_v1a_with(&old, None));
+    s.api
+        .wait_callback(resp["decision_id"].as_str().unwrap(), "delivered")
+        .await;
+
+    // Rotate again without grace: only the newest key signs.
+    let (status, rotated) = s
+        .api
+        .rotate_key(SUB, Some(json!({"grace_period_seconds": 0})))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let newest = rotated["public_key"].as_str().unwrap().to_owned();
+    s.api
+        .score_ok(&tx("ed-rotated-2", &s.receiver.url("/nograce")))
+        .await;
+    let call = &s.receiver.wait_for("/nograce", 1).await[0];
+    assert_eq!(call.signatures().len(), 1, "{:?}", call.signatures());
+    assert!(call.verifies_v1a_with(&newest, None));
+    assert!(!call.verifies_v1a_with(&new, None));
+    assert!(!call.verifies_v1a_with(&old, None));
+
+    // An empty body rotates with the default grace; bad input is refused.
+    let (status, rotated) = s.api.rotate_key(SUB, None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let (status, body) = s
+        .api
+        .rotate_key(SUB, Some(json!({"grace_period_seconds": -1})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "Invalid 'grace_period_seconds': expected a whole number of seconds"
+    );
+    let (status, body) = s.api.rotate_key("no-such-subscriber", None).await;
+    assert_eq!(status, 404, "{body}");
+    s.app.stop().await;
+}
+
+async fn subscribers_may_be_created_signing_with_v1a(backend: Backend) {
+    let app = TestApp::start_with(backend, |config| {
+        config.allow_private_callbacks = true;
+    })
+    .await;
+    let (status, created) = admin(
+        &app.client,
+        &app.base,
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": "ed-merchant", "name": "Ed", "signing_scheme": "v1a"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["signing_scheme"], "v1a", "{created}");
+    assert!(created["public_key"].as_str().unwrap().starts_with("whpk_"));
+    assert!(created["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    assert!(!created.to_string().contains("whsk_"), "{created}");
+    let (status, plain) = admin(
+        &app.client,
+        &app.base,
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"id": "hmac-merchant", "name": "H"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{plain}");
+    assert_eq!(plain["signing_scheme"], "v1", "{plain}");
+    assert!(plain["public_key"].is_null(), "{plain}");
+    let (status, bad) = admin(
+        &app.client,
+        &app.base,
+        Method::POST,
+        "/admin/subscribers",
+        Some(json!({"name": "X", "signing_scheme": "ed25519"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"], "Invalid 'signing_scheme': expected v1 or v1a");
+    app.stop().await;
+}
+
 // ---- 7. kill -9 ---------------------------------------------------------
 
 /// Accepts connections and never answers, until dropped.
@@ -1390,6 +1759,10 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             private_callback_urls_are_refused_without_the_flag,
             callback_urls_with_credentials_are_refused,
             rotated_secrets_sign_alongside_the_old_one_during_grace,
+            v1a_callbacks_verify_with_the_public_key_alone,
+            a_scheme_change_signs_with_both_schemes_during_grace,
+            rotated_v1a_keys_sign_alongside_the_old_one_during_grace,
+            subscribers_may_be_created_signing_with_v1a,
             idempotent_repeats_call_back_once,
             retries_follow_a_short_schedule,
             operator_retry_keeps_the_earlier_attempts,

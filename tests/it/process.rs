@@ -143,6 +143,52 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     );
     assert!(!ok && err.contains("already exists"), "{err}");
 
+    // The signing scheme and the Ed25519 key pair, from the command line.
+    let (ok, set, err) = cli(
+        url,
+        &["subscriber", "signing-scheme", "12", "v1a", "--grace", "1h"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(set["signing_scheme"], "v1a", "{set}");
+    assert_eq!(set["previous_scheme"], "v1", "{set}");
+    let public_key = set["public_key"].as_str().unwrap().to_owned();
+    assert!(public_key.starts_with("whpk_"), "{set}");
+    let (ok, rotated, err) = cli(
+        url,
+        &["subscriber", "rotate-signing-key", "12", "--grace", "0s"],
+    );
+    assert!(ok, "{err}");
+    assert!(rotated["public_key"].as_str().unwrap().starts_with("whpk_"));
+    assert_ne!(rotated["public_key"], public_key.as_str());
+    assert!(!rotated.to_string().contains("whsk_"), "{rotated}");
+    let (_, shown, _) = cli(url, &["subscriber", "show", "12"]);
+    assert_eq!(shown["public_key"], rotated["public_key"], "{shown}");
+    assert_eq!(shown["signing_scheme"], "v1a", "{shown}");
+    let (ok, _, err) = cli(url, &["subscriber", "signing-scheme", "12", "v2"]);
+    assert!(!ok && err.contains("expected v1 or v1a"), "{err}");
+    let (ok, back, err) = cli(
+        url,
+        &["subscriber", "signing-scheme", "12", "v1", "--grace", "0s"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(back["signing_scheme"], "v1", "{back}");
+    let (ok, created, err) = cli(
+        url,
+        &[
+            "subscriber",
+            "create",
+            "--name",
+            "Ed",
+            "--id",
+            "ed-13",
+            "--signing-scheme",
+            "v1a",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(created["signing_scheme"], "v1a", "{created}");
+    assert!(created["public_key"].as_str().unwrap().starts_with("whpk_"));
+
     let (ok, _, err) = cli(
         url,
         &[
@@ -272,7 +318,18 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
         .unwrap()
         .starts_with("rgadm_"));
     let (_, list, _) = cli(url, &["subscriber", "list"]);
-    assert_eq!(list["subscribers"].as_array().unwrap().len(), 1);
+    let schemes: Vec<(&str, &str)> = list["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap(),
+                s["signing_scheme"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(schemes, [("12", "v1"), ("ed-13", "v1a")], "{list}");
     let (ok, _, err) = cli(url, &["subscriber", "show", "nobody"]);
     assert!(!ok && err.contains("not found"), "{err}");
     if let DatabaseUrl::Sqlite { path } = url {

@@ -25,6 +25,12 @@ fn subscriber(id: &str) -> SubscriberRow {
         updated_at: now,
         previous_webhook_secret_sealed: None,
         previous_secret_expires_at: None,
+        signing_scheme: SigningScheme::V1,
+        signing_key_sealed: None,
+        signing_public_key: None,
+        previous_signing_key_sealed: None,
+        previous_signing_key_expires_at: None,
+        previous_scheme_expires_at: None,
     }
 }
 
@@ -2470,6 +2476,138 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     );
 }
 
+async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store.create_subscriber(&subscriber("13")).await.unwrap();
+    let fresh = store.get_subscriber("12").await.unwrap().unwrap();
+    assert_eq!(fresh.signing_scheme, SigningScheme::V1);
+    assert_eq!(
+        (fresh.signing_key_sealed, fresh.signing_public_key),
+        (None, None)
+    );
+
+    // The first switch to v1a stores the key pair and starts the grace period.
+    let first = store
+        .set_signing_scheme(
+            "12",
+            SigningScheme::V1a,
+            Some(("k1.sealed", "whpk_1")),
+            5_000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let summary = |row: &SubscriberRow| {
+        (
+            row.signing_scheme,
+            row.signing_key_sealed.clone(),
+            row.signing_public_key.clone(),
+            row.previous_scheme_expires_at,
+        )
+    };
+    let want = (
+        SigningScheme::V1a,
+        Some("k1.sealed".to_owned()),
+        Some("whpk_1".to_owned()),
+        Some(5_000),
+    );
+    assert_eq!(summary(&first), want);
+    assert_eq!(
+        summary(&store.get_subscriber("12").await.unwrap().unwrap()),
+        want
+    );
+    // The same scheme again changes neither the key pair nor the grace period.
+    let same = store
+        .set_signing_scheme(
+            "12",
+            SigningScheme::V1a,
+            Some(("k2.sealed", "whpk_2")),
+            9_000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary(&same), want);
+    // Back to v1: the key pair stays, a new grace period starts.
+    let back = store
+        .set_signing_scheme("12", SigningScheme::V1, None, 7_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        summary(&back),
+        (
+            SigningScheme::V1,
+            Some("k1.sealed".into()),
+            Some("whpk_1".into()),
+            Some(7_000)
+        )
+    );
+    assert_eq!(back.webhook_secret_sealed, "v1.sealed");
+
+    // Rotation: the current pair becomes the previous one.
+    let rotated = store
+        .rotate_signing_key("12", "k3.sealed", "whpk_3", 20_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            rotated.signing_key_sealed.as_deref(),
+            rotated.signing_public_key.as_deref(),
+            rotated.previous_signing_key_sealed.as_deref(),
+            rotated.previous_signing_key_expires_at
+        ),
+        (
+            Some("k3.sealed"),
+            Some("whpk_3"),
+            Some("k1.sealed"),
+            Some(20_000)
+        )
+    );
+    // Rotating a subscriber that never had a pair leaves no previous one.
+    let first_pair = store
+        .rotate_signing_key("13", "k9.sealed", "whpk_9", 20_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            first_pair.signing_scheme,
+            first_pair.signing_key_sealed.as_deref(),
+            first_pair.previous_signing_key_sealed,
+            first_pair.previous_signing_key_expires_at
+        ),
+        (SigningScheme::V1, Some("k9.sealed"), None, None)
+    );
+    for unknown in [
+        store
+            .set_signing_scheme("nope", SigningScheme::V1a, Some(("x", "y")), 1)
+            .await
+            .unwrap(),
+        store.rotate_signing_key("nope", "x", "y", 1).await.unwrap(),
+    ] {
+        assert!(unknown.is_none());
+    }
+    // A subscriber created on v1a keeps what it was created with.
+    let mut created = subscriber("14");
+    created.signing_scheme = SigningScheme::V1a;
+    created.signing_key_sealed = Some("k14.sealed".into());
+    created.signing_public_key = Some("whpk_14".into());
+    store.create_subscriber(&created).await.unwrap();
+    let got = store.get_subscriber("14").await.unwrap().unwrap();
+    assert_eq!(
+        summary(&got),
+        (
+            SigningScheme::V1a,
+            Some("k14.sealed".into()),
+            Some("whpk_14".into()),
+            None
+        )
+    );
+}
+
 /// Every `customer_features` question the rebuild test asks, with its answer.
 async fn features_of(store: &Arc<dyn Store>) -> Vec<(String, Option<CustomerFeatures>)> {
     let mut answers = Vec::new();
@@ -2684,6 +2822,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             only_a_failed_job_is_requeued,
             oldest_live_job_is_the_oldest_pending_or_running,
             rotating_a_webhook_secret_keeps_only_the_latest_previous,
+            signing_scheme_and_key_rotation_are_stored,
         ],
     }
 }
