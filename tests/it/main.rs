@@ -9,6 +9,7 @@ mod common;
 mod adapters;
 mod api;
 mod callbacks;
+mod connections;
 mod hardening;
 mod prefetch;
 mod process;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         adapters::trials(),
         api::trials(),
         callbacks::trials(),
+        connections::trials(),
         hardening::trials(),
         prefetch::trials(),
         process::trials(),
