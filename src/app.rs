@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{customers, decisions, ingest, operator, ops};
+use crate::http::{connections, customers, decisions, ingest, operator, ops};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
@@ -310,12 +310,10 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     tracing::info!(database = %config.db.database_url.redacted(), backend = store.backend(), "database ready");
     // Bind before generating an admin token: a start that fails on a taken
     // port must not store a token it never printed.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = connections::bind(config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let (admin, generated_admin_token) =
         AdminAuth::init(store.as_ref(), config.admin_token.as_deref()).await?;
     // The Redis client retries a refused connection without end; a start-up
@@ -459,12 +457,10 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let worker = tokio::spawn(runner.clone().run(prefetcher, wake, stop.clone()));
     let callback_worker = tokio::spawn(runner.run(callbacks, callback_wake, stop.clone()));
     let app = router(state.clone());
+    let limits = connection_limits(config);
     let task = tokio::spawn(async move {
-        let (mut stop, mut deadline) = (stop.clone(), stop);
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        let serving = axum::serve(listener, app).with_graceful_shutdown(stopped);
+        let mut deadline = stop.clone();
+        let serving = connections::serve(listener, app, limits, stop);
         let served = tokio::select! {
             served = serving => served,
             _ = async {
@@ -490,6 +486,28 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         shutdown,
         task,
     })
+}
+
+/// The connection limits of `config`, the open-file limit raised first so
+/// that the bound can be as high as asked while staying well below it.
+fn connection_limits(config: &ServeConfig) -> connections::Limits {
+    let file_limit = connections::raise_open_file_limit();
+    let configured = config.max_connections.and_then(|n| usize::try_from(n).ok());
+    let (max_connections, lowered) = connections::max_connections(configured, file_limit);
+    if let Some(ceiling) = lowered {
+        tracing::warn!(
+            configured = ?config.max_connections,
+            max_connections = ceiling,
+            open_file_limit = ?file_limit,
+            "max connections lowered to stay well below the open-file limit"
+        );
+    }
+    tracing::info!(max_connections, open_file_limit = ?file_limit, "connection limits");
+    connections::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

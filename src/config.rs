@@ -127,6 +127,22 @@ pub struct ServeConfig {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
+    /// How long a client may take from the first byte of a request to the end
+    /// of its headers; also how long a new connection may stay silent.
+    #[arg(long, env = "RISKGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, env = "RISKGATE_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_timeout)]
+    pub idle_timeout: Duration,
+
+    /// Client connections open at once; at the bound, the connection silent
+    /// for longest is closed to admit a new one (default: 10000, lowered to
+    /// stay well below the open-file limit).
+    #[arg(long, env = "RISKGATE_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+
     /// Log format.
     #[arg(long, env = "RISKGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -156,6 +172,9 @@ impl ServeConfig {
             fetch_timeout: Duration::from_secs(10),
             fetch_connect_timeout: Duration::from_secs(3),
             fetch_max_attempts: 8,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: None,
             demo: false,
             log_format: LogFormat::Text,
         }
@@ -196,6 +215,14 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
         return Err("at most 50 retries".into());
     }
     Ok(Schedule(waits))
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(3600) => Ok(d),
+        Ok(_) => Err("expected a duration from 100ms to 1h".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {

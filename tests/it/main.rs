@@ -10,6 +10,7 @@ mod adapters;
 mod api;
 mod callbacks;
 mod card_data;
+mod connections;
 mod hardening;
 mod prefetch;
 mod process;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         api::trials(),
         callbacks::trials(),
         card_data::trials(),
+        connections::trials(),
         hardening::trials(),
         prefetch::trials(),
         process::trials(),
