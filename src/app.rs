@@ -315,18 +315,26 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         })?;
     let (admin, generated_admin_token) =
         AdminAuth::init(store.as_ref(), config.admin_token.as_deref()).await?;
-    // The Redis client retries a refused connection without end; a start-up
-    // that cannot reach it must say so rather than hang.
+    // A start-up that cannot reach Redis must say so rather than hang.
+    let metrics = Metrics::new()?;
+    let redis = |backend: &str| crate::redis_link::RedisSettings {
+        call_timeout: config.redis_timeout,
+        health: metrics.redis_health(backend),
+    };
     let cache = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
-        crate::cache::connect(config.redis_url.as_deref(), config.signal_ttl),
+        crate::cache::connect_with(
+            config.redis_url.as_deref(),
+            config.signal_ttl,
+            &redis("cache"),
+        ),
     )
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
     tracing::info!(backend = cache.backend(), "signal cache ready");
     let velocity = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
-        crate::velocity::connect(config.redis_url.as_deref()),
+        crate::velocity::connect_with(config.redis_url.as_deref(), &redis("velocity")),
     )
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
@@ -341,7 +349,6 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
             "velocity counters rebuilt from stored decisions"
         );
     }
-    let metrics = Metrics::new()?;
     let wake = Arc::new(Notify::new());
     let http = reqwest::Client::builder()
         .connect_timeout(config.fetch_connect_timeout)

@@ -24,6 +24,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod providers;
+pub mod redis_link;
 pub mod secrets;
 pub mod service;
 pub mod simulator;

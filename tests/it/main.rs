@@ -11,6 +11,7 @@ mod api;
 mod callbacks;
 mod card_data;
 mod hardening;
+mod outages;
 mod prefetch;
 mod process;
 mod scoring;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         callbacks::trials(),
         card_data::trials(),
         hardening::trials(),
+        outages::trials(),
         prefetch::trials(),
         process::trials(),
         scoring::trials(),
