@@ -275,6 +275,8 @@ pub enum StartError {
     Reference(String),
     #[error("signal cache: Redis did not answer within {0:?} (check --redis-url)")]
     CacheTimeout(Duration),
+    #[error("{0}: Redis did not answer ({1}); check --redis-url")]
+    CacheUnreachable(&'static str, String),
     #[error("signal cache: {0}")]
     Cache(#[from] crate::cache::CacheError),
     #[error("velocity counters: {0}")]
@@ -330,14 +332,26 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         ),
     )
     .await
-    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))?
+    .map_err(|err| match err {
+        crate::cache::CacheError::Unavailable(cause) => {
+            StartError::CacheUnreachable("signal cache", cause.to_string())
+        }
+        other => other.into(),
+    })?;
     tracing::info!(backend = cache.backend(), "signal cache ready");
     let velocity = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
         crate::velocity::connect_with(config.redis_url.as_deref(), &redis("velocity")),
     )
     .await
-    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))?
+    .map_err(|err| match err {
+        crate::velocity::VelocityError::Unavailable(cause) => {
+            StartError::CacheUnreachable("velocity counters", cause.to_string())
+        }
+        other => other.into(),
+    })?;
     let rulebook = Arc::new(RuleBook::new().map_err(StartError::Rules)?);
     if velocity.backend() == "memory" {
         // The embedded counters live in this process: count the last 24 hours
