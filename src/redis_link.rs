@@ -187,7 +187,9 @@ impl RedisLink {
                     .client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?;
-                ::redis::cmd("PING").query_async::<String>(&mut conn).await?;
+                ::redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await?;
                 RedisResult::Ok(conn)
             };
             match tokio::time::timeout(PROBE_CONNECT_TIMEOUT * 2, attempt).await {

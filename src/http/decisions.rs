@@ -71,7 +71,6 @@ fn async_job(callback_url: Option<&str>) -> AsyncJob {
     }
 }
 
-
 fn raw(json: &str) -> Result<&RawValue, ApiError> {
     serde_json::from_str(json).map_err(|err| {
         tracing::error!(error = %err, "stored decision JSON does not parse");
@@ -95,9 +94,8 @@ fn score_response(scored: &Scored) -> Result<Response, ApiError> {
     let id = serde_json::to_string(&scored.decision_id).map_err(|_| ApiError::internal())?;
     let job = serde_json::to_string(&async_job(scored.callback.then_some("")))
         .map_err(|_| ApiError::internal())?;
-    let mut body = String::with_capacity(
-        scored.input.len() + scored.result.len() + id.len() + job.len() + 96,
-    );
+    let mut body =
+        String::with_capacity(scored.input.len() + scored.result.len() + id.len() + job.len() + 96);
     for part in [
         "{\"decision_id\":",
         &id,

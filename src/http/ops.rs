@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
 use super::error::ApiError;
+use super::error::ErrorBody;
 use std::sync::Arc;
 
 use crate::state::AppState;
@@ -67,8 +67,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
     // open); the velocity counters share its Redis.
     if let Err(err) = app.cache.ping().await {
         tracing::warn!(error = %err, "readiness: cache");
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Cache unavailable")
-            .into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Cache unavailable").into_response();
     }
     Json(Ready {
         status: "ready",

@@ -204,8 +204,8 @@ impl Scoring {
                     .with_label_values(&[decision.action.as_str()])
                     .inc();
                 Ok(Scored {
-                callback: decision.callback_url.is_some(),
-                decision_id: decision.id,
+                    callback: decision.callback_url.is_some(),
+                    decision_id: decision.id,
                     input: decision.input,
                     result: decision.result,
                 })
@@ -384,7 +384,9 @@ fn replay(row: DecisionRow, request_hash: &str, key: &str) -> ServiceResult<Scor
     if row.request_hash == request_hash {
         for json in [&row.input, &row.result] {
             if serde_json::from_str::<&serde_json::value::RawValue>(json).is_err() {
-                return Err(ServiceError::internal("stored decision JSON does not parse"));
+                return Err(ServiceError::internal(
+                    "stored decision JSON does not parse",
+                ));
             }
         }
         Ok(Scored {

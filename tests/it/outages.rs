@@ -115,7 +115,10 @@ struct Timed {
 
 async fn send(app: &TestApp, method: Method, path: &str, key: &str, body: Option<Value>) -> Timed {
     let started = Instant::now();
-    let mut req = app.client.request(method, app.url(path)).header("X-API-Key", key);
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("X-API-Key", key);
     if let Some(body) = body {
         req = req
             .header("Content-Type", "application/json")
@@ -148,17 +151,35 @@ fn score_body(request_id: &str) -> Value {
 }
 
 async fn ingest(app: &TestApp, key: &str, request_id: &str) -> Timed {
-    send(app, Method::POST, "/fingerprint/ingest", key, Some(ingest_body(request_id))).await
+    send(
+        app,
+        Method::POST,
+        "/fingerprint/ingest",
+        key,
+        Some(ingest_body(request_id)),
+    )
+    .await
 }
 
 async fn score(app: &TestApp, key: &str, request_id: &str) -> Timed {
-    send(app, Method::POST, "/risk/bin/score", key, Some(score_body(request_id))).await
+    send(
+        app,
+        Method::POST,
+        "/risk/bin/score",
+        key,
+        Some(score_body(request_id)),
+    )
+    .await
 }
 
 fn degraded(body: &Value) -> Vec<String> {
     body["input"]["degraded"]
         .as_array()
-        .map(|d| d.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|d| {
+            d.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -204,7 +225,11 @@ async fn redis_down_scores_degraded_and_ingests_accepted() {
     for i in 1..=15 {
         let request_id = format!("r-{i}");
         let ingested = ingest(&app, &key, &request_id).await;
-        assert_eq!(ingested.status, 202, "ingest without Redis: {}", ingested.body);
+        assert_eq!(
+            ingested.status, 202,
+            "ingest without Redis: {}",
+            ingested.body
+        );
         // An ingested request id: its device comes from the database.
         let scored = score(&app, &key, &request_id).await;
         assert_eq!(scored.status, 200, "score without Redis: {}", scored.body);
@@ -213,11 +238,27 @@ async fn redis_down_scores_degraded_and_ingests_accepted() {
         // the device, so the decision says it went without.
         let unknown = score(&app, &key, &format!("never-{i}")).await;
         assert_eq!(unknown.status, 200, "{}", unknown.body);
-        assert_eq!(degraded(&unknown.body), ["device", "velocity"], "{}", unknown.body);
-        let event = send(&app, Method::GET, &format!("/fingerprint/events/{request_id}"), &key, None).await;
+        assert_eq!(
+            degraded(&unknown.body),
+            ["device", "velocity"],
+            "{}",
+            unknown.body
+        );
+        let event = send(
+            &app,
+            Method::GET,
+            &format!("/fingerprint/events/{request_id}"),
+            &key,
+            None,
+        )
+        .await;
         assert_eq!(event.status, 200, "event from the database: {}", event.body);
         for answer in [&ingested, &scored, &unknown, &event] {
-            assert!(answer.took < ANSWER_BOUND, "an answer took {:?} with Redis down", answer.took);
+            assert!(
+                answer.took < ANSWER_BOUND,
+                "an answer took {:?} with Redis down",
+                answer.took
+            );
             slowest = slowest.max(answer.took);
         }
     }
@@ -226,11 +267,25 @@ async fn redis_down_scores_degraded_and_ingests_accepted() {
     assert_eq!(ready.body, json!({"error": "Cache unavailable"}));
     assert!(ready.took < ANSWER_BOUND, "readyz took {:?}", ready.took);
     let text = metrics(&app).await;
-    assert_eq!(series(&text, "riskgate_backend_up{backend=\"cache\"}"), Some(0.0), "{text}");
-    assert_eq!(series(&text, "riskgate_backend_up{backend=\"velocity\"}"), Some(0.0));
-    assert_eq!(series(&text, "riskgate_backend_up{backend=\"store\"}"), Some(1.0));
-    assert!(series(&text, "riskgate_backend_errors_total{backend=\"cache\"}").unwrap_or(0.0) >= 1.0);
-    assert!(series(&text, "riskgate_backend_errors_total{backend=\"velocity\"}").unwrap_or(0.0) >= 1.0);
+    assert_eq!(
+        series(&text, "riskgate_backend_up{backend=\"cache\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "riskgate_backend_up{backend=\"velocity\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        series(&text, "riskgate_backend_up{backend=\"store\"}"),
+        Some(1.0)
+    );
+    assert!(
+        series(&text, "riskgate_backend_errors_total{backend=\"cache\"}").unwrap_or(0.0) >= 1.0
+    );
+    assert!(
+        series(&text, "riskgate_backend_errors_total{backend=\"velocity\"}").unwrap_or(0.0) >= 1.0
+    );
     eprintln!("outage: slowest answer with Redis down {slowest:?}");
 
     // Every accepted ingest has its job.
@@ -240,7 +295,10 @@ async fn redis_down_scores_degraded_and_ingests_accepted() {
             .latest_job(SUBSCRIBER, JobKind::DeviceFetch.as_str(), &format!("r-{i}"))
             .await
             .unwrap();
-        assert!(job.is_some(), "ingest r-{i} was answered 202 but has no job");
+        assert!(
+            job.is_some(),
+            "ingest r-{i} was answered 202 but has no job"
+        );
     }
 
     let _redis = OwnRedis::start_on(redis.port);
@@ -254,13 +312,23 @@ async fn redis_down_scores_degraded_and_ingests_accepted() {
         if degraded(&scored.body).is_empty() && ready.status == 200 {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(5), "not recovered 5 s after Redis came back: {}", scored.body);
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not recovered 5 s after Redis came back: {}",
+            scored.body
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let recovered = back.elapsed();
     let text = metrics(&app).await;
-    assert_eq!(series(&text, "riskgate_backend_up{backend=\"cache\"}"), Some(1.0));
-    assert_eq!(series(&text, "riskgate_backend_up{backend=\"velocity\"}"), Some(1.0));
+    assert_eq!(
+        series(&text, "riskgate_backend_up{backend=\"cache\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(&text, "riskgate_backend_up{backend=\"velocity\"}"),
+        Some(1.0)
+    );
     let after = ingest(&app, &key, "r-after").await;
     assert_eq!(after.status, 202);
     eprintln!("outage: recovered {recovered:?} after Redis came back");
@@ -383,7 +451,9 @@ async fn database_cut_answers_503_and_loses_nothing() {
     config.fingerprint_base_url = nowhere.clone();
     config.stytch_base_url = nowhere.clone();
     config.fingerprintiq_base_url = nowhere;
-    let running = riskgate::app::start(&config, false).await.expect("app starts");
+    let running = riskgate::app::start(&config, false)
+        .await
+        .expect("app starts");
     let app = Arc::new(TestApp {
         base: format!("http://{}", running.addr),
         running: Some(running),
@@ -406,13 +476,22 @@ async fn database_cut_answers_503_and_loses_nothing() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 5000 {
                 i += 1;
                 let request_id = format!("load-{i}");
-                for answer in [ingest(&app, &key, &request_id).await, score(&app, &key, &request_id).await] {
+                for answer in [
+                    ingest(&app, &key, &request_id).await,
+                    score(&app, &key, &request_id).await,
+                ] {
                     let mut seen = seen.lock().unwrap();
                     match answer.status {
                         202 => seen.ingested.push(request_id.clone()),
-                        200 => seen.decided.push(answer.body["decision_id"].as_str().unwrap().to_owned()),
+                        200 => seen
+                            .decided
+                            .push(answer.body["decision_id"].as_str().unwrap().to_owned()),
                         503 => {
-                            assert_eq!(answer.retry_after.as_deref(), Some("1"), "503 without Retry-After");
+                            assert_eq!(
+                                answer.retry_after.as_deref(),
+                                Some("1"),
+                                "503 without Retry-After"
+                            );
                             assert!(answer.body["error"].is_string(), "{}", answer.body);
                             seen.unavailable += 1;
                             seen.slowest_unavailable = seen.slowest_unavailable.max(answer.took);
@@ -424,7 +503,8 @@ async fn database_cut_answers_503_and_loses_nothing() {
                     }
                     assert!(
                         answer.took < Duration::from_secs(5),
-                        "an answer took {:?} during the database outage", answer.took
+                        "an answer took {:?} during the database outage",
+                        answer.took
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -433,7 +513,10 @@ async fn database_cut_answers_503_and_loses_nothing() {
     };
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(seen.lock().unwrap().decided.len() > 3, "load runs before the cut");
+    assert!(
+        seen.lock().unwrap().decided.len() > 3,
+        "load runs before the cut"
+    );
     proxy.cut(Link::Refuse);
     tokio::time::sleep(Duration::from_secs(2)).await;
     // A partition rather than a refusal: new connections hang.
@@ -451,7 +534,10 @@ async fn database_cut_answers_503_and_loses_nothing() {
         if ok.is_some_and(|at| at > back) {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(10), "no success 10 s after the database came back");
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "no success 10 s after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let recovered = back.elapsed();
@@ -468,11 +554,17 @@ async fn database_cut_answers_503_and_loses_nothing() {
             .latest_job(SUBSCRIBER, JobKind::DeviceFetch.as_str(), request_id)
             .await
             .unwrap();
-        assert!(job.is_some(), "ingest {request_id} was answered 202 but has no job");
+        assert!(
+            job.is_some(),
+            "ingest {request_id} was answered 202 but has no job"
+        );
     }
     for id in &seen.decided {
         let decision = store.get_decision(SUBSCRIBER, id).await.unwrap();
-        assert!(decision.is_some(), "decision {id} was answered 200 but is not stored");
+        assert!(
+            decision.is_some(),
+            "decision {id} was answered 200 but is not stored"
+        );
     }
     eprintln!(
         "outage: {} ingests and {} decisions acknowledged, all stored; {} answered 503, slowest {:?}; \
