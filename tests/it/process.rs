@@ -231,7 +231,11 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
         async move { read(req.send().await.unwrap()).await }
     };
     let (status, first) = score().await;
-    assert_eq!((status, &first["result"]["rules_version"]), (200, &json!(0)), "{first}");
+    assert_eq!(
+        (status, &first["result"]["rules_version"]),
+        (200, &json!(0)),
+        "{first}"
+    );
     let rules = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         rules.path(),
@@ -240,7 +244,12 @@ async fn operator_cli_manages_what_the_server_serves(backend: Backend) {
     .unwrap();
     let (ok, _, err) = cli(
         url,
-        &["subscriber", "set-rules", "12", rules.path().to_str().unwrap()],
+        &[
+            "subscriber",
+            "set-rules",
+            "12",
+            rules.path().to_str().unwrap(),
+        ],
     );
     assert!(ok, "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
