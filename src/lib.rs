@@ -7,6 +7,7 @@
 //! - `service` (assessing a transaction, finding a device, ingest, customers,
 //!   operator actions);
 //! - `store`, `cache`, `velocity`, `providers`, `callbacks` (signing, SSRF);
+//!   `cache` and `velocity` share `redis_link` (one fail-fast Redis connection);
 //! - `decision`: the pure core, free of I/O, importing nothing above it.
 
 #![forbid(unsafe_code)]
