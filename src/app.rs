@@ -276,6 +276,8 @@ pub enum StartError {
     Reference(String),
     #[error("signal cache: Redis did not answer within {0:?} (check --redis-url)")]
     CacheTimeout(Duration),
+    #[error("{0}: Redis did not answer ({1}); check --redis-url")]
+    CacheUnreachable(&'static str, String),
     #[error("signal cache: {0}")]
     Cache(#[from] crate::cache::CacheError),
     #[error("velocity counters: {0}")]
@@ -316,24 +318,44 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     })?;
     let (admin, generated_admin_token) =
         AdminAuth::init(store.as_ref(), config.admin_token.as_deref()).await?;
-    // The Redis client retries a refused connection without end; a start-up
-    // that cannot reach it must say so rather than hang.
+    // A start-up that cannot reach Redis must say so rather than hang.
+    let metrics = Metrics::new()?;
+    let redis = |backend: &str| crate::redis_link::RedisSettings {
+        call_timeout: config.redis_timeout,
+        health: metrics.redis_health(backend),
+    };
     let cache = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
-        crate::cache::connect(config.redis_url.as_deref(), config.signal_ttl),
+        crate::cache::connect_with(
+            config.redis_url.as_deref(),
+            config.signal_ttl,
+            &redis("cache"),
+        ),
     )
     .await
-    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))?
+    .map_err(|err| match err {
+        crate::cache::CacheError::Unavailable(cause) => {
+            StartError::CacheUnreachable("signal cache", cause.to_string())
+        }
+        other => other.into(),
+    })?;
     tracing::info!(backend = cache.backend(), "signal cache ready");
     let velocity = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
-        crate::velocity::connect(config.redis_url.as_deref()),
+        crate::velocity::connect_with(config.redis_url.as_deref(), &redis("velocity")),
     )
     .await
-    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
+    .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))?
+    .map_err(|err| match err {
+        crate::velocity::VelocityError::Unavailable(cause) => {
+            StartError::CacheUnreachable("velocity counters", cause.to_string())
+        }
+        other => other.into(),
+    })?;
     let limiter = tokio::time::timeout(
         CACHE_CONNECT_TIMEOUT,
-        crate::rate_limit::connect(config.redis_url.as_deref()),
+        crate::rate_limit::connect(config.redis_url.as_deref(), &redis("rate_limit")),
     )
     .await
     .map_err(|_| StartError::CacheTimeout(CACHE_CONNECT_TIMEOUT))??;
@@ -348,7 +370,6 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
             "velocity counters rebuilt from stored decisions"
         );
     }
-    let metrics = Metrics::new()?;
     let wake = Arc::new(Notify::new());
     let http = reqwest::Client::builder()
         .connect_timeout(config.fetch_connect_timeout)

@@ -58,6 +58,11 @@ pub struct ServeConfig {
     #[arg(long, env = "RISKGATE_REDIS_URL", value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
 
+    /// The longest one Redis call may take before it counts as a failure and
+    /// the request goes on without Redis (e.g. `250ms`).
+    #[arg(long, env = "RISKGATE_REDIS_TIMEOUT", default_value = "250ms", value_parser = parse_redis_timeout)]
+    pub redis_timeout: Duration,
+
     /// Operator bearer token. When absent, one is generated at first start,
     /// printed once and stored hashed.
     #[arg(long, env = "RISKGATE_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
@@ -158,6 +163,7 @@ impl ServeConfig {
                 secrets_key: None,
             },
             redis_url: None,
+            redis_timeout: crate::redis_link::DEFAULT_CALL_TIMEOUT,
             admin_token: None,
             fingerprint_base_url: None,
             stytch_base_url: None,
@@ -238,6 +244,14 @@ fn parse_redis_url(s: &str) -> Result<String, String> {
         "redis" | "rediss" => Ok(s.to_owned()),
         other => Err(format!("expected redis:// or rediss://, got {other}://")),
     }
+}
+
+fn parse_redis_timeout(s: &str) -> Result<Duration, String> {
+    let wait = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if wait.is_zero() || wait > Duration::from_secs(10) {
+        return Err("expected a duration above 0 and at most 10s".into());
+    }
+    Ok(wait)
 }
 
 fn parse_http_url(s: &str) -> Result<url::Url, String> {

@@ -7,6 +7,7 @@
 //! - `service` (assessing a transaction, finding a device, ingest, customers,
 //!   operator actions);
 //! - `store`, `cache`, `velocity`, `providers`, `callbacks` (signing, SSRF);
+//!   `cache` and `velocity` share `redis_link` (one fail-fast Redis connection);
 //! - `decision`: the pure core, free of I/O, importing nothing above it.
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod providers;
 pub mod rate_limit;
+pub mod redis_link;
 pub mod secrets;
 pub mod service;
 pub mod simulator;

@@ -37,7 +37,17 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Limiter calls that failed (the request was admitted), per backend.
     pub rate_limiter_errors: IntCounterVec,
+    /// 1 while a backend (`store`, `cache`, `velocity`) answers, 0 while it
+    /// is unreachable.
+    pub backend_up: IntGaugeVec,
+    /// Calls that found a backend unreachable or too slow, by backend.
+    pub backend_errors: IntCounterVec,
+    /// The store's count of unreachable-database errors at the last render.
+    store_errors_seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How long `/metrics` waits for the database to say whether it is up.
+const STORE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -111,6 +121,26 @@ impl Metrics {
             "callback_oldest_pending_age_seconds",
             "Age of the oldest callback not yet delivered or failed (0 when none)",
         )?;
+        let backend_up = IntGaugeVec::new(
+            Opts::new(
+                "backend_up",
+                "1 while the backend (store, cache, velocity) answers, 0 while it is unreachable",
+            ),
+            &["backend"],
+        )?;
+        let backend_errors = IntCounterVec::new(
+            Opts::new(
+                "backend_errors_total",
+                "Calls that found the backend unreachable or too slow",
+            ),
+            &["backend"],
+        )?;
+        for backend in ["store", "cache", "velocity"] {
+            backend_up.with_label_values(&[backend]).set(1);
+            backend_errors.with_label_values(&[backend]).inc_by(0);
+        }
+        registry.register(Box::new(backend_up.clone()))?;
+        registry.register(Box::new(backend_errors.clone()))?;
         registry.register(Box::new(callbacks.clone()))?;
         registry.register(Box::new(callback_latency.clone()))?;
         registry.register(Box::new(callback_oldest_age.clone()))?;
@@ -155,11 +185,49 @@ impl Metrics {
             jobs,
             rate_limited,
             rate_limiter_errors,
+            backend_up,
+            backend_errors,
+            store_errors_seen: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+                crate::store::unavailable_errors(),
+            )),
         })
     }
 
+    /// Where a Redis backend reports its health.
+    pub fn redis_health(&self, backend: &str) -> crate::redis_link::Health {
+        crate::redis_link::Health {
+            up: self.backend_up.with_label_values(&[backend]),
+            errors: self.backend_errors.with_label_values(&[backend]),
+        }
+    }
+
     /// The text exposition, with job gauges read fresh from the database.
-    pub async fn render(&self, store: &dyn Store) -> StoreResult<String> {
+    /// While the database is unreachable it still answers, with the store
+    /// marked down and the job gauges as last read.
+    pub async fn render(&self, store: &dyn Store) -> String {
+        let total = crate::store::unavailable_errors();
+        let seen = self
+            .store_errors_seen
+            .swap(total, std::sync::atomic::Ordering::AcqRel);
+        self.backend_errors
+            .with_label_values(&["store"])
+            .inc_by(total.saturating_sub(seen));
+        let read = tokio::time::timeout(STORE_PROBE_TIMEOUT, self.read_jobs(store)).await;
+        let up = matches!(read, Ok(Ok(())));
+        if let Ok(Err(err)) = &read {
+            tracing::warn!(error = %err, "metrics: database");
+        }
+        self.backend_up
+            .with_label_values(&["store"])
+            .set(i64::from(up));
+        let mut out = Vec::new();
+        // Encoding into a Vec only fails on invalid metric families, which the
+        // constructors above rule out.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    async fn read_jobs(&self, store: &dyn Store) -> StoreResult<()> {
         let counts = store.job_counts().await?;
         self.jobs.reset();
         for (kind, state) in counts
@@ -179,10 +247,6 @@ impl Metrics {
                 (crate::store::now_millis() - at).max(0) as f64 / 1000.0
             });
         self.callback_oldest_age.set(oldest);
-        let mut out = Vec::new();
-        // Encoding into a Vec only fails on invalid metric families, which the
-        // constructors above rule out.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        Ok(())
     }
 }

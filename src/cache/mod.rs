@@ -125,10 +125,7 @@ pub enum CacheError {
 /// Whether a Redis error means the server could not be reached (worth a retry
 /// or a 503) rather than an answer that was an error.
 pub fn redis_unreachable(err: &::redis::RedisError) -> bool {
-    err.is_io_error()
-        || err.is_connection_refusal()
-        || err.is_connection_dropped()
-        || err.is_timeout()
+    crate::redis_link::is_unreachable(err)
 }
 
 impl From<::redis::RedisError> for CacheError {
@@ -151,6 +148,11 @@ pub trait SignalCache: Send + Sync + 'static {
     /// Which backend this is (`memory` or `redis`), for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> CacheResult<()>;
+    /// Whether the backend is reachable as far as its last call knows
+    /// (without a call: for `/metrics`).
+    fn healthy(&self) -> bool {
+        true
+    }
 
     /// Writes the event under its request key and, for each of `session_id` and
     /// `user_id` given, points that key at `event.request_id` (the latest
@@ -195,11 +197,20 @@ pub trait SignalCache: Send + Sync + 'static {
 /// The Redis backend when a URL is given, the embedded one (bounded to
 /// [`DEFAULT_MAX_EVENTS`] events) otherwise.
 pub async fn connect(redis_url: Option<&str>, ttl: Duration) -> CacheResult<Arc<dyn SignalCache>> {
+    connect_with(redis_url, ttl, &crate::redis_link::RedisSettings::default()).await
+}
+
+/// [`connect`] with the given bounds on Redis calls and where to report its health.
+pub async fn connect_with(
+    redis_url: Option<&str>,
+    ttl: Duration,
+    settings: &crate::redis_link::RedisSettings,
+) -> CacheResult<Arc<dyn SignalCache>> {
     if ttl.is_zero() {
         return Err(CacheError::Config("the cache TTL must be positive".into()));
     }
     Ok(match redis_url {
-        Some(url) => Arc::new(RedisCache::connect(url, ttl).await?),
+        Some(url) => Arc::new(RedisCache::connect(url, ttl, settings).await?),
         None => Arc::new(MemoryCache::new(ttl, DEFAULT_MAX_EVENTS)),
     })
 }

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisResult, Script};
 use async_trait::async_trait;
+
+use crate::redis_link::{RedisLink, RedisSettings};
 
 use super::{
     decode, request_key, session_key, user_key, CacheError, CacheResult, CachedEvent, SignalCache,
@@ -32,30 +33,26 @@ end
 return redis.call('GET', ARGV[1] .. id)
 ";
 
-/// Bounds on talking to Redis, so a hung server fails a request instead of
-/// stalling it.
+/// How long the first connection at start-up may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisCache {
-    conn: ConnectionManager,
+    link: RedisLink,
     /// The TTL in whole seconds (rounded up, at least 1), as `SET … EX` takes it.
     ttl_secs: u64,
     follow_pointer: Script,
 }
 
 impl RedisCache {
-    /// Connects (the [`ConnectionManager`] reconnects by itself afterwards).
-    pub async fn connect(url: &str, ttl: Duration) -> CacheResult<Self> {
-        let client = ::redis::Client::open(url)
+    /// Connects; afterwards every call is bounded by `settings.call_timeout`
+    /// and fails at once while Redis is known to be down.
+    pub async fn connect(url: &str, ttl: Duration, settings: &RedisSettings) -> CacheResult<Self> {
+        ::redis::Client::open(url)
             .map_err(|err| CacheError::Config(format!("invalid Redis URL: {err}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let link = RedisLink::connect(url, settings, CONNECT_TIMEOUT).await?;
         let ttl_secs = (ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).max(1);
         Ok(Self {
-            conn,
+            link,
             ttl_secs,
             follow_pointer: Script::new(FOLLOW_POINTER),
         })
@@ -89,12 +86,11 @@ impl RedisCache {
         subscriber_id: &str,
         pointer_key: &str,
     ) -> CacheResult<Option<CachedEvent>> {
-        let mut conn = self.conn.clone();
+        let mut invocation = self.follow_pointer.key(pointer_key);
+        invocation.arg(request_key(subscriber_id, ""));
         let raw = self
-            .follow_pointer
-            .key(pointer_key)
-            .arg(request_key(subscriber_id, ""))
-            .invoke_async(&mut conn)
+            .link
+            .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await;
         read(pointer_key, raw)
     }
@@ -119,10 +115,15 @@ impl SignalCache for RedisCache {
         "redis"
     }
 
+    fn healthy(&self) -> bool {
+        self.link.healthy()
+    }
+
     async fn ping(&self) -> CacheResult<()> {
-        let mut conn = self.conn.clone();
-        ::redis::cmd("PING")
-            .query_async::<String>(&mut conn)
+        self.link
+            .call(|mut conn| async move {
+                ::redis::cmd("PING").query_async::<String>(&mut conn).await
+            })
             .await?;
         Ok(())
     }
@@ -152,8 +153,9 @@ impl SignalCache for RedisCache {
             session_id,
             user_id,
         );
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
+        self.link
+            .call(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await?;
         Ok(())
     }
 
@@ -170,8 +172,9 @@ impl SignalCache for RedisCache {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
         self.add_pointers(&mut pipe, subscriber_id, request_id, session_id, user_id);
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
+        self.link
+            .call(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await?;
         Ok(())
     }
 
@@ -181,10 +184,11 @@ impl SignalCache for RedisCache {
         request_id: &str,
     ) -> CacheResult<Option<CachedEvent>> {
         let key = request_key(subscriber_id, request_id);
-        let mut conn = self.conn.clone();
-        let raw = ::redis::cmd("GET")
-            .arg(&key)
-            .query_async::<Option<Vec<u8>>>(&mut conn)
+        let mut get = ::redis::cmd("GET");
+        get.arg(&key);
+        let raw = self
+            .link
+            .call(|mut conn| async move { get.query_async::<Option<Vec<u8>>>(&mut conn).await })
             .await;
         read(&key, raw)
     }

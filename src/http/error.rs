@@ -76,6 +76,10 @@ impl ApiError {
     }
 }
 
+/// What a `503` tells a client to wait, in seconds: the backends are probed
+/// about every half second, so a retry a second later usually finds them back.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = error_response(self.status, &self.message);
@@ -83,6 +87,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         response
     }

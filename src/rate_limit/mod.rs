@@ -123,9 +123,12 @@ impl Limiter for LocalLimiter {
 }
 
 /// The shared limiter when a Redis URL is given, this process's otherwise.
-pub async fn connect(redis_url: Option<&str>) -> Result<Arc<dyn Limiter>, LimiterError> {
+pub async fn connect(
+    redis_url: Option<&str>,
+    settings: &crate::redis_link::RedisSettings,
+) -> Result<Arc<dyn Limiter>, LimiterError> {
     Ok(match redis_url {
-        Some(url) => Arc::new(RedisLimiter::connect(url).await?),
+        Some(url) => Arc::new(RedisLimiter::connect(url, settings).await?),
         None => Arc::new(LocalLimiter::default()),
     })
 }

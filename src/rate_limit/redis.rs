@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::{Admission, Limiter, LimiterError, RateLimit};
+use crate::redis_link::{RedisLink, RedisSettings};
 
 /// The cell-rate step of [`super::gcra`] on Redis's clock. Answers
 /// `{1, 0}` when admitted, `{0, wait_us}` when refused.
@@ -28,27 +28,23 @@ return {1, 0}
 ";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A limiter that cannot answer within this admits the request (see
-/// [`crate::service::rate_limits`]): checkout never waits on the limit.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 
+/// Calls go through a [`RedisLink`]: bounded by the Redis timeout, and
+/// failing at once while its circuit is open, so a limiter that cannot
+/// answer admits the request (see [`crate::service::rate_limits`]) without
+/// making checkout wait.
 pub struct RedisLimiter {
-    conn: ConnectionManager,
+    link: RedisLink,
     script: Script,
 }
 
 impl RedisLimiter {
-    pub async fn connect(url: &str) -> Result<Self, LimiterError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|err| LimiterError::Config(format!("invalid Redis URL: {err}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT);
-        let conn = ConnectionManager::new_with_config(client, config)
+    pub async fn connect(url: &str, settings: &RedisSettings) -> Result<Self, LimiterError> {
+        let link = RedisLink::connect(url, settings, CONNECT_TIMEOUT)
             .await
             .map_err(LimiterError::Unavailable)?;
         Ok(Self {
-            conn,
+            link,
             script: Script::new(ADMIT),
         })
     }
@@ -65,13 +61,11 @@ impl Limiter for RedisLimiter {
         subscriber_id: &str,
         limit: &RateLimit,
     ) -> Result<Admission, LimiterError> {
-        let mut conn = self.conn.clone();
+        let mut invocation = self.script.key(format!("rg:{subscriber_id}:rate"));
+        invocation.arg(limit.interval_us()).arg(limit.burst.max(1));
         let (admitted, wait_us): (i64, i64) = self
-            .script
-            .key(format!("rg:{subscriber_id}:rate"))
-            .arg(limit.interval_us())
-            .arg(limit.burst.max(1))
-            .invoke_async(&mut conn)
+            .link
+            .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await
             .map_err(LimiterError::Unavailable)?;
         Ok(if admitted == 1 {

@@ -86,20 +86,22 @@ impl Devices {
     }
 
     /// The device event of an ingested request id: from the signal cache, else
-    /// from its job row (after a restart of the embedded cache, or an expired
-    /// key), refilling the cache. `None` when the request id was never ingested.
+    /// from its job row (after a restart of the embedded cache, an expired
+    /// key, or while the cache is unreachable), refilling the cache. `None`
+    /// when the request id was never ingested.
     pub async fn event(
         &self,
         subscriber_id: &str,
         request_id: &str,
     ) -> ServiceResult<Option<CachedEvent>> {
-        match self.cache.get_by_request(subscriber_id, request_id).await {
+        let cache_ok = match self.cache.get_by_request(subscriber_id, request_id).await {
             Ok(Some(event)) => return Ok(Some(event)),
-            Ok(None) => {}
+            Ok(None) => true,
             Err(err) => {
-                tracing::warn!(error = %err, "signal cache read failed; using the database")
+                tracing::warn!(error = %err, "signal cache read failed; using the database");
+                false
             }
-        }
+        };
         let Some(job) = self
             .store
             .latest_job(subscriber_id, JobKind::DeviceFetch.as_str(), request_id)
@@ -108,8 +110,9 @@ impl Devices {
             return Ok(None);
         };
         let event = event_from_job(&job);
-        if event.status != EventStatus::Pending {
-            // Refill the cache; pointers stay with whatever request is newer.
+        // Refill the cache (pointers stay with whatever request is newer),
+        // unless it just failed: that would only be a second failed call.
+        if cache_ok && event.status != EventStatus::Pending {
             if let Err(err) = self
                 .cache
                 .put_event(subscriber_id, None, None, &event)
@@ -130,6 +133,21 @@ impl Devices {
         session_id: Option<&str>,
         user_id: Option<&str>,
     ) -> ServiceResult<Option<(CachedEvent, DeviceSource)>> {
+        Ok(self
+            .lookup(subscriber_id, request_id, session_id, user_id)
+            .await?
+            .device)
+    }
+
+    /// [`Devices::find`], also telling whether the answer may lack a device
+    /// because the cache could not be read.
+    pub async fn lookup(
+        &self,
+        subscriber_id: &str,
+        request_id: &str,
+        session_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> ServiceResult<DeviceLookup> {
         let queued = self
             .pending
             .as_ref()
@@ -150,15 +168,22 @@ impl Devices {
                     attempts: 0,
                 },
             };
-            return Ok(Some((event, DeviceSource::Request)));
+            return Ok(DeviceLookup {
+                device: Some((event, DeviceSource::Request)),
+                cache_failed: false,
+            });
         }
         if let Some(event) = self.event(subscriber_id, request_id).await? {
-            return Ok(Some((event, DeviceSource::Request)));
+            return Ok(DeviceLookup {
+                device: Some((event, DeviceSource::Request)),
+                cache_failed: false,
+            });
         }
         let pointers = [
             (session_id, DeviceSource::Session),
             (user_id, DeviceSource::User),
         ];
+        let mut cache_failed = false;
         for (id, source) in pointers {
             let Some(id) = id else { continue };
             let found = match source {
@@ -166,13 +191,33 @@ impl Devices {
                 _ => self.cache.get_by_user(subscriber_id, id).await,
             };
             match found {
-                Ok(Some(event)) => return Ok(Some((event, source))),
+                Ok(Some(event)) => {
+                    return Ok(DeviceLookup {
+                        device: Some((event, source)),
+                        cache_failed: false,
+                    })
+                }
                 Ok(None) => {}
-                Err(err) => tracing::warn!(error = %err, "signal cache read failed"),
+                Err(err) => {
+                    // The session and user pointers live only in the cache.
+                    tracing::warn!(error = %err, "signal cache read failed");
+                    cache_failed = true;
+                }
             }
         }
-        Ok(None)
+        Ok(DeviceLookup {
+            device: None,
+            cache_failed,
+        })
     }
+}
+
+/// What [`Devices::lookup`] found.
+pub struct DeviceLookup {
+    pub device: Option<(CachedEvent, DeviceSource)>,
+    /// A session or user pointer could not be read: a device may exist that
+    /// this answer does not have.
+    pub cache_failed: bool,
 }
 
 /// The event as the job row records it, for a cache miss (after a restart of

@@ -228,7 +228,7 @@ impl Scoring {
         now: Millis,
     ) -> Result<Assessment, ServiceError> {
         let (device, rules) = tokio::join!(
-            self.devices.find(
+            self.devices.lookup(
                 subscriber_id,
                 &tx.input.request_id,
                 tx.input.session_id.as_deref(),
@@ -236,7 +236,14 @@ impl Scoring {
             ),
             self.rulebook.current(self.store.as_ref(), subscriber_id),
         );
-        let (device, rules) = (device?, rules?);
+        let (lookup, rules) = (device?, rules?);
+        let mut degraded = Vec::new();
+        if lookup.cache_failed {
+            // Scored without the device a session or user pointer would
+            // have named; the decision says so.
+            degraded.push("device".into());
+        }
+        let device = lookup.device;
         let evidence = device
             .as_ref()
             .map(|(event, source)| event.evidence(*source));
@@ -271,7 +278,6 @@ impl Scoring {
                 }
             }
         );
-        let mut degraded = Vec::new();
         let velocity = velocity.unwrap_or_else(|err| {
             // Checkout must not stop because the counters are unreachable; the
             // decision says it was made without them.

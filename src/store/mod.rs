@@ -72,6 +72,20 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Database calls, in this process, that found the database unreachable.
+static UNAVAILABLE_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many database calls found the database unreachable so far (for `/metrics`).
+pub fn unavailable_errors() -> u64 {
+    UNAVAILABLE_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// An unreachable database, counted.
+fn unavailable(err: sqlx::Error) -> StoreError {
+    UNAVAILABLE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    StoreError::Unavailable(err)
+}
+
 /// What every backend answers about itself.
 #[async_trait]
 pub trait Lifecycle: Send + Sync {

@@ -14,6 +14,13 @@ use sqlx::PgPool;
 use super::group_commit::GroupCommit;
 use super::shared::{conflict, store_impls, STATEMENT_CACHE};
 
+/// How long a request waits for a pooled connection. While the database is
+/// unreachable every acquire waits this long before it fails (sqlx retries the
+/// connect until then), so it is the bound on a 503 during an outage.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The server-side bound on one statement.
+const STATEMENT_TIMEOUT: &str = "5s";
+
 static MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 fn db_err(err: sqlx::Error) -> StoreError {
@@ -22,7 +29,7 @@ fn db_err(err: sqlx::Error) -> StoreError {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+        | sqlx::Error::Tls(_) => super::unavailable(err),
         _ => StoreError::Database(err),
     }
 }
@@ -51,10 +58,14 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)
             .map_err(db_err)?
-            .statement_cache_capacity(STATEMENT_CACHE);
+            .statement_cache_capacity(STATEMENT_CACHE)
+            // A statement the server cannot finish in time fails instead of
+            // holding a checkout (and a pooled connection) until the request
+            // times out.
+            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(db_err)?;

@@ -95,10 +95,10 @@ fn db_err(err: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db)
             if matches!(db.code().as_deref(), Some("5" | "261" | "517" | "773")) =>
         {
-            StoreError::Unavailable(err)
+            super::unavailable(err)
         }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable(err)
+            super::unavailable(err)
         }
         _ => StoreError::Database(err),
     }

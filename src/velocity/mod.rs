@@ -146,6 +146,11 @@ pub trait VelocityStore: Send + Sync + 'static {
     /// Which backend this is (`memory` or `redis`).
     fn backend(&self) -> &'static str;
 
+    /// Whether the backend is reachable as far as its last call knows.
+    fn healthy(&self) -> bool {
+        true
+    }
+
     /// Counts the event at `now_ms` under each dimension it has (once per
     /// `event_id`: a repeat is not counted again) and returns the counters
     /// INCLUDING this event, read at `now_ms`.
@@ -182,8 +187,16 @@ pub trait VelocityStore: Send + Sync + 'static {
 /// The Redis backend when a URL is given, the embedded one (bounded to
 /// [`DEFAULT_MAX_KEYS`] keys) otherwise.
 pub async fn connect(redis_url: Option<&str>) -> Result<Arc<dyn VelocityStore>, VelocityError> {
+    connect_with(redis_url, &crate::redis_link::RedisSettings::default()).await
+}
+
+/// [`connect`] with the given bounds on Redis calls and where to report its health.
+pub async fn connect_with(
+    redis_url: Option<&str>,
+    settings: &crate::redis_link::RedisSettings,
+) -> Result<Arc<dyn VelocityStore>, VelocityError> {
     Ok(match redis_url {
-        Some(url) => Arc::new(RedisVelocity::connect(url).await?),
+        Some(url) => Arc::new(RedisVelocity::connect(url, settings).await?),
         None => Arc::new(MemoryVelocity::new(DEFAULT_MAX_KEYS)),
     })
 }

@@ -21,9 +21,10 @@
 
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::Script;
 use async_trait::async_trait;
+
+use crate::redis_link::{RedisLink, RedisSettings};
 
 use super::{
     check_event, dimension_key, distinct_key, seen_key, Dimension, VelocityError, VelocityEvent,
@@ -131,25 +132,23 @@ return out
 
 const REPLY_LEN: usize = 1 + 4 * 6 + 3;
 
+/// How long the first connection at start-up may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisVelocity {
-    conn: ConnectionManager,
+    link: RedisLink,
     script: Script,
 }
 
 impl RedisVelocity {
-    /// Connects (the [`ConnectionManager`] reconnects by itself afterwards).
-    pub async fn connect(url: &str) -> Result<Self, VelocityError> {
-        let client = ::redis::Client::open(url)
+    /// Connects; afterwards every call is bounded by `settings.call_timeout`
+    /// and fails at once while Redis is known to be down.
+    pub async fn connect(url: &str, settings: &RedisSettings) -> Result<Self, VelocityError> {
+        ::redis::Client::open(url)
             .map_err(|err| VelocityError::Config(format!("invalid Redis URL: {err}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let link = RedisLink::connect(url, settings, CONNECT_TIMEOUT).await?;
         Ok(Self {
-            conn,
+            link,
             script: Script::new(RECORD_AND_READ),
         })
     }
@@ -191,8 +190,10 @@ impl RedisVelocity {
         for (_, _, member) in DISTINCT {
             invocation.arg(member.value(event).unwrap_or_default());
         }
-        let mut conn = self.conn.clone();
-        let reply: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        let reply: Vec<i64> = self
+            .link
+            .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
         if reply.len() != REPLY_LEN {
             return Err(VelocityError::Redis(::redis::RedisError::from((
                 ::redis::ErrorKind::TypeError,
@@ -232,6 +233,10 @@ impl RedisVelocity {
 impl VelocityStore for RedisVelocity {
     fn backend(&self) -> &'static str {
         "redis"
+    }
+
+    fn healthy(&self) -> bool {
+        self.link.healthy()
     }
 
     async fn record_and_read(

@@ -12,6 +12,7 @@ mod callbacks;
 mod card_data;
 mod connections;
 mod hardening;
+mod outages;
 mod prefetch;
 mod process;
 mod rate_limits;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         card_data::trials(),
         connections::trials(),
         hardening::trials(),
+        outages::trials(),
         prefetch::trials(),
         process::trials(),
         rate_limits::trials(),
