@@ -144,7 +144,9 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
     if features.is_empty() {
         features = payload;
     } else {
-        features.append(&mut payload);
+        for (name, value) in payload {
+            features.insert(name, value);
+        }
     }
 
     let amount_value = match features.remove("transaction_amount") {
