@@ -80,9 +80,16 @@ macro_rules! features {
                 $({
                     const BIT: u64 = bit(stringify!($name));
                     if uses.wants(BIT) {
-                        map.insert(key(stringify!($name)), ToVariable::to_variable(&self.$name));
+                        map.insert(key(stringify!($name)), Read::read(&self.$name).to_variable());
                     }
                 })*
+            }
+
+            /// The top-level feature at `index` in [`CONTEXT_NAMES`].
+            fn feature(&self, index: usize) -> Val<'_> {
+                const READERS: [for<'a> fn(&'a Input) -> Val<'a>; CONTEXT_NAMES.len()] =
+                    [$(|input: &Input| Read::read(&input.$name)),*];
+                READERS.get(index).map_or(Val::Null, |read| read(self))
             }
         }
     };
@@ -141,77 +148,146 @@ pub fn is_computed_field(name: &str) -> bool {
             .any(|f| f.origin == Origin::Computed && f.name == name)
 }
 
-/// How a feature's value enters the rules' context.
-trait ToVariable {
-    fn to_variable(&self) -> Variable;
+/// A feature's value as a rule reads it, borrowed from the input: what the
+/// evaluation context ([`Input::context`]) holds at that place, without
+/// building it.
+#[derive(Clone, Copy)]
+pub enum Val<'a> {
+    Null,
+    Bool(bool),
+    Number(Decimal),
+    Text(&'a str),
+    /// A part with members of its own (`device`, `velocity.card`).
+    Part(&'a dyn Part),
+    /// An array or object the request sent (a payload extra, an odd
+    /// `subscriber_id`); scalars the request sent read as the variants above.
+    Json(&'a Value),
 }
 
-impl ToVariable for Value {
-    fn to_variable(&self) -> Variable {
-        match self {
-            Value::String(s) => text(s),
-            other => Variable::from(other),
+impl Val<'_> {
+    /// The value as the rule engine holds it in the context.
+    pub fn to_variable(&self) -> Variable {
+        match *self {
+            Val::Null => Variable::Null,
+            Val::Bool(b) => Variable::Bool(b),
+            Val::Number(n) => Variable::Number(n),
+            Val::Text(s) => text(s),
+            Val::Part(part) => {
+                let names = part.names();
+                let mut map = VariableMap::with_capacity(names.len());
+                for (index, name) in names.iter().enumerate() {
+                    map.insert(key(name), part.read(index).to_variable());
+                }
+                Variable::from_object(map)
+            }
+            Val::Json(value) => Variable::from(value),
         }
     }
 }
 
-impl ToVariable for String {
-    fn to_variable(&self) -> Variable {
-        text(self)
+/// A feature with members (`device.vpn`): their names, and each one's value.
+pub trait Part {
+    fn names(&self) -> &'static [&'static str];
+    /// The member at `index` in [`Part::names`].
+    fn read(&self, index: usize) -> Val<'_>;
+}
+
+/// Declares a part's members once, in context order; each member's type
+/// says how it reads ([`Read`]).
+macro_rules! part {
+    ($ty:ident { $($name:ident),* $(,)? }) => {
+        impl Part for $ty {
+            fn names(&self) -> &'static [&'static str] {
+                &[$(stringify!($name)),*]
+            }
+
+            fn read(&self, index: usize) -> Val<'_> {
+                const READERS: &[for<'a> fn(&'a $ty) -> Val<'a>] =
+                    &[$(|part: &$ty| Read::read(&part.$name)),*];
+                READERS.get(index).map_or(Val::Null, |read| read(self))
+            }
+        }
+
+        impl Read for $ty {
+            fn read(&self) -> Val<'_> {
+                Val::Part(self)
+            }
+        }
+    };
+}
+
+/// How a feature's value enters the rules' context.
+trait Read {
+    fn read(&self) -> Val<'_>;
+}
+
+/// A value the request sent, as the rule engine converts JSON.
+fn json(value: &Value) -> Val<'_> {
+    match value {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::String(s) => Val::Text(s),
+        // The engine's own conversion, so a number reads exactly as it would
+        // from the JSON (and a number it cannot hold as null).
+        Value::Number(_) => match Variable::from(value) {
+            Variable::Number(n) => Val::Number(n),
+            _ => Val::Null,
+        },
+        Value::Array(_) | Value::Object(_) => Val::Json(value),
     }
 }
 
-impl ToVariable for Code {
-    fn to_variable(&self) -> Variable {
-        text(self)
+impl Read for Value {
+    fn read(&self) -> Val<'_> {
+        json(self)
     }
 }
 
-impl<T: ToVariable> ToVariable for Option<T> {
-    fn to_variable(&self) -> Variable {
-        self.as_ref().map_or(Variable::Null, T::to_variable)
+impl Read for String {
+    fn read(&self) -> Val<'_> {
+        Val::Text(self)
     }
 }
 
-impl ToVariable for Decimal {
-    fn to_variable(&self) -> Variable {
-        Variable::Number(*self)
+impl Read for Code {
+    fn read(&self) -> Val<'_> {
+        Val::Text(self)
     }
 }
 
-impl ToVariable for i64 {
-    fn to_variable(&self) -> Variable {
-        int(*self)
+impl<T: Read> Read for Option<T> {
+    fn read(&self) -> Val<'_> {
+        self.as_ref().map_or(Val::Null, T::read)
     }
 }
 
-impl ToVariable for bool {
-    fn to_variable(&self) -> Variable {
-        Variable::Bool(*self)
+impl Read for Decimal {
+    fn read(&self) -> Val<'_> {
+        Val::Number(*self)
     }
 }
 
-impl ToVariable for f64 {
-    fn to_variable(&self) -> Variable {
-        float(*self)
+impl Read for i64 {
+    fn read(&self) -> Val<'_> {
+        Val::Number(Decimal::from(*self))
     }
 }
 
-impl ToVariable for DeviceInput {
-    fn to_variable(&self) -> Variable {
-        DeviceInput::to_variable(self)
+impl Read for u64 {
+    fn read(&self) -> Val<'_> {
+        Val::Number(Decimal::from(*self))
     }
 }
 
-impl ToVariable for VelocityInput {
-    fn to_variable(&self) -> Variable {
-        VelocityInput::to_variable(self)
+impl Read for bool {
+    fn read(&self) -> Val<'_> {
+        Val::Bool(*self)
     }
 }
 
-impl ToVariable for CustomerInput {
-    fn to_variable(&self) -> Variable {
-        CustomerInput::to_variable(self)
+impl Read for f64 {
+    fn read(&self) -> Val<'_> {
+        float(*self).map_or(Val::Null, Val::Number)
     }
 }
 
@@ -434,56 +510,28 @@ fn text(value: &str) -> Variable {
     Variable::String(zen_expression::variable::Symbol::from(value))
 }
 
-fn opt_text(value: Option<&str>) -> Variable {
-    value.map_or(Variable::Null, text)
-}
-
-fn int(value: i64) -> Variable {
-    Variable::Number(Decimal::from(value))
-}
-
-fn uint(value: u64) -> Variable {
-    Variable::Number(Decimal::from(value))
-}
-
 /// Scores, probabilities and averages to 6 decimals: exact for what they
 /// hold, and far cheaper than an exact binary-to-decimal conversion.
-fn float(value: f64) -> Variable {
+fn float(value: f64) -> Option<Decimal> {
     const SCALE: f64 = 1_000_000.0;
     let scaled = (value * SCALE).round();
     if !scaled.is_finite() || scaled.abs() >= 9e15 {
-        return Decimal::from_f64(value).map_or(Variable::Null, Variable::Number);
+        return Decimal::from_f64(value);
     }
     // In range and integral: the cast is exact.
     #[allow(clippy::cast_possible_truncation)]
     let units = scaled as i64;
-    Variable::Number(Decimal::new(units, 6).normalize())
+    Some(Decimal::new(units, 6).normalize())
 }
 
-fn opt_float(value: Option<f64>) -> Variable {
-    value.map_or(Variable::Null, float)
-}
-
-fn object<const N: usize>(entries: [(&'static str, Variable); N]) -> Variable {
-    let mut map = VariableMap::with_capacity(N);
-    for (name, value) in entries {
-        map.insert(key(name), value);
-    }
-    Variable::from_object(map)
-}
-
-impl WindowInput {
-    fn to_variable(&self) -> Variable {
-        object([
-            ("count_5m", uint(self.count_5m)),
-            ("amount_5m", Variable::Number(self.amount_5m)),
-            ("count_1h", uint(self.count_1h)),
-            ("amount_1h", Variable::Number(self.amount_1h)),
-            ("count_24h", uint(self.count_24h)),
-            ("amount_24h", Variable::Number(self.amount_24h)),
-        ])
-    }
-}
+part!(WindowInput {
+    count_5m,
+    amount_5m,
+    count_1h,
+    amount_1h,
+    count_24h,
+    amount_24h,
+});
 
 const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -555,7 +603,6 @@ impl Uses {
     }
 
     /// Whether the rules read the extra field `name`.
-    #[cfg(test)]
     fn wants_extra(&self, name: &str) -> bool {
         self.extras
             .as_ref()
@@ -647,76 +694,157 @@ impl Input {
     }
 }
 
-impl DeviceInput {
-    fn to_variable(&self) -> Variable {
-        let d = self;
-        object([
-            ("known", Variable::Bool(d.known)),
-            ("provider", opt_text(d.provider.as_deref())),
-            ("visitor_id", opt_text(d.visitor_id.as_deref())),
-            ("confidence", opt_float(d.confidence)),
-            ("bot", opt_text(d.bot.as_deref())),
-            ("bot_probability", opt_float(d.bot_probability)),
-            ("vpn", Variable::Bool(d.vpn)),
-            ("proxy", Variable::Bool(d.proxy)),
-            ("tor", Variable::Bool(d.tor)),
-            ("incognito", Variable::Bool(d.incognito)),
-            ("tampering", Variable::Bool(d.tampering)),
-            ("virtual_machine", Variable::Bool(d.virtual_machine)),
-            ("emulator", Variable::Bool(d.emulator)),
-            ("jailbroken", Variable::Bool(d.jailbroken)),
-            ("rooted", Variable::Bool(d.rooted)),
-            ("frida", Variable::Bool(d.frida)),
-            ("mitm_attack", Variable::Bool(d.mitm_attack)),
-            ("ip_address", opt_text(d.ip_address.as_deref())),
-            ("ip_country", opt_text(d.ip_country.as_deref())),
-            ("ip_asn", opt_text(d.ip_asn.as_deref())),
-            ("ip_datacenter", Variable::Bool(d.ip_datacenter)),
-            ("ip_blocklisted", Variable::Bool(d.ip_blocklisted)),
-            ("suspect_score", opt_float(d.suspect_score)),
-            ("provider_verdict", opt_text(d.provider_verdict.as_deref())),
-            ("device_type", opt_text(d.device_type.as_deref())),
-        ])
+/// Where a path of names (`velocity.card.count_5m`) leads in the evaluation
+/// context of a rule set, worked out once when the set is compiled, so that
+/// a decision reads the value straight from its input ([`Input::at`]) and
+/// gets what the context would hold there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    root: Root,
+    /// Indices into the names of each part along the path.
+    members: Box<[u8]>,
+    /// The path goes on below a plain value or names no member of a part:
+    /// null, as the engine reads a missing member.
+    beyond: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Root {
+    /// An index into [`CONTEXT_NAMES`].
+    Feature(usize),
+    /// A payload extra or `gateway_*` field.
+    Extra(Box<str>),
+    /// A name the rule set's context leaves out ([`Uses`]): null there.
+    Absent,
+}
+
+/// A value [`Input::at`] leaves to the rule engine: something below an array
+/// or object the request sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable;
+
+impl Place {
+    /// The place of `path` (at least one name) in the context built with
+    /// `uses`; `None` for an empty path or a part too large to index.
+    pub fn of(path: &[&str], uses: &Uses) -> Option<Place> {
+        let (first, rest) = path.split_first()?;
+        let root = match CONTEXT_NAMES.iter().position(|n| n == first) {
+            Some(i) if uses.wants(1 << i) => Root::Feature(i),
+            Some(_) => Root::Absent,
+            None if uses.wants_extra(first) => Root::Extra((*first).into()),
+            None => Root::Absent,
+        };
+        let mut members = Vec::new();
+        let mut beyond = !rest.is_empty();
+        if let Root::Feature(i) = root {
+            // Which features are parts, and their members, follow from the
+            // types alone: the default input has the shape of every input.
+            let shape = Input::default();
+            let mut value = shape.feature(i);
+            beyond = false;
+            for name in rest {
+                let Val::Part(part) = value else {
+                    beyond = true;
+                    break;
+                };
+                let Some(m) = part.names().iter().position(|n| n == name) else {
+                    beyond = true;
+                    break;
+                };
+                members.push(u8::try_from(m).ok()?);
+                value = part.read(m);
+            }
+        }
+        Some(Place {
+            root,
+            members: members.into(),
+            beyond,
+        })
     }
 }
 
-impl VelocityInput {
-    fn to_variable(&self) -> Variable {
-        let v = self;
-        object([
-            ("user", v.user.to_variable()),
-            ("card", v.card.to_variable()),
-            ("device", v.device.to_variable()),
-            ("ip", v.ip.to_variable()),
-            ("cards_per_device", uint(v.cards_per_device)),
-            ("cards_per_user", uint(v.cards_per_user)),
-            ("devices_per_user", uint(v.devices_per_user)),
-        ])
+impl Input {
+    /// The value at `place`: what the context built with the place's
+    /// [`Uses`] holds there.
+    pub fn at(&self, place: &Place) -> Result<Val<'_>, Unreadable> {
+        let mut value = match &place.root {
+            Root::Feature(i) => self.feature(*i),
+            Root::Extra(name) => self.extra.get(&**name).map_or(Val::Null, json),
+            Root::Absent => Val::Null,
+        };
+        for &m in &place.members {
+            let Val::Part(part) = value else {
+                return Ok(Val::Null);
+            };
+            value = part.read(usize::from(m));
+        }
+        if place.beyond {
+            // Below JSON the request sent, the engine reads on; below
+            // anything else it reads null.
+            return match value {
+                Val::Json(_) => Err(Unreadable),
+                _ => Ok(Val::Null),
+            };
+        }
+        Ok(value)
     }
 }
 
-impl CustomerInput {
-    fn to_variable(&self) -> Variable {
-        let c = self;
-        object([
-            ("known", Variable::Bool(c.known)),
-            ("status", text(&c.status)),
-            ("age_days", float(c.age_days)),
-            ("decisions", int(c.decisions)),
-            ("allows", int(c.allows)),
-            ("reviews", int(c.reviews)),
-            ("blocks", int(c.blocks)),
-            ("fraud_labels", int(c.fraud_labels)),
-            ("amount_count", int(c.amount_count)),
-            ("avg_amount", float(c.avg_amount)),
-            ("max_amount", float(c.max_amount)),
-            ("devices", int(c.devices)),
-            ("cards", int(c.cards)),
-            ("known_device", Variable::Bool(c.known_device)),
-            ("known_card", Variable::Bool(c.known_card)),
-        ])
-    }
-}
+part!(DeviceInput {
+    known,
+    provider,
+    visitor_id,
+    confidence,
+    bot,
+    bot_probability,
+    vpn,
+    proxy,
+    tor,
+    incognito,
+    tampering,
+    virtual_machine,
+    emulator,
+    jailbroken,
+    rooted,
+    frida,
+    mitm_attack,
+    ip_address,
+    ip_country,
+    ip_asn,
+    ip_datacenter,
+    ip_blocklisted,
+    suspect_score,
+    provider_verdict,
+    device_type,
+});
+
+part!(VelocityInput {
+    user,
+    card,
+    device,
+    ip,
+    cards_per_device,
+    cards_per_user,
+    devices_per_user,
+});
+
+part!(CustomerInput {
+    known,
+    status,
+    age_days,
+    decisions,
+    allows,
+    reviews,
+    blocks,
+    fraud_labels,
+    amount_count,
+    avg_amount,
+    max_amount,
+    devices,
+    cards,
+    known_device,
+    known_card,
+});
 
 #[cfg(test)]
 mod tests {

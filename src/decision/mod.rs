@@ -133,7 +133,7 @@ fn round4(x: f64) -> f64 {
 
 /// Runs the rules over the input and scores it.
 pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
-    let evaluation = rules.evaluate(&input.context(&rules.uses));
+    let evaluation = rules.evaluate_input(input);
     let mut sum = 0.0;
     let mut forced = Action::Allow;
     let mut rule_hits = Vec::with_capacity(evaluation.hits.len());
@@ -254,7 +254,7 @@ pub fn sample_input() -> Input {
 
 /// The rules that fail (or give no boolean) on [`sample_input`].
 pub fn sample_faults(rules: &CompiledRuleSet) -> Vec<(String, self::rules::RuleFault)> {
-    let evaluation = rules.evaluate(&sample_input().context(&rules.uses));
+    let evaluation = rules.evaluate_input(&sample_input());
     evaluation
         .faults
         .into_iter()

@@ -7,6 +7,8 @@
 //! analyst can fix it. Every subscriber without a stored rule set uses the
 //! [default pack](default_rule_set), version 0.
 
+mod direct;
+
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
@@ -244,6 +246,9 @@ pub struct CompiledRuleSet {
     combined: Option<Expression<Standard>>,
     /// The parts of the context the enabled rules read.
     pub uses: super::features::Uses,
+    /// Every enabled rule translated to run on the input itself, when each
+    /// can be (see [`direct`]).
+    direct: Option<Box<[direct::Program]>>,
 }
 
 /// Why a rule neither hit nor missed on one decision.
@@ -312,18 +317,21 @@ pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
         .collect::<Vec<_>>()
         .join(", ");
     let combined = compile_expression(&format!("[{source}]")).ok();
+    let uses = super::features::Uses::of(
+        set.rules
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.expression.as_str()),
+    );
+    let direct = direct::translate_all(rules.iter().map(|r| &**r.program.bytecode()), &uses);
     Ok(CompiledRuleSet {
         version,
         review_threshold: set.review_threshold,
         block_threshold: set.block_threshold,
         rules,
         combined,
-        uses: super::features::Uses::of(
-            set.rules
-                .iter()
-                .filter(|r| r.enabled)
-                .map(|r| r.expression.as_str()),
-        ),
+        uses,
+        direct,
     })
 }
 
@@ -340,6 +348,21 @@ fn kind(value: &Variable) -> &'static str {
 }
 
 impl CompiledRuleSet {
+    /// Runs every rule over `input`: on the input itself when the set allows
+    /// and the rules all give a boolean, else on the engine over the
+    /// context, so the outcome is the engine's either way.
+    pub fn evaluate_input(&self, input: &super::Input) -> Evaluation {
+        if let Some(programs) = &self.direct {
+            if let Some(hits) = direct::run_all(programs, input) {
+                return Evaluation {
+                    hits,
+                    faults: Vec::new(),
+                };
+            }
+        }
+        self.evaluate(&input.context(&self.uses))
+    }
+
     /// Runs every rule over `context` (see [`super::Input::to_variable`]).
     /// Pure apart from the per-thread VM scratch space.
     pub fn evaluate(&self, context: &Variable) -> Evaluation {

@@ -134,7 +134,7 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
     let request_id_value =
         take_id("request_id").ok_or_else(|| RequestError::missing("request_id"))?;
     let callback_value = take_id("callback_url");
-    let request_id = identifier(&request_id_value, "request_id")?;
+    let request_id = identifier(request_id_value, "request_id")?;
     let callback_url = callback_value.map(|v| callback_url(&v)).transpose()?;
 
     // Features: the gateway's first, the payload's over them (the merchant
@@ -148,8 +148,12 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
         None => (None, Map::new()),
     };
     let from_gateway_amount = features.contains_key("transaction_amount");
-    for (name, value) in payload {
-        if !value.is_null() {
+    // A null payload field counts as absent, here and among the extras.
+    payload.retain(|_, value| !value.is_null());
+    if features.is_empty() {
+        features = payload;
+    } else {
+        for (name, value) in payload {
             features.insert(name, value);
         }
     }
@@ -290,14 +294,16 @@ fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// The field, read by `read`, which takes the value over (a valid string is
+/// kept, not copied).
 fn optional<T>(
     features: &mut Map<String, Value>,
     field: &str,
-    read: impl FnOnce(&Value) -> Result<T>,
+    read: impl FnOnce(Value) -> Result<T>,
 ) -> Result<Option<T>> {
     match features.remove(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => read(&value).map(Some),
+        Some(value) => read(value).map(Some),
     }
 }
 
@@ -307,53 +313,65 @@ fn kind(value: &Value) -> &'static str {
 
 /// A non-empty string without control characters; a JSON integer is taken as
 /// its decimal form (merchants' ids are often numbers).
-fn identifier(value: &Value, field: &str) -> Result<String> {
+fn identifier(value: Value, field: &str) -> Result<String> {
     match value {
         Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
         other => plain_text(other, field, MAX_ID),
     }
 }
 
-fn plain_text(value: &Value, field: &str, max: usize) -> Result<String> {
+fn plain_text(value: Value, field: &str, max: usize) -> Result<String> {
     let Value::String(s) = value else {
         return Err(RequestError::invalid(
             field,
-            &format!("expected a string, got {}", kind(value)),
+            &format!("expected a string, got {}", kind(&value)),
         ));
     };
     if s.trim().is_empty() {
         return Err(RequestError::invalid(field, "must not be empty"));
     }
-    if s.chars().count() > max {
+    // A string holds at least as many bytes as characters.
+    if s.len() > max && s.chars().count() > max {
         return Err(RequestError::invalid(
             field,
             &format!("must be at most {max} characters"),
         ));
     }
-    if s.chars().any(char::is_control) {
+    // Printable ASCII holds no control character; anything else is decoded.
+    if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) && s.chars().any(char::is_control) {
         return Err(RequestError::invalid(
             field,
             "must not contain control characters",
         ));
     }
-    Ok(s.clone())
+    Ok(s)
 }
 
-fn lower_text(field: &'static str) -> impl FnOnce(&Value) -> Result<String> {
-    move |v| plain_text(v, field, 64).map(|s| s.trim().to_ascii_lowercase())
+fn lower_text(field: &'static str) -> impl FnOnce(Value) -> Result<String> {
+    move |v| {
+        plain_text(v, field, 64).map(|mut s| {
+            if s.trim().len() == s.len() {
+                s.make_ascii_lowercase();
+                s
+            } else {
+                s.trim().to_ascii_lowercase()
+            }
+        })
+    }
 }
 
 /// ISO 3166 alpha-2: two ASCII letters, any case.
-fn country(field: &'static str) -> impl FnOnce(&Value) -> Result<String> {
+fn country(field: &'static str) -> impl FnOnce(Value) -> Result<String> {
     move |v| {
-        let s = plain_text(v, field, 2).map_err(|_| {
+        let mut s = plain_text(v, field, 2).map_err(|_| {
             RequestError::invalid(
                 field,
                 "expected an ISO 3166 alpha-2 country code such as \"US\"",
             )
         })?;
         if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Ok(s.to_ascii_uppercase())
+            s.make_ascii_uppercase();
+            Ok(s)
         } else {
             Err(RequestError::invalid(
                 field,
@@ -368,9 +386,10 @@ fn digits_field(
     min: usize,
     max: usize,
     field: &'static str,
-) -> impl FnOnce(&Value) -> Result<String> {
+) -> impl FnOnce(Value) -> Result<String> {
     move |v| {
         let s = match v {
+            Value::String(s) if s.trim().len() == s.len() => s,
             Value::String(s) => s.trim().to_owned(),
             Value::Number(n) if n.is_u64() => n.to_string(),
             _ => String::new(),
@@ -391,11 +410,18 @@ fn digits_field(
     }
 }
 
-fn ip(value: &Value) -> Result<String> {
+fn ip(value: Value) -> Result<String> {
     let s = plain_text(value, "ip_address", 64)?;
-    IpAddr::from_str(s.trim())
-        .map(|ip| ip.to_string())
-        .map_err(|_| RequestError::invalid("ip_address", "expected an IPv4 or IPv6 address"))
+    match IpAddr::from_str(s.trim()) {
+        // An IPv4 address parses only in its one written form (no leading
+        // zeros, no spaces), which is how it prints.
+        Ok(IpAddr::V4(_)) if s.trim().len() == s.len() => Ok(s),
+        Ok(ip) => Ok(ip.to_string()),
+        Err(_) => Err(RequestError::invalid(
+            "ip_address",
+            "expected an IPv4 or IPv6 address",
+        )),
+    }
 }
 
 /// A JSON number ≥ 0, or a string holding a plain decimal number (`"12.50"`).
@@ -478,8 +504,10 @@ fn callback_url(value: &Value) -> Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
     use serde_json::json;
 
     fn parsed(body: Value) -> Result<Transaction> {
@@ -543,5 +571,67 @@ mod tests {
         .unwrap();
         assert_eq!(tx.input.subscriber_id, json!("12"));
         assert_eq!(tx.payload_subscriber_id, None);
+    }
+
+    /// What the parser gave before it kept valid strings instead of copying
+    /// them.
+    fn ip_as_before(s: &str) -> Option<String> {
+        IpAddr::from_str(s.trim()).ok().map(|ip| ip.to_string())
+    }
+
+    #[test]
+    fn an_ip_address_reads_as_it_prints() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut samples: Vec<String> = [
+            "203.0.113.7",
+            " 203.0.113.7",
+            "203.0.113.7 ",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3",
+            "1.2.3.4.5",
+            "+1.2.3.4",
+            "::1",
+            "::FFFF:192.0.2.1",
+            "2001:DB8:0:0:0:0:0:1",
+            "2001:db8::1",
+            "fe80::1%eth0",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for _ in 0..5000 {
+            let octets: Vec<String> = (0..4)
+                .map(|_| match rng.gen_range(0..6) {
+                    0 => format!("0{}", rng.gen_range(0..100)),
+                    1 => rng.gen_range(0..400).to_string(),
+                    _ => rng.gen_range(0..256).to_string(),
+                })
+                .collect();
+            samples.push(octets.join("."));
+        }
+        let mut valid = 0;
+        for s in samples {
+            let got = ip(Value::String(s.clone())).ok();
+            assert_eq!(got, ip_as_before(&s), "{s:?}");
+            valid += usize::from(got.is_some());
+        }
+        assert!(valid > 1000, "{valid}");
+    }
+
+    #[test]
+    fn text_checks_count_characters_and_find_control_characters() {
+        let check = |s: &str, max: usize| plain_text(Value::String(s.to_owned()), "f", max);
+        assert_eq!(check("ab", 2).unwrap(), "ab");
+        assert!(check("abc", 2).is_err());
+        assert_eq!(check("éé", 2).unwrap(), "éé", "4 bytes, 2 characters");
+        assert!(check("a\u{7f}", 9).is_err());
+        assert!(check("a\u{85}b", 9).is_err(), "a C1 control character");
+        assert!(check("a\tb", 9).is_err());
+        assert_eq!(check("a~ b", 9).unwrap(), "a~ b");
+        assert!(check("  ", 9).is_err());
     }
 }

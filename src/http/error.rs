@@ -83,6 +83,15 @@ pub const RETRY_AFTER_SECS: &str = "1";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = error_response(self.status, &self.message);
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The body was refused unread: what is left of it would be taken
+            // for the next request, so the connection ends with this answer,
+            // and says so, or a client would send its next request into it.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -48,10 +48,13 @@ pub fn currency(code: &str) -> Option<Currency> {
     if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
         return None;
     }
-    let upper = code.to_ascii_uppercase();
+    let mut upper = [0u8; 3];
+    upper.copy_from_slice(bytes);
+    upper.make_ascii_uppercase();
+    let upper = std::str::from_utf8(&upper).ok()?;
     let table = all();
     table
-        .binary_search_by(|c| c.code.cmp(upper.as_str()))
+        .binary_search_by(|c| c.code.cmp(upper))
         .ok()
         .and_then(|i| table.get(i).copied())
 }
