@@ -3,6 +3,7 @@
 //! Nothing below this module imports it.
 
 pub mod auth;
+pub mod bodies;
 pub mod customers;
 pub mod decisions;
 pub mod error;
