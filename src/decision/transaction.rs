@@ -308,9 +308,9 @@ fn kind(value: &Value) -> &'static str {
 /// A non-empty string without control characters; a JSON integer is taken as
 /// its decimal form (merchants' ids are often numbers).
 fn identifier(value: &Value, field: &str) -> Result<String> {
-    match value {
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        other => plain_text(other, field, MAX_ID),
+    match super::gateways::integer_text(value) {
+        Some(text) => Ok(text),
+        None => plain_text(value, field, MAX_ID),
     }
 }
 
@@ -372,7 +372,7 @@ fn digits_field(
     move |v| {
         let s = match v {
             Value::String(s) => s.trim().to_owned(),
-            Value::Number(n) if n.is_u64() => n.to_string(),
+            Value::Number(_) => super::gateways::integer_text(v).unwrap_or_default(),
             _ => String::new(),
         };
         if (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {

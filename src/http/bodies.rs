@@ -624,3 +624,13 @@ fn bin_source() -> RefOr<Schema> {
 fn transaction_type() -> RefOr<Schema> {
     string_enum(&["transaction"]).into()
 }
+
+/// The jobs to list, by state.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum JobStateFilter {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}

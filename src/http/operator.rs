@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// previous secret.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/webhook-secret/rotate", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = crate::http::bodies::SecretRotation, description = "May be empty"),
+    request_body(content = Option<crate::http::bodies::SecretRotation>, description = "May be empty"),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = RotatedSecret),
@@ -61,7 +61,7 @@ async fn rotate_webhook_secret(
         let body = crate::fields::parse_object(&body)?;
         match optional(&body, "grace_period_seconds") {
             None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
+            Some(v) => Some(crate::fields::integer_text(v).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
                 ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
             })?),
         }
@@ -174,7 +174,7 @@ async fn update(
 /// Issue an API key. The key is in this response only; riskgate stores its hash.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/keys", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = crate::http::bodies::NewApiKey, description = "May be empty"),
+    request_body(content = Option<crate::http::bodies::NewApiKey>, description = "May be empty"),
     security(("admin_token" = [])),
     responses(
         (status = 201, body = ApiKeyCreated),
@@ -377,6 +377,7 @@ async fn remove_rate_limit(
 #[derive(Deserialize, IntoParams)]
 struct JobQuery {
     /// `pending`, `running`, `succeeded` or `failed`.
+    #[param(value_type = Option<crate::http::bodies::JobStateFilter>)]
     state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<i64>,

@@ -118,6 +118,23 @@ pub fn extract(event: &Value) -> Result<Extracted, GatewayError> {
     })
 }
 
+/// A JSON number that is a whole number, as its decimal text: `12` and
+/// `12.0` alike (JSON Schema and JavaScript clients do not tell them apart),
+/// within the range of `i64` and `u64`.
+pub fn integer_text(v: &Value) -> Option<String> {
+    let Value::Number(n) = v else {
+        return None;
+    };
+    if n.is_i64() || n.is_u64() {
+        return Some(n.to_string());
+    }
+    let f = n.as_f64()?;
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let whole = f.fract() == 0.0 && f >= i64::MIN as f64 && f < u64::MAX as f64;
+    #[allow(clippy::cast_possible_truncation)]
+    whole.then(|| (f as i128).to_string())
+}
+
 /// How an error message names a JSON value's type.
 pub fn json_kind(v: &Value) -> &'static str {
     match v {
