@@ -47,7 +47,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
         crate::http::error::ErrorBody,
         crate::http::bodies::FingerprintCredentials,
         crate::http::bodies::StytchCredentials,
-        crate::http::bodies::FingerprintiqCredentials
+        crate::http::bodies::FingerprintiqCredentials,
+        crate::http::bodies::JobStateFilter
     ))
 )]
 struct ApiDoc;
@@ -78,7 +79,26 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
+    optional_bodies(&mut openapi);
     (router, openapi)
+}
+
+/// Bodies an operation may omit (an empty body is an empty object there).
+fn optional_bodies(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::Required;
+    for path in [
+        "/admin/subscribers/{id}/keys",
+        "/admin/subscribers/{id}/webhook-secret/rotate",
+    ] {
+        let op = openapi
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.post.as_mut());
+        if let Some(body) = op.and_then(|op| op.request_body.as_mut()) {
+            body.required = Some(Required::False);
+        }
+    }
 }
 
 /// The credentials a `PUT …/providers/{provider}` takes depend on the

@@ -382,7 +382,10 @@ impl utoipa::PartialSchema for SubscriberUpdate {
     fn schema() -> RefOr<Schema> {
         let object = ObjectBuilder::new()
             .property("name", nullable_name_200())
-            .property("status", nullable(string_enum(&["active", "suspended"]).into()))
+            .property(
+                "status",
+                nullable(string_enum(&["active", "suspended"]).into()),
+            )
             .build();
         let present = |field: &str| {
             ObjectBuilder::new()
@@ -394,7 +397,13 @@ impl utoipa::PartialSchema for SubscriberUpdate {
             .item(present("name"))
             .item(present("status"))
             .build();
-        Schema::AllOf(AllOfBuilder::new().item(object).item(Schema::AnyOf(either)).build()).into()
+        Schema::AllOf(
+            AllOfBuilder::new()
+                .item(object)
+                .item(Schema::AnyOf(either))
+                .build(),
+        )
+        .into()
     }
 }
 

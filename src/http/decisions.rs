@@ -72,7 +72,12 @@ fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 #[allow(dead_code)] // documents the header; `idempotency_key` reads it
 struct IdempotencyKey {
     /// Repeat a request safely: the same key (within 24 h) returns the same decision.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]([ -~]*[\\x21-\\x7e])?$")]
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7e]([ -~]*[\\x21-\\x7e])?$"
+    )]
     idempotency_key: Option<String>,
 }
 

@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// previous secret.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/webhook-secret/rotate", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Option<crate::http::bodies::SecretRotation>, description = "May be empty"),
+    request_body(content = crate::http::bodies::SecretRotation, description = "May be empty"),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = RotatedSecret),
@@ -61,9 +61,16 @@ async fn rotate_webhook_secret(
         let body = crate::fields::parse_object(&body)?;
         match optional(&body, "grace_period_seconds") {
             None => None,
-            Some(v) => Some(crate::fields::integer_text(v).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
-                ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
-            })?),
+            Some(v) => Some(
+                crate::fields::integer_text(v)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "grace_period_seconds",
+                            "expected a whole number of seconds",
+                        )
+                    })?,
+            ),
         }
     };
     let grace = std::time::Duration::from_secs(grace.unwrap_or(24 * 3600));
@@ -174,7 +181,7 @@ async fn update(
 /// Issue an API key. The key is in this response only; riskgate stores its hash.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/keys", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Option<crate::http::bodies::NewApiKey>, description = "May be empty"),
+    request_body(content = crate::http::bodies::NewApiKey, description = "May be empty"),
     security(("admin_token" = [])),
     responses(
         (status = 201, body = ApiKeyCreated),

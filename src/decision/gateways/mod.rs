@@ -119,8 +119,9 @@ pub fn extract(event: &Value) -> Result<Extracted, GatewayError> {
 }
 
 /// A JSON number that is a whole number, as its decimal text: `12` and
-/// `12.0` alike (JSON Schema and JavaScript clients do not tell them apart),
-/// within the range of `i64` and `u64`.
+/// `12.0` alike (JSON Schema and JavaScript clients do not tell them apart).
+/// A float counts only where it is exact (up to 2^53): beyond, it stands for
+/// an integer outside `i64` and `u64` that was rounded on the way in.
 pub fn integer_text(v: &Value) -> Option<String> {
     let Value::Number(n) = v else {
         return None;
@@ -129,10 +130,9 @@ pub fn integer_text(v: &Value) -> Option<String> {
         return Some(n.to_string());
     }
     let f = n.as_f64()?;
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-    let whole = f.fract() == 0.0 && f >= i64::MIN as f64 && f < u64::MAX as f64;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
     #[allow(clippy::cast_possible_truncation)]
-    whole.then(|| (f as i128).to_string())
+    (f.fract() == 0.0 && f.abs() <= EXACT).then(|| (f as i64).to_string())
 }
 
 /// How an error message names a JSON value's type.
