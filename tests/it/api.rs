@@ -803,7 +803,7 @@ async fn openapi_lists_every_error_and_types_every_body() {
                 } else if path != "/metrics" && path != "/openapi.json" {
                     let schema = resolve(schema);
                     assert!(
-                        schema["properties"].is_object(),
+                        schema["properties"].is_object() || schema["allOf"].is_array(),
                         "{what} {status}: untyped response {schema}"
                     );
                 }
