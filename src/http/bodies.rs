@@ -98,7 +98,7 @@ fn amount() -> RefOr<Schema> {
             ObjectBuilder::new()
                 .schema_type(Type::Number)
                 .minimum(Some(0))
-                .maximum(Some(100_000_000_000_000_i64 as f64)),
+                .maximum(Some(100_000_000_000_000_f64)),
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .pattern(Some(r"^0*[0-9]{1,14}(\.[0-9]{1,14})?$|^0*100000000000000(\.0+)?$")),
