@@ -43,7 +43,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 #[openapi(
     info(title = "riskgate", description = "Self-hosted, multi-tenant fraud decision service"),
     modifiers(&SecuritySchemes),
-    components(schemas(crate::http::error::ErrorBody))
+    components(schemas(
+        crate::http::error::ErrorBody,
+        crate::http::bodies::FingerprintCredentials,
+        crate::http::bodies::StytchCredentials,
+        crate::http::bodies::FingerprintiqCredentials,
+        crate::http::bodies::JobStateFilter
+    ))
 )]
 struct ApiDoc;
 
@@ -65,13 +71,68 @@ impl Modify for SecuritySchemes {
 
 /// The routes and their OpenAPI description, from the same annotations.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest::router())
         .merge(decisions::router())
         .merge(customers::router())
         .merge(operator::router())
         .merge(ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    provider_paths(&mut openapi);
+    optional_bodies(&mut openapi);
+    (router, openapi)
+}
+
+/// Bodies an operation may omit (an empty body is an empty object there).
+fn optional_bodies(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::Required;
+    for path in [
+        "/admin/subscribers/{id}/keys",
+        "/admin/subscribers/{id}/webhook-secret/rotate",
+        "/admin/subscribers/{id}/signing-key/rotate",
+    ] {
+        let op = openapi
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.post.as_mut());
+        if let Some(body) = op.and_then(|op| op.request_body.as_mut()) {
+            body.required = Some(Required::False);
+        }
+    }
+}
+
+/// The credentials a `PUT …/providers/{provider}` takes depend on the
+/// provider the path names, which one path template cannot say: the document
+/// lists the route once per provider, each with its own body.
+fn provider_paths(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    const TEMPLATE: &str = "/admin/subscribers/{id}/providers/{provider}";
+    let Some(item) = openapi.paths.paths.remove(TEMPLATE) else {
+        return;
+    };
+    for (provider, schema) in [
+        ("fingerprint", "FingerprintCredentials"),
+        ("stytch", "StytchCredentials"),
+        ("fingerprintiq", "FingerprintiqCredentials"),
+    ] {
+        let mut item = item.clone();
+        if let Some(op) = item.put.as_mut() {
+            if let Some(params) = op.parameters.as_mut() {
+                params.retain(|p| p.name != "provider");
+            }
+            op.operation_id = Some(format!("put_{provider}_credentials"));
+            if let Some(body) = op.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    content.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+                }
+            }
+        }
+        openapi
+            .paths
+            .paths
+            .insert(TEMPLATE.replace("{provider}", provider), item);
+    }
 }
 
 /// The OpenAPI document of the whole API, built from the annotations.

@@ -35,7 +35,7 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldError> {
     }
 }
 
-pub use crate::decision::gateways::json_kind;
+pub use crate::decision::gateways::{integer_text, json_kind};
 
 /// The field's value; absent and `null` are both "missing".
 pub fn required<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a Value, FieldError> {
@@ -97,9 +97,9 @@ pub fn optional_text<'a>(
 /// A subscriber id: 1–64 characters of `[A-Za-z0-9_-]`, or a JSON integer that
 /// stands for its decimal form (`12` and `"12"` are the same subscriber).
 pub fn subscriber_id(value: &Value, field: &str) -> Result<String, FieldError> {
-    let id = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+    let id = match (value, integer_text(value)) {
+        (Value::String(s), _) => s.clone(),
+        (_, Some(text)) => text,
         _ => {
             return Err(FieldError::invalid(
                 field,

@@ -314,9 +314,9 @@ fn kind(value: &Value) -> &'static str {
 /// A non-empty string without control characters; a JSON integer is taken as
 /// its decimal form (merchants' ids are often numbers).
 fn identifier(value: Value, field: &str) -> Result<String> {
-    match value {
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        other => plain_text(other, field, MAX_ID),
+    match super::gateways::integer_text(&value) {
+        Some(text) => Ok(text),
+        None => plain_text(value, field, MAX_ID),
     }
 }
 
@@ -391,7 +391,7 @@ fn digits_field(
         let s = match v {
             Value::String(s) if s.trim().len() == s.len() => s,
             Value::String(s) => s.trim().to_owned(),
-            Value::Number(n) if n.is_u64() => n.to_string(),
+            Value::Number(_) => super::gateways::integer_text(v).unwrap_or_default(),
             _ => String::new(),
         };
         if (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -431,7 +431,14 @@ fn amount(value: &Value) -> Result<Decimal> {
         // serde_json writes small and large floats with an exponent (`1e-7`).
         Value::Number(n) => {
             let text = n.to_string();
-            Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text))
+            Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                // Below a decimal's 28 places (`2.2e-309`) an amount is zero
+                // in every currency; it is still a number >= 0.
+                .or_else(|err| match n.as_f64() {
+                    Some(f) if f.abs() < 1e-28 => Ok(Decimal::ZERO),
+                    _ => Err(err),
+                })
         }
         // The decimal parser also takes `1_000`, and trimming took `" 10 "`:
         // a string is held to the plain form, so what was sent is what is read.
@@ -520,6 +527,20 @@ mod tests {
     fn with_amount(amount: Value) -> Result<Transaction> {
         parsed(json!({"request_id": "r", "subscriber_id": 12,
                       "payload": {"transaction_amount": amount, "currency": "USD"}}))
+    }
+
+    #[test]
+    fn amounts_below_a_decimals_precision_are_zero_and_whole_floats_are_integers() {
+        let tx = with_amount(json!(2.225_073_858_507_203e-309)).unwrap();
+        assert!(tx.input.transaction_amount.is_zero());
+        let tx = parsed(json!({"request_id": 7.0, "subscriber_id": 12,
+                               "payload": {"transaction_amount": 1, "currency": "USD", "bin": 411111.0}}))
+        .unwrap();
+        assert_eq!(tx.input.request_id, "7");
+        assert_eq!(tx.input.bin.as_deref(), Some("411111"));
+        assert!(parsed(json!({"request_id": 7.5, "subscriber_id": 12,
+                              "payload": {"transaction_amount": 1, "currency": "USD"}}))
+        .is_err());
     }
 
     #[test]

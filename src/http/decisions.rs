@@ -53,9 +53,32 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 #[derive(Serialize, ToSchema)]
 pub struct AsyncJob {
     /// `queued` (a callback will be sent), `delivered`, `failed`, or `none`.
-    #[schema(example = "queued")]
+    #[schema(value_type = String, example = "queued", schema_with = async_status)]
     status: &'static str,
     will_callback: bool,
+}
+
+fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["queued", "delivered", "failed", "none"]))
+        .into()
+}
+
+/// `Idempotency-Key`: visible ASCII, not blank, at most 255 characters
+/// (after trimming), else `400`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documents the header; `idempotency_key` reads it
+struct IdempotencyKey {
+    /// Repeat a request safely: the same key (within 24 h) returns the same decision.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7e]([ -~]*[\\x21-\\x7e])?$"
+    )]
+    idempotency_key: Option<String>,
 }
 
 fn async_job(callback_url: Option<&str>) -> AsyncJob {
@@ -128,15 +151,18 @@ fn score_response(scored: &Scored) -> Result<Response, ApiError> {
     post,
     path = "/risk/bin/score",
     tag = "scoring",
-    request_body(content = Object, description = "`{request_id, subscriber_id, payload | gateway_event, callback_url?}`"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a request safely: the same key (within 24 h) returns the same decision")),
+    request_body(content = crate::http::bodies::ScoreRequest, description = "A transaction: `payload` features and/or a `gateway_event`"),
+    params(IdempotencyKey),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The decision", body = Object),
-        (status = 400, description = "Missing or invalid field", body = crate::http::error::ErrorBody),
+        (status = 200, description = "The decision", body = crate::http::bodies::ScoreResponse),
+        (status = 400, description = "Invalid JSON, a missing or invalid field or header, or a callback_url whose host does not resolve to a public address", body = crate::http::error::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Over the subscriber's rate limit (`Retry-After` says when to retry)", body = crate::http::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable, try again", body = crate::http::error::ErrorBody),
         (status = 403, description = "subscriber_id does not match API key", body = crate::http::error::ErrorBody),
         (status = 409, description = "Idempotency-Key reused with another body", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Request body too large", body = crate::http::error::ErrorBody),
         (status = 422, description = "gateway_event not recognized or unusable", body = crate::http::error::ErrorBody),
     )
 )]
@@ -152,22 +178,27 @@ async fn score(
 }
 
 /// A stored decision, as its owner reads it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DecisionView<'a> {
     decision_id: &'a str,
     request_id: &'a str,
     subscriber_id: &'a str,
     created_at: String,
+    #[schema(value_type = String, example = "bin")]
     source: &'static str,
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "transaction")]
     kind: &'static str,
+    #[schema(value_type = Object)]
     input: &'a RawValue,
+    #[schema(value_type = crate::http::bodies::DecisionResult)]
     result: &'a RawValue,
     rules_version: i64,
     /// Microseconds from request to decision (before the commit).
     duration_us: i64,
     callback_url: Option<&'a str>,
     async_job: AsyncJob,
+    #[schema(value_type = Option<crate::http::bodies::Label>)]
     label: Option<&'static str>,
     labeled_at: Option<String>,
     /// The callback, when one was asked for: its state, the final result it
@@ -176,14 +207,17 @@ struct DecisionView<'a> {
     callback: Option<CallbackView<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CallbackView<'a> {
     /// `queued`, `delivering`, `delivered` or `failed`.
+    #[schema(value_type = String)]
     status: &'static str,
     webhook_id: String,
     url: &'a str,
     /// The result after the device signals arrived (absent until re-scored).
+    #[schema(value_type = Option<crate::http::bodies::DecisionResult>)]
     final_result: Option<&'a RawValue>,
+    #[schema(value_type = Option<Object>)]
     final_input: Option<&'a RawValue>,
     final_at: Option<String>,
     next_attempt_at: Option<String>,
@@ -191,7 +225,7 @@ struct CallbackView<'a> {
     attempts: Vec<AttemptView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AttemptView {
     attempt: i64,
     at: String,
@@ -272,8 +306,10 @@ fn decision_view(detail: &DecisionDetail) -> Result<Response, ApiError> {
     params(("decision_id" = String, Path, description = "The `dec_…` id")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The decision: input, result, label", body = Object),
+        (status = 200, description = "The decision: input, result, label", body = DecisionView),
         (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Over the subscriber's rate limit (`Retry-After` says when to retry)", body = crate::http::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable, try again", body = crate::http::error::ErrorBody),
         (status = 404, description = "No such decision for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]
@@ -292,12 +328,15 @@ async fn show_decision(
     path = "/risk/decisions/{decision_id}/feedback",
     tag = "scoring",
     params(("decision_id" = String, Path, description = "The `dec_…` id")),
-    request_body(content = Object, description = "`{\"label\": \"fraud\" | \"legit\" | \"chargeback\"}`"),
+    request_body(content = crate::http::bodies::Feedback),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The labelled decision", body = Object),
-        (status = 400, description = "Missing or invalid label", body = crate::http::error::ErrorBody),
+        (status = 200, description = "The labelled decision", body = DecisionView),
+        (status = 400, description = "Invalid JSON, or a missing or invalid label", body = crate::http::error::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Over the subscriber's rate limit (`Retry-After` says when to retry)", body = crate::http::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable, try again", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Request body too large", body = crate::http::error::ErrorBody),
         (status = 404, description = "No such decision for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]

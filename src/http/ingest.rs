@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -11,7 +10,6 @@ use super::auth::Subscriber;
 use super::error::ApiError;
 use super::request::JsonObject;
 use crate::decision::scrub::masked_id;
-use crate::providers::Provider;
 use crate::service::ingest::{EventView, IngestResponse};
 use crate::state::AppState;
 
@@ -21,36 +19,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(event))
 }
 
-/// `POST /fingerprint/ingest` body.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documents the body; the handler reads it field by field
-pub struct IngestRequest {
-    /// The provider's request (event) id: Fingerprint `requestId` / `event_id`,
-    /// Stytch `telemetry_id`, FingerprintIQ event id.
-    #[schema(example = "1708102555327.NLOjmg")]
-    request_id: String,
-    /// The subscriber's id (a string, or an integer standing for its decimal form).
-    #[schema(value_type = String, example = "12")]
-    subscriber_id: serde_json::Value,
-    #[schema(example = "DEV-SESSION-XYZ")]
-    session_id: String,
-    #[schema(example = "user@example.com")]
-    user_id: String,
-    /// Which provider to ask; the subscriber's default (first configured) when absent.
-    provider: Option<Provider>,
-}
-
 /// Accept a device-identification request id for background prefetch.
 #[utoipa::path(
     post,
     path = "/fingerprint/ingest",
     tag = "fingerprint",
-    request_body = IngestRequest,
+    request_body = crate::http::bodies::IngestRequest,
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Accepted; the fetch is recorded durably", body = IngestResponse),
         (status = 400, description = "Invalid JSON, or a missing or malformed field", body = crate::http::error::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Over the subscriber's rate limit (`Retry-After` says when to retry)", body = crate::http::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable, try again", body = crate::http::error::ErrorBody),
         (status = 403, description = "subscriber_id does not match API key", body = crate::http::error::ErrorBody),
         (status = 413, description = "Request body too large", body = crate::http::error::ErrorBody),
         (status = 422, description = "No device provider configured (or not the one asked for)", body = crate::http::error::ErrorBody),
@@ -75,6 +56,8 @@ async fn ingest(
     responses(
         (status = 200, description = "The event: pending, ready or failed", body = EventView),
         (status = 401, description = "Missing or invalid API key", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Over the subscriber's rate limit (`Retry-After` says when to retry)", body = crate::http::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable, try again", body = crate::http::error::ErrorBody),
         (status = 404, description = "No such request id for this subscriber", body = crate::http::error::ErrorBody),
     )
 )]

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod bodies;
 pub mod customers;
 pub mod decisions;
 pub mod error;

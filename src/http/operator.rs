@@ -12,7 +12,6 @@ use super::auth::Operator;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::request::JsonObject;
-use crate::decision::RuleSet;
 use crate::fields::optional;
 use crate::providers::Provider;
 use crate::service::operator::*;
@@ -42,10 +41,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// previous secret.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/webhook-secret/rotate", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{\"grace_period_seconds\"?: integer}` (an empty body is fine)"),
+    request_body(content = crate::http::bodies::SecretRotation, description = "May be empty"),
     security(("admin_token" = [])),
-    responses((status = 200, body = RotatedSecret), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RotatedSecret),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn rotate_webhook_secret(
     State(app): State<AppState>,
     _: Operator,
@@ -75,9 +80,11 @@ fn grace_period(
 ) -> Result<std::time::Duration, ApiError> {
     let seconds = match optional(body, "grace_period_seconds") {
         None => 24 * 3600,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
-        })?,
+        Some(v) => crate::fields::integer_text(v)
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::invalid("grace_period_seconds", "expected a whole number of seconds")
+            })?,
     };
     Ok(std::time::Duration::from_secs(seconds))
 }
@@ -89,10 +96,16 @@ fn grace_period(
 /// callbacks carry signatures of both the new and the previous scheme.
 #[utoipa::path(put, path = "/admin/subscribers/{id}/signing-scheme", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{\"signing_scheme\": \"v1\"|\"v1a\", \"grace_period_seconds\"?: integer}`"),
+    request_body(content = crate::http::bodies::SigningSchemeChange),
     security(("admin_token" = [])),
-    responses((status = 200, body = SigningSchemeSet), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = SigningSchemeSet),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn put_signing_scheme(
     State(app): State<AppState>,
     _: Operator,
@@ -115,10 +128,16 @@ async fn put_signing_scheme(
 /// callbacks carry signatures with both the new and the previous key.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/signing-key/rotate", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{\"grace_period_seconds\"?: integer}` (an empty body is fine)"),
+    request_body(content = crate::http::bodies::SecretRotation, description = "May be empty"),
     security(("admin_token" = [])),
-    responses((status = 200, body = RotatedSigningKey), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RotatedSigningKey),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn rotate_signing_key_pair(
     State(app): State<AppState>,
     _: Operator,
@@ -137,8 +156,13 @@ async fn rotate_signing_key_pair(
     params(("id" = String, Path, description = "Subscriber id"),
            ("decision_id" = String, Path, description = "The decision whose callback failed")),
     security(("admin_token" = [])),
-    responses((status = 202, body = RetriedCallback), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, description = "The callback has not failed", body = ErrorBody)))]
+    responses(
+        (status = 202, body = RetriedCallback),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 409, description = "The callback has not failed", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn retry_decision_callback(
     State(app): State<AppState>,
     _: Operator,
@@ -152,11 +176,15 @@ async fn retry_decision_callback(
 /// Create a subscriber. The response carries its webhook signing secret, once,
 /// and for `signing_scheme` `v1a` the public key of its new Ed25519 key pair.
 #[utoipa::path(post, path = "/admin/subscribers", tag = "operator",
-    request_body(content = Object, description = "`{\"id\"?: string|integer, \"name\": string, \"signing_scheme\"?: \"v1\"|\"v1a\"}`"),
+    request_body(content = crate::http::bodies::NewSubscriber),
     security(("admin_token" = [])),
     responses(
         (status = 201, body = SubscriberView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 409, description = "A subscriber with this id already exists", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
     ))]
 async fn create(
     State(app): State<AppState>,
@@ -170,7 +198,11 @@ async fn create(
 /// List subscribers.
 #[utoipa::path(get, path = "/admin/subscribers", tag = "operator",
     security(("admin_token" = [])),
-    responses((status = 200, body = SubscriberList), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, body = SubscriberList),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn list(State(app): State<AppState>, _: Operator) -> Result<Json<SubscriberList>, ApiError> {
     Ok(Json(list_subscribers(app.store.as_ref()).await?))
 }
@@ -179,7 +211,12 @@ async fn list(State(app): State<AppState>, _: Operator) -> Result<Json<Subscribe
 #[utoipa::path(get, path = "/admin/subscribers/{id}", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = SubscriberView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = SubscriberView),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn show(
     State(app): State<AppState>,
     _: Operator,
@@ -192,10 +229,16 @@ async fn show(
 /// subscriber's keys stop working on the next request.
 #[utoipa::path(patch, path = "/admin/subscribers/{id}", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{\"name\"?: string, \"status\"?: \"active\"|\"suspended\"}`"),
+    request_body(content = crate::http::bodies::SubscriberUpdate),
     security(("admin_token" = [])),
-    responses((status = 200, body = SubscriberView), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = SubscriberView),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn update(
     State(app): State<AppState>,
     _: Operator,
@@ -210,9 +253,16 @@ async fn update(
 /// Issue an API key. The key is in this response only; riskgate stores its hash.
 #[utoipa::path(post, path = "/admin/subscribers/{id}/keys", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{\"name\"?: string}` (a label; the body may be empty)"),
+    request_body(content = crate::http::bodies::NewApiKey, description = "May be empty"),
     security(("admin_token" = [])),
-    responses((status = 201, body = ApiKeyCreated), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 201, body = ApiKeyCreated),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn create_api_key(
     State(app): State<AppState>,
     _: Operator,
@@ -233,7 +283,12 @@ async fn create_api_key(
 #[utoipa::path(get, path = "/admin/subscribers/{id}/keys", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ApiKeyList),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn list_api_keys(
     State(app): State<AppState>,
     _: Operator,
@@ -246,7 +301,12 @@ async fn list_api_keys(
 #[utoipa::path(delete, path = "/admin/subscribers/{id}/keys/{key_id}", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id"), ("key_id" = String, Path, description = "Key id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = ApiKeyView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ApiKeyView),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn revoke_api_key(
     State(app): State<AppState>,
     _: Operator,
@@ -264,10 +324,16 @@ async fn revoke_api_key(
 #[utoipa::path(put, path = "/admin/subscribers/{id}/providers/{provider}", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id"),
            ("provider" = Provider, Path, description = "fingerprint, stytch or fingerprintiq")),
-    request_body(content = Object, description = "The provider's credentials"),
+    request_body(content = crate::http::bodies::ProviderCredentials, description = "The credentials of the provider the path names"),
     security(("admin_token" = [])),
-    responses((status = 200, body = ProviderView), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ProviderView),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn put_provider_credentials(
     State(app): State<AppState>,
     _: Operator,
@@ -287,7 +353,12 @@ async fn put_provider_credentials(
 #[utoipa::path(get, path = "/admin/subscribers/{id}/rules", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = RuleSetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RuleSetView),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn show_rules(
     State(app): State<AppState>,
     _: Operator,
@@ -300,10 +371,16 @@ async fn show_rules(
 /// `400` naming it, and the previous version stays in force.
 #[utoipa::path(put, path = "/admin/subscribers/{id}/rules", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body = RuleSet,
+    request_body = crate::http::bodies::RuleSetInput,
     security(("admin_token" = [])),
-    responses((status = 200, body = RuleSetView), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RuleSetView),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn replace_rules(
     State(app): State<AppState>,
     _: Operator,
@@ -320,8 +397,12 @@ async fn replace_rules(
 #[utoipa::path(get, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = RateLimitView), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RateLimitView),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn show_rate_limit(
     State(app): State<AppState>,
     _: Operator,
@@ -335,10 +416,16 @@ async fn show_rate_limit(
 /// second's worth). Requests over it answer `429` with `Retry-After`.
 #[utoipa::path(put, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
-    request_body(content = Object, description = "`{requests_per_second, burst?}`"),
+    request_body(content = crate::http::bodies::RateLimitRequest),
     security(("admin_token" = [])),
-    responses((status = 200, body = RateLimitView), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RateLimitView),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn set_rate_limit(
     State(app): State<AppState>,
     _: Operator,
@@ -352,8 +439,12 @@ async fn set_rate_limit(
 #[utoipa::path(delete, path = "/admin/subscribers/{id}/rate-limit", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     security(("admin_token" = [])),
-    responses((status = 200, body = RateLimitView), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = RateLimitView),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn remove_rate_limit(
     State(app): State<AppState>,
     _: Operator,
@@ -365,6 +456,7 @@ async fn remove_rate_limit(
 #[derive(Deserialize, IntoParams)]
 struct JobQuery {
     /// `pending`, `running`, `succeeded` or `failed`.
+    #[param(value_type = Option<crate::http::bodies::JobStateFilter>)]
     state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<i64>,
@@ -374,8 +466,13 @@ struct JobQuery {
 #[utoipa::path(get, path = "/admin/subscribers/{id}/jobs", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id"), JobQuery),
     security(("admin_token" = [])),
-    responses((status = 200, body = JobList), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = JobList),
+        (status = 400, description = "Invalid JSON, or a missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid admin token", body = ErrorBody),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+        (status = 503, description = "Database unavailable, try again", body = ErrorBody),
+    ))]
 async fn list_subscriber_jobs(
     State(app): State<AppState>,
     _: Operator,

@@ -151,8 +151,8 @@ impl RateLimits {
             })?;
         let burst = match body.get("burst") {
             None | Some(Value::Null) => (per_second.ceil() as u64).max(1),
-            Some(value) => value
-                .as_u64()
+            Some(value) => crate::fields::integer_text(value)
+                .and_then(|b| b.parse::<u64>().ok())
                 .filter(|b| (1..=MAX_BURST).contains(b))
                 .ok_or_else(|| {
                     ServiceError::invalid("burst", "expected a whole number from 1 to 1000000")

@@ -735,7 +735,12 @@ async fn openapi_documents_every_route() {
         ("/admin/subscribers/{id}/keys", "post"),
         ("/admin/subscribers/{id}/keys", "get"),
         ("/admin/subscribers/{id}/keys/{key_id}", "delete"),
-        ("/admin/subscribers/{id}/providers/{provider}", "put"),
+        ("/admin/subscribers/{id}/providers/fingerprint", "put"),
+        ("/admin/subscribers/{id}/providers/stytch", "put"),
+        ("/admin/subscribers/{id}/providers/fingerprintiq", "put"),
+        ("/admin/subscribers/{id}/rate-limit", "get"),
+        ("/admin/subscribers/{id}/rate-limit", "put"),
+        ("/admin/subscribers/{id}/rate-limit", "delete"),
         ("/admin/subscribers/{id}/rules", "get"),
         ("/admin/subscribers/{id}/rules", "put"),
         ("/admin/subscribers/{id}/jobs", "get"),
@@ -784,6 +789,88 @@ async fn openapi_documents_every_route() {
     );
     assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
     app.stop().await;
+}
+
+/// What a client generator or a contract test needs from the document: every
+/// error an operation can answer, with the `{"error"}` schema, and request
+/// bodies that say which fields are required and what they accept.
+async fn openapi_lists_every_error_and_types_every_body() {
+    let doc = serde_json::to_value(riskgate::app::openapi()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |schema: &Value| -> Value {
+        match schema["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => schema.clone(),
+        }
+    };
+    let error_ref = "#/components/schemas/ErrorBody";
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            let statuses: Vec<u16> = responses.keys().map(|s| s.parse().unwrap()).collect();
+            for (status, response) in responses {
+                let schema = &response["content"]["application/json"]["schema"];
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(schema["$ref"], error_ref, "{what} {status}");
+                } else if path != "/metrics" && path != "/openapi.json" {
+                    let schema = resolve(schema);
+                    assert!(
+                        schema["properties"].is_object() || schema["allOf"].is_array(),
+                        "{what} {status}: untyped response {schema}"
+                    );
+                }
+            }
+            let security = op["security"].to_string();
+            let mut expected = Vec::new();
+            if security.contains("api_key") {
+                expected.extend([401, 429, 503]);
+            }
+            if security.contains("admin_token") {
+                expected.extend([401, 503]);
+            }
+            if path.starts_with("/admin/subscribers/{id}") {
+                expected.push(404);
+            }
+            if let Some(body) = op.get("requestBody") {
+                expected.extend([400, 413]);
+                let schema = resolve(&body["content"]["application/json"]["schema"]);
+                let typed = schema["properties"].is_object()
+                    || schema["allOf"].is_array()
+                    || schema["anyOf"].is_array();
+                assert!(typed, "{what}: untyped request body {schema}");
+            }
+            for status in expected {
+                assert!(statuses.contains(&status), "{what} does not list {status}");
+            }
+        }
+    }
+    // The documented score payload: every feature a request may carry, the
+    // two the parser requires, and extras accepted.
+    let payload = &schemas["ScorePayload"];
+    let fields = payload["properties"].as_object().unwrap();
+    for feature in riskgate::decision::features::FEATURES {
+        let request = feature.origin == riskgate::decision::features::Origin::Request;
+        if request && !matches!(feature.name, "subscriber_id" | "request_id") {
+            assert!(
+                fields.contains_key(feature.name),
+                "payload lacks {}",
+                feature.name
+            );
+        }
+    }
+    assert_eq!(
+        payload["required"],
+        json!(["transaction_amount", "currency"])
+    );
+    assert_ne!(payload["additionalProperties"], json!(false));
+    let score = &schemas["ScoreRequest"];
+    assert_eq!(
+        score["required"],
+        json!(["request_id", "subscriber_id", "payload"])
+    );
+    let feedback = &schemas["Label"];
+    assert_eq!(feedback["enum"], json!(["fraud", "legit", "chargeback"]));
 }
 
 /// Hostile bodies and headers get 4xx JSON, never a 5xx or a dropped connection.
@@ -899,6 +986,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
         ],
         tokio => [
             openapi_documents_every_route,
+            openapi_lists_every_error_and_types_every_body,
             hostile_inputs_never_cause_server_errors,
         ],
     }

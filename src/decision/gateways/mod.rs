@@ -118,6 +118,23 @@ pub fn extract(event: &Value) -> Result<Extracted, GatewayError> {
     })
 }
 
+/// A JSON number that is a whole number, as its decimal text: `12` and
+/// `12.0` alike (JSON Schema and JavaScript clients do not tell them apart).
+/// A float counts only where it is exact (up to 2^53): beyond, it stands for
+/// an integer outside `i64` and `u64` that was rounded on the way in.
+pub fn integer_text(v: &Value) -> Option<String> {
+    let Value::Number(n) = v else {
+        return None;
+    };
+    if n.is_i64() || n.is_u64() {
+        return Some(n.to_string());
+    }
+    let f = n.as_f64()?;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    #[allow(clippy::cast_possible_truncation)]
+    (f.fract() == 0.0 && f.abs() <= EXACT).then(|| (f as i64).to_string())
+}
+
 /// How an error message names a JSON value's type.
 pub fn json_kind(v: &Value) -> &'static str {
     match v {
