@@ -118,13 +118,24 @@ fn uuid_spans(b: &[u8]) -> Vec<(usize, usize)> {
 /// number, by the scrubber's definition; so is a negative number).
 pub fn clear_in_value(value: &Value) -> Vec<String> {
     let mut found = Vec::new();
-    walk(value, &mut found);
+    walk(value, true, &mut found);
     found
 }
 
-fn walk(value: &Value, found: &mut Vec<String>) {
+/// [`clear_in_value`] in keys and strings only: for what the service computed
+/// (a decision's input holds amounts in minor units and counters, whatever
+/// their digits), where every number that came from the request was an
+/// amount or was masked into a string already.
+pub fn clear_in_text(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(value, false, &mut found);
+    found
+}
+
+fn walk(value: &Value, numbers: bool, found: &mut Vec<String>) {
     match value {
         Value::String(s) => found.extend(clear_card_numbers(s)),
+        Value::Number(_) if !numbers => {}
         Value::Number(n) => {
             let integral = n.as_u64().or_else(|| {
                 n.as_f64()
@@ -135,11 +146,11 @@ fn walk(value: &Value, found: &mut Vec<String>) {
                 found.extend(clear_card_numbers(&n.to_string()));
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+        Value::Array(items) => items.iter().for_each(|v| walk(v, numbers, found)),
         Value::Object(map) => {
             for (k, v) in map {
                 found.extend(clear_card_numbers(k));
-                walk(v, found);
+                walk(v, numbers, found);
             }
         }
         Value::Null | Value::Bool(_) => {}
