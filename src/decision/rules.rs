@@ -286,11 +286,45 @@ thread_local! {
 }
 
 /// Compiles every enabled rule. The error is a `400` message naming the rule.
+/// How deep an expression may nest brackets. The expression engine's parser
+/// spends memory exponential in the depth of some nestings (sixty `[` took
+/// more than 2 GiB), and no rule a person writes comes near this.
+const MAX_NESTING: usize = 16;
+
+/// The deepest nesting of `(`, `[` and `{` outside string literals.
+fn nesting(expression: &str) -> usize {
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None);
+    let mut chars = expression.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
     let mut rules = Vec::with_capacity(set.rules.len());
     // Disabled rules must compile too: enabling one later must not be the
     // moment its typo shows.
     for rule in &set.rules {
+        if nesting(&rule.expression) > MAX_NESTING {
+            return Err(format!(
+                "Invalid rule '{}': the expression nests brackets more than {MAX_NESTING} deep",
+                rule.name
+            ));
+        }
         let program = compile_expression(&rule.expression).map_err(|e| {
             format!(
                 "Invalid rule '{}': the expression does not compile: {e}",
@@ -413,6 +447,32 @@ impl CompiledRuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deeply_nested_expressions_are_refused_before_the_engine_sees_them() {
+        let fuzzed = include_str!(
+            "../../fuzz/regressions/rule_set/oom-6e133ab055bdefad9a4231e3f2e1d6d62ab7bb0e"
+        );
+        let set = |expression: &str| RuleSet {
+            review_threshold: 0.3,
+            block_threshold: 0.7,
+            rules: vec![Rule {
+                name: "deep".into(),
+                expression: expression.into(),
+                weight: 0.1,
+                action: None,
+                description: None,
+                enabled: true,
+            }],
+        };
+        let err = compile(&set(fuzzed), 1).err().unwrap();
+        assert!(err.contains("nests brackets more than 16 deep"), "{err}");
+        let sixteen = format!("{}1{} == 1", "(".repeat(16), ")".repeat(16));
+        assert!(compile(&set(&sixteen), 1).is_ok());
+        assert!(compile(&set(&format!("({sixteen})")), 1).is_err());
+        // Brackets inside strings are text.
+        assert!(compile(&set(&format!("email == '{}'", "[".repeat(40))), 1).is_ok());
+    }
     use serde_json::json;
 
     fn parse(v: Value) -> Result<RuleSet, String> {

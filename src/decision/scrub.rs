@@ -59,11 +59,7 @@ pub fn scrub_value(value: &mut Value) -> Vec<FoundPan> {
 
 /// Masks every full card number in `s`; `None` when there is none.
 pub fn scrub_str(s: &str) -> Option<String> {
-    let hits = scan(s.as_bytes());
-    if hits.is_empty() {
-        return None;
-    }
-    Some(mask(s, &hits))
+    mask_all(s).map(|(masked, _)| masked)
 }
 
 /// An identifier as riskgate keeps it: with any card number in it masked
@@ -286,20 +282,40 @@ fn mask(s: &str, hits: &[Hit]) -> String {
 
 /// Masks `s` and records its hits at `path`; `None` when nothing was found.
 fn scrub_at(s: &str, path: Option<&PathNode<'_>>, found: &mut Vec<FoundPan>) -> Option<String> {
-    let hits = scan(s.as_bytes());
-    if hits.is_empty() {
-        return None;
-    }
+    let (masked, parts) = mask_all(s)?;
     let rendered = render(path);
-    for hit in &hits {
-        let (bin, last4) = hit.parts(s.as_bytes());
+    for (bin, last4) in parts {
         found.push(FoundPan {
             path: rendered.clone(),
             bin,
             last4,
         });
     }
-    Some(mask(s, &hits))
+    Some(masked)
+}
+
+/// `s` with every card number masked, and the `(bin, last4)` of each; `None`
+/// when there is none. Scanned again until nothing is left: two card numbers
+/// can overlap (`4242 4242 4242 4242 42424 0004` holds a second one from the
+/// first's last four digits on), and the scan takes only the first, so the
+/// second would stay in the clear and masking the output again would change
+/// it.
+fn mask_all(s: &str) -> Option<(String, Vec<(String, String)>)> {
+    let hits = scan(s.as_bytes());
+    if hits.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<_> = hits.iter().map(|h| h.parts(s.as_bytes())).collect();
+    let mut masked = mask(s, &hits);
+    // Each pass masks at least three more digits, so this ends.
+    loop {
+        let more = scan(masked.as_bytes());
+        if more.is_empty() {
+            return Some((masked, parts));
+        }
+        parts.extend(more.iter().map(|h| h.parts(masked.as_bytes())));
+        masked = mask(&masked, &more);
+    }
 }
 
 /// A path to the current value, built only when a card number is found.
@@ -386,12 +402,11 @@ fn walk(value: &mut Value, at: Option<&PathNode<'_>>, found: &mut Vec<FoundPan>)
 fn scrub_keys(map: &mut Map<String, Value>, at: Option<&PathNode<'_>>, found: &mut Vec<FoundPan>) {
     let mut renames = Vec::new();
     for key in map.keys() {
-        let hits = scan(key.as_bytes());
-        if !hits.is_empty() {
-            renames.push((key.clone(), mask(key, &hits), hits));
+        if let Some((masked, parts)) = mask_all(key) {
+            renames.push((key.clone(), masked, parts));
         }
     }
-    for (old, mut new, hits) in renames {
+    for (old, mut new, parts) in renames {
         let Some(item) = map.remove(&old) else {
             continue;
         };
@@ -404,8 +419,7 @@ fn scrub_keys(map: &mut Map<String, Value>, at: Option<&PathNode<'_>>, found: &m
             segment: Segment::Key(&new),
         };
         let path = render(Some(&node));
-        for hit in &hits {
-            let (bin, last4) = hit.parts(old.as_bytes());
+        for (bin, last4) in parts {
             found.push(FoundPan {
                 path: path.clone(),
                 bin,
@@ -640,6 +654,34 @@ mod tests {
         assert_eq!((raw.bin.as_str(), raw.last4.as_str()), ("55555555", "4444"));
         let amex = found.iter().find(|f| f.path == "payload.items[1]").unwrap();
         assert_eq!((amex.bin.as_str(), amex.last4.as_str()), ("378282", "0005"));
+    }
+
+    #[test]
+    fn overlapping_card_numbers_are_both_masked_and_masking_is_idempotent() {
+        // The second number starts at the first one's last four digits.
+        let text = "4242 4242 4242 4242 42424 0004";
+        assert!(luhn_valid(b"4242424242424242") && luhn_valid(b"4242424240004"));
+        let masked = scrub_str(text).unwrap();
+        assert_eq!(masked, "4242 4242 **** 4242 42*** 0004");
+        assert_eq!(scrub_str(&masked), None);
+        assert_eq!(masked_id(&masked), masked.as_str());
+        let mut value = json!({ text: text });
+        let found = scrub_value(&mut value);
+        assert_eq!(value, json!({ masked.as_str(): masked.as_str() }));
+        let parts: Vec<_> = found
+            .iter()
+            .map(|f| (f.bin.as_str(), f.last4.as_str()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("42424242", "4242"),
+                ("424242", "0004"),
+                ("42424242", "4242"),
+                ("424242", "0004")
+            ]
+        );
+        assert!(scrub_value(&mut value).is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! provider's analysis of it, committed before the caller is answered, so an
 //! acknowledged ingest survives a crash right after it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,56 @@ pub struct IngestResponse {
     session_id: String,
 }
 
+/// What an ingest body asks, validated; the ids as riskgate keeps them (any
+/// card number in them masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestRequest<'a> {
+    pub request_id: Cow<'a, str>,
+    pub session_id: Cow<'a, str>,
+    pub user_id: Cow<'a, str>,
+    /// The provider asked for, if any (checked against the configured ones
+    /// later).
+    pub provider: Option<Provider>,
+}
+
+/// Reads an ingest body for the API key's subscriber: every refusal is a
+/// `400` naming the field, or a `403` when the body names another subscriber.
+/// Pure: no I/O.
+pub fn read_request<'a>(
+    subscriber: &str,
+    body: &'a Map<String, Value>,
+) -> ServiceResult<IngestRequest<'a>> {
+    // Absent fields are reported before malformed ones, in the documented order.
+    let fields = ["request_id", "subscriber_id", "session_id", "user_id"];
+    for field in fields {
+        required(body, field)?;
+    }
+    let request_id = masked_id(request_id(required(body, "request_id")?)?);
+    let claimed = subscriber_id(required(body, "subscriber_id")?, "subscriber_id")?;
+    let session_id = text(required(body, "session_id")?, "session_id", ID_MAX)?;
+    let user_id = text(required(body, "user_id")?, "user_id", ID_MAX)?;
+    // Card numbers are masked here exactly as scoring masks them, so the
+    // request, session and user keys agree and no full number is stored
+    // (the request id is masked above: a provider's ids never hold one).
+    let (session_id, user_id) = (masked_id(session_id), masked_id(user_id));
+    if claimed != subscriber {
+        return Err(ServiceError::subscriber_mismatch());
+    }
+    let provider = optional_text(body, "provider", 32)?
+        .map(|p| {
+            Provider::parse(p).ok_or_else(|| {
+                ServiceError::invalid("provider", &format!("expected {}", Provider::EXPECTED))
+            })
+        })
+        .transpose()?;
+    Ok(IngestRequest {
+        request_id,
+        session_id,
+        user_id,
+        provider,
+    })
+}
+
 impl Ingest {
     /// Validates an ingest body for the subscriber and records its fetch.
     pub async fn accept(
@@ -109,31 +160,13 @@ impl Ingest {
         subscriber: &str,
         body: &Map<String, Value>,
     ) -> ServiceResult<IngestResponse> {
-        // Absent fields are reported before malformed ones, in the documented order.
-        let fields = ["request_id", "subscriber_id", "session_id", "user_id"];
-        for field in fields {
-            required(body, field)?;
-        }
-        let request_id = masked_id(request_id(required(body, "request_id")?)?);
-        let request_id = request_id.as_ref();
-        let claimed = subscriber_id(required(body, "subscriber_id")?, "subscriber_id")?;
-        let session_id = text(required(body, "session_id")?, "session_id", ID_MAX)?;
-        let user_id = text(required(body, "user_id")?, "user_id", ID_MAX)?;
-        // Card numbers are masked here exactly as scoring masks them, so the
-        // request, session and user keys agree and no full number is stored
-        // (the request id is masked above: a provider's ids never hold one).
-        let (session_id, user_id) = (masked_id(session_id), masked_id(user_id));
-        let (session_id, user_id) = (session_id.as_ref(), user_id.as_ref());
-        if claimed != subscriber {
-            return Err(ServiceError::subscriber_mismatch());
-        }
-        let asked = optional_text(body, "provider", 32)?
-            .map(|p| {
-                Provider::parse(p).ok_or_else(|| {
-                    ServiceError::invalid("provider", &format!("expected {}", Provider::EXPECTED))
-                })
-            })
-            .transpose()?;
+        let IngestRequest {
+            request_id,
+            session_id,
+            user_id,
+            provider: asked,
+        } = read_request(subscriber, body)?;
+        let (request_id, session_id, user_id) = (&*request_id, &*session_id, &*user_id);
 
         let configured = self.subscriber_providers(subscriber).await?;
         let Some(default) = configured.first() else {
