@@ -391,7 +391,7 @@ fn digits_field(
         let s = match v {
             Value::String(s) if s.trim().len() == s.len() => s,
             Value::String(s) => s.trim().to_owned(),
-            Value::Number(_) => super::gateways::integer_text(v).unwrap_or_default(),
+            Value::Number(_) => super::gateways::integer_text(&v).unwrap_or_default(),
             _ => String::new(),
         };
         if (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {

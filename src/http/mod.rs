@@ -3,8 +3,8 @@
 //! Nothing below this module imports it.
 
 pub mod auth;
-pub mod connections;
 pub mod bodies;
+pub mod connections;
 pub mod customers;
 pub mod decisions;
 pub mod error;
