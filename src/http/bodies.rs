@@ -642,7 +642,7 @@ pub struct ScoreResponse {
     source: String,
     #[schema(rename = "type", schema_with = transaction_type)]
     kind: String,
-    async_job: crate::http::decisions::AsyncJob,
+    async_job: AsyncJob,
 }
 
 fn bin_source() -> RefOr<Schema> {
@@ -661,4 +661,21 @@ pub enum JobStateFilter {
     Running,
     Succeeded,
     Failed,
+}
+
+/// What the async part of a decision will do: a callback once the device
+/// signals are in, when a `callback_url` was accepted.
+#[derive(serde::Serialize, ToSchema)]
+pub struct AsyncJob {
+    /// `queued` (a callback will be sent), `delivered`, `failed`, or `none`.
+    #[schema(value_type = String, example = "queued", schema_with = async_status)]
+    pub status: &'static str,
+    pub will_callback: bool,
+}
+
+fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["queued", "delivered", "failed", "none"]))
+        .into()
 }

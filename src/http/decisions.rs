@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Subscriber;
+use super::bodies::AsyncJob;
 use super::error::ApiError;
 use super::request::JsonObject;
 use crate::clock::rfc3339;
@@ -46,23 +47,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(Some(key.to_owned()))
-}
-
-/// What the async part of a decision will do: a callback once the device
-/// signals are in, when a `callback_url` was accepted.
-#[derive(Serialize, ToSchema)]
-pub struct AsyncJob {
-    /// `queued` (a callback will be sent), `delivered`, `failed`, or `none`.
-    #[schema(value_type = String, example = "queued", schema_with = async_status)]
-    status: &'static str,
-    will_callback: bool,
-}
-
-fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["queued", "delivered", "failed", "none"]))
-        .into()
 }
 
 /// `Idempotency-Key`: visible ASCII, not blank, at most 255 characters

@@ -12,7 +12,7 @@ use std::sync::{PoisonError, RwLock};
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::group_commit::Touches;
+use super::touches::Touches;
 use super::{CustomerFeatures, CustomerRow, CustomerStatus, Millis};
 
 #[derive(Debug, Clone)]

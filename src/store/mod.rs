@@ -20,6 +20,7 @@ mod settings;
 mod shared;
 mod sqlite;
 mod subscribers;
+mod touches;
 mod url;
 
 use std::sync::Arc;
