@@ -401,18 +401,42 @@ impl CompiledRuleSet {
     /// Pure apart from the per-thread VM scratch space.
     pub fn evaluate(&self, context: &Variable) -> Evaluation {
         let scope = Scope::new(context.clone());
-        let mut out = Evaluation::default();
-        VM_CELL.with(|cell| {
-            let Ok(mut vm) = cell.try_borrow_mut() else {
-                // Re-entered on this thread (cannot happen: evaluation never
-                // calls back into itself); a fresh VM keeps it correct.
-                let mut vm = VM::new();
+        // The expression engine can panic on some expressions (an overflow
+        // in its VM on `!``` was found by fuzzing): a rule set must never
+        // take a request down with it, so a panic faults every rule of this
+        // evaluation and the thread's VM, possibly left half-way, is replaced.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut out = Evaluation::default();
+            VM_CELL.with(|cell| {
+                let Ok(mut vm) = cell.try_borrow_mut() else {
+                    // Re-entered on this thread (cannot happen: evaluation
+                    // never calls back into itself); a fresh VM keeps it correct.
+                    let mut vm = VM::new();
+                    self.run_all(&scope, &mut vm, &mut out);
+                    return;
+                };
                 self.run_all(&scope, &mut vm, &mut out);
-                return;
-            };
-            self.run_all(&scope, &mut vm, &mut out);
-        });
-        out
+            });
+            out
+        }));
+        run.unwrap_or_else(|_| {
+            VM_CELL.with(|cell| {
+                if let Ok(mut vm) = cell.try_borrow_mut() {
+                    *vm = VM::new();
+                }
+            });
+            Evaluation {
+                hits: Vec::new(),
+                faults: (0..self.rules.len())
+                    .map(|index| {
+                        (
+                            index,
+                            RuleFault::Error("the expression engine failed on this input".into()),
+                        )
+                    })
+                    .collect(),
+            }
+        })
     }
 
     fn run_all(&self, scope: &Scope, vm: &mut VM, out: &mut Evaluation) {
@@ -447,6 +471,30 @@ impl CompiledRuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expression_that_makes_the_engine_panic_faults_instead() {
+        let set = RuleSet {
+            review_threshold: 0.3,
+            block_threshold: 0.7,
+            rules: vec![Rule {
+                name: "fuzzed".into(),
+                expression: "!``".into(),
+                weight: 0.1,
+                action: None,
+                description: None,
+                enabled: true,
+            }],
+        };
+        let Ok(compiled) = compile(&set, 1) else {
+            return; // refused at compile time: as good
+        };
+        let out = compiled.evaluate(&Variable::Null);
+        assert!(out.hits.is_empty());
+        // The thread's engine still works afterwards.
+        let plain = compile(&default_rule_set().unwrap().clone(), 0).unwrap();
+        let _ = plain.evaluate(&Variable::Null);
+    }
 
     #[test]
     fn deeply_nested_expressions_are_refused_before_the_engine_sees_them() {
