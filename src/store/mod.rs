@@ -4,10 +4,11 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
+mod audit;
 mod customer_memory;
 mod customers;
 mod decisions;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use audit::*;
 pub use customers::*;
 pub use decisions::*;
 pub use jobs::*;
@@ -108,7 +110,17 @@ pub trait Lifecycle: Send + Sync {
 /// transaction (or one statement), so an acknowledged write is durable when
 /// the call returns.
 pub trait Store:
-    Lifecycle + Settings + Subscribers + RuleSets + Jobs + Decisions + Customers + Send + Sync + 'static
+    Lifecycle
+    + Settings
+    + Subscribers
+    + RuleSets
+    + Jobs
+    + Decisions
+    + Customers
+    + Audit
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -120,6 +132,7 @@ impl<T> Store for T where
         + Jobs
         + Decisions
         + Customers
+        + Audit
         + Send
         + Sync
         + 'static

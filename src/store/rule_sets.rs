@@ -18,4 +18,10 @@ pub trait RuleSets: Send + Sync {
     /// Stores a new version of the subscriber's rule set and returns it.
     async fn put_rule_set(&self, subscriber_id: &str, body: &str) -> StoreResult<RuleSetRow>;
     async fn current_rule_set(&self, subscriber_id: &str) -> StoreResult<Option<RuleSetRow>>;
+    /// One stored version of the subscriber's rule set.
+    async fn rule_set_version(
+        &self,
+        subscriber_id: &str,
+        version: i64,
+    ) -> StoreResult<Option<RuleSetRow>>;
 }

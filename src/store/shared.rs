@@ -646,6 +646,22 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)
             }
+
+            async fn rule_set_version(
+                &self,
+                subscriber_id: &str,
+                version: i64,
+            ) -> StoreResult<Option<RuleSetRow>> {
+                sqlx::query_as(
+                    "SELECT subscriber_id, version, body, created_at FROM rule_sets \
+                     WHERE subscriber_id = $1 AND version = $2",
+                )
+                .bind(subscriber_id)
+                .bind(version)
+                .fetch_optional(self.reads())
+                .await
+                .map_err(db_err)
+            }
         }
 
         #[async_trait::async_trait]

@@ -349,3 +349,4 @@ store_impls!(
     sqlx::Sqlite,
     sqlx::SqliteConnection
 );
+super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
