@@ -119,7 +119,7 @@ impl Persona {
                     p.country = Some(v.to_ascii_uppercase());
                 }
                 ("asn", v) => p.asn = v.parse().ok().or(p.asn),
-                ("an", v) if word_ok(v, &['-', '.']) => p.asn_name = Some(v.to_owned()),
+                ("an", v) if word_ok(v, &['-', '.', '_']) => p.asn_name = Some(v.to_owned()),
                 ("dc", "") => p.datacenter = true,
                 ("bot", v @ ("bad" | "good")) => p.bot = Some(v.to_owned()),
                 ("vpn", "") => p.vpn = true,
@@ -170,7 +170,11 @@ impl Persona {
         if let Some(asn) = self.asn {
             push(format!("asn_{asn}"));
         }
-        if let Some(name) = self.asn_name.as_deref().filter(|n| word_ok(n, &['-', '.'])) {
+        if let Some(name) = self
+            .asn_name
+            .as_deref()
+            .filter(|n| word_ok(n, &['-', '.', '_']))
+        {
             push(format!("an_{name}"));
         }
         if let Some(bot) = &self.bot {
