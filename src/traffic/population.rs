@@ -307,7 +307,7 @@ fn home_country(rng: &mut Rng) -> &'static str {
         .iter()
         .map(|(c, _, w)| (*c, *w))
         .collect();
-    *rng.weighted(&markets)
+    rng.weighted::<&str>(&markets)
 }
 
 fn shopper(rng: &mut Rng, country: &'static str, mobile: bool) -> Shopper {
@@ -404,16 +404,19 @@ fn finish(plan: Plan) -> Vec<Planned> {
     drafts.sort_by(|a, b| a.planned.at.total_cmp(&b.planned.at));
     let windows = [300.0 * SECOND, 3_600.0 * SECOND, 1.0];
     let mut out: Vec<Planned> = Vec::with_capacity(drafts.len());
+    // Each device's events so far, in order.
+    let mut seen: std::collections::HashMap<Option<String>, Vec<usize>> =
+        std::collections::HashMap::new();
     for (seq, draft) in drafts.iter().enumerate() {
         let mut p = draft.planned.clone();
         let at = p.at;
         let me = draft.planned.persona.clone();
-        let visitor = me.visitor_id.clone();
-        let earlier: Vec<(&Draft, f64)> = drafts[..seq]
+        let history = seen.entry(me.visitor_id.clone()).or_default();
+        let earlier: Vec<(&Draft, f64)> = history
             .iter()
-            .filter(|d| d.planned.persona.visitor_id == visitor)
-            .map(|d| (d, at - d.planned.at))
+            .map(|&i| (&drafts[i], at - drafts[i].planned.at))
             .collect();
+        history.push(seq);
         let count = |w: f64| {
             draft.pages
                 + earlier

@@ -570,8 +570,8 @@ pub struct Person {
 
 pub fn person(rng: &mut Rng) -> Person {
     Person {
-        first: *rng.pick(FIRST),
-        last: *rng.pick(LAST),
+        first: rng.pick::<&str>(FIRST),
+        last: rng.pick::<&str>(LAST),
     }
 }
 

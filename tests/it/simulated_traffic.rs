@@ -46,7 +46,9 @@ fn traffic(args: &[&str]) -> (bool, String, String) {
 }
 
 fn count(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| panic!("{field} in {v}"))
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
 async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backend) {
@@ -57,7 +59,15 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
         let (base, key) = (server.base.clone(), key.clone());
         move || {
             traffic(&[
-                "--url", &base, "--api-key", &key, "--seed", "11", "--shoppers", "12", "--json",
+                "--url",
+                &base,
+                "--api-key",
+                &key,
+                "--seed",
+                "11",
+                "--shoppers",
+                "12",
+                "--json",
             ])
         }
     })
@@ -109,7 +119,11 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
         let label = d["label"].as_str().unwrap();
         let fraud = fraud_rows[d["scenario"].as_str().unwrap()];
         assert_eq!(label, if fraud { "fraud" } else { "legit" }, "{d}");
-        let wanted = if fraud { &mut checked.0 } else { &mut checked.1 };
+        let wanted = if fraud {
+            &mut checked.0
+        } else {
+            &mut checked.1
+        };
         if *wanted >= 3 {
             continue;
         }
@@ -125,7 +139,10 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
         assert_eq!(stored["result"]["action"], d["action"], "{stored}");
         // The persona's device reached the decision.
         assert_eq!(stored["input"]["device_status"], "ready", "{stored}");
-        assert!(stored["input"]["device"]["visitor_id"].is_string(), "{stored}");
+        assert!(
+            stored["input"]["device"]["visitor_id"].is_string(),
+            "{stored}"
+        );
     }
     assert_eq!(checked, (3, 3));
     server.stop();
