@@ -18,6 +18,7 @@ mod process;
 mod rate_limits;
 mod scoring;
 mod signal_cache;
+mod simulated_traffic;
 mod simulator;
 mod store_contract;
 mod velocity;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         rate_limits::trials(),
         scoring::trials(),
         signal_cache::trials(),
+        simulated_traffic::trials(),
         simulator::trials(),
         store_contract::trials(),
         velocity::trials(),
