@@ -123,7 +123,7 @@ impl Scoring {
         // masked like every identifier, so a card number used as one is not
         // kept in full.
         let key = key.map(|k| masked_id(&k).into_owned());
-        let tx = decision::parse_request(body, key.is_some())?;
+        let mut tx = decision::parse_request(body, key.is_some())?;
         let claims = std::iter::once(&tx.input.subscriber_id).chain(&tx.payload_subscriber_id);
         for claim in claims {
             if crate::fields::subscriber_id(claim, "subscriber_id")? != subscriber {
@@ -170,6 +170,7 @@ impl Scoring {
         };
         let user_id = tx.input.user_id.clone();
         let request_id = tx.input.request_id.clone();
+        let references = std::mem::take(&mut tx.references);
         let assessed = self
             .assess(subscriber, tx, event_id, Velocity::Count, now)
             .await?;
@@ -192,6 +193,7 @@ impl Scoring {
             created_at: now,
             customer: assessed.touch,
             callback,
+            references,
         };
         let recorded = self.store.record_decision(&decision, since).await?;
         if decision.callback.is_some() {

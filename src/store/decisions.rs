@@ -84,6 +84,10 @@ pub struct NewDecision {
     /// [`DecisionCallback`](super::JobKind::DecisionCallback) job with the
     /// decision id as `dedupe_key`.
     pub callback: Option<NewJob>,
+    /// The payment's gateway references (see
+    /// [`GatewayRefs`](super::GatewayRefs)), recorded with the decision, in
+    /// the same transaction, when it is inserted.
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

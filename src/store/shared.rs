@@ -301,6 +301,14 @@ macro_rules! store_impls {
                 insert_jobs_on(tx, jobs).await
             }
 
+            async fn insert_refs(
+                &self,
+                tx: &mut Self::Tx,
+                refs: &[$crate::store::gateway_refs::RefRow<'_>],
+            ) -> StoreResult<()> {
+                insert_refs_on(tx, refs).await
+            }
+
             async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()> {
                 touch_customers_on(tx, touches).await
             }
