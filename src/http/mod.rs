@@ -9,6 +9,7 @@ pub mod customers;
 pub mod decisions;
 pub mod error;
 pub mod ingest;
+pub mod labels;
 pub mod operator;
 pub mod ops;
 pub mod request;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod customers;
 pub mod devices;
+pub mod gateway_labels;
 pub mod ingest;
 pub mod operator;
 pub mod rate_limits;

@@ -19,7 +19,7 @@ use crate::decision::{self, CustomerInput, Transaction};
 use crate::metrics::Metrics;
 use crate::secrets::random_id;
 use crate::store::{
-    now_millis, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
+    now_millis, Actor, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
     JobRow, Label, Millis, NewDecision, Store,
 };
 use crate::velocity::{VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
@@ -321,12 +321,14 @@ impl Scoring {
         self.detail(row).await
     }
 
-    /// Labels a decision with what really happened.
+    /// Labels a decision with what really happened; the audit log names
+    /// `actor`.
     pub async fn label(
         &self,
         subscriber: &str,
         id: &str,
         body: &Map<String, Value>,
+        actor: &Actor,
     ) -> ServiceResult<DecisionDetail> {
         let label = crate::fields::required(body, "label")?;
         let label = label
@@ -335,7 +337,7 @@ impl Scoring {
             .ok_or_else(|| ServiceError::invalid("label", "expected fraud, legit or chargeback"))?;
         let row = self
             .store
-            .label_decision(subscriber, id, label, now_millis())
+            .label_decision(subscriber, id, label, now_millis(), actor, Value::Null)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("Decision '{id}' not found")))?;
         self.detail(row).await

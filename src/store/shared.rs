@@ -999,19 +999,40 @@ macro_rules! store_impls {
                 id: &str,
                 label: Label,
                 at: Millis,
+                actor: &Actor,
+                context: serde_json::Value,
             ) -> StoreResult<Option<DecisionRow>> {
                 let Some(memory) = self.memory() else {
-                    return label_decision_on(self.writes(), None, subscriber_id, id, label, at)
-                        .await;
+                    return label_decision_on(
+                        self.writes(),
+                        None,
+                        subscriber_id,
+                        id,
+                        label,
+                        at,
+                        actor,
+                        &context,
+                    )
+                    .await;
                 };
                 // On a task of its own, which runs to its end: a caller going
                 // away mid-commit must not leave the copy behind the file.
                 let (pool, memory) = (self.writes().clone(), memory.clone());
                 let (subscriber_id, id) = (subscriber_id.to_owned(), id.to_owned());
+                let actor = actor.clone();
                 finish_task(
                     tokio::spawn(async move {
-                        label_decision_on(&pool, Some(&memory), &subscriber_id, &id, label, at)
-                            .await
+                        label_decision_on(
+                            &pool,
+                            Some(&memory),
+                            &subscriber_id,
+                            &id,
+                            label,
+                            at,
+                            &actor,
+                            &context,
+                        )
+                        .await
                     })
                     .await,
                 )
@@ -1182,7 +1203,10 @@ macro_rules! store_impls {
         }
 
         /// Labels a decision and keeps its customer's fraud count; with a
-        /// memory, in write order and updating it after the commit.
+        /// memory, in write order and updating it after the commit. The same
+        /// label again changes nothing (neither `labeled_at` nor the count)
+        /// and records no audit entry.
+        #[allow(clippy::too_many_arguments)]
         async fn label_decision_on(
             pool: &sqlx::Pool<$db>,
             memory: Option<&CustomerMemory>,
@@ -1190,30 +1214,32 @@ macro_rules! store_impls {
             id: &str,
             label: Label,
             at: Millis,
+            actor: &Actor,
+            context: &serde_json::Value,
         ) -> StoreResult<Option<DecisionRow>> {
             let _order = match memory {
                 Some(memory) => Some(memory.write_order().await),
                 None => None,
             };
             let mut tx = begin_write(pool).await?;
-            let old: Option<(Option<String>, Option<String>, Millis)> =
-                sqlx::query_as(&format!(
-                    "SELECT label, user_id, created_at FROM decisions \
-                     WHERE subscriber_id = $1 AND id = $2 {}",
-                    $store::LOCK_ROW
-                ))
-                .bind(subscriber_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let Some((old_label, user_id, created_at)) = old else {
+            let old: Option<DecisionRecord> = sqlx::query_as(&format!(
+                "SELECT {DECISION_COLUMNS} FROM decisions \
+                 WHERE subscriber_id = $1 AND id = $2 {}",
+                $store::LOCK_ROW
+            ))
+            .bind(subscriber_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(old) = old.map(DecisionRow::try_from).transpose()? else {
                 return Ok(None);
             };
-            let was_fraud = old_label
-                .as_deref()
-                .and_then(Label::parse)
-                .is_some_and(Label::is_fraud_like);
+            if old.label == Some(label) {
+                return Ok(Some(old));
+            }
+            let was_fraud = old.label.is_some_and(Label::is_fraud_like);
+            let (user_id, created_at) = (old.user_id.clone(), old.created_at);
             let labeled: DecisionRecord = sqlx::query_as(&format!(
                 "UPDATE decisions SET label = $3, labeled_at = $4 \
                  WHERE subscriber_id = $1 AND id = $2 RETURNING {DECISION_COLUMNS}"
@@ -1246,6 +1272,19 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)?;
             }
+            let mut summary = serde_json::json!({
+                "label": label.as_str(),
+                "previous": old.label.map(Label::as_str),
+            });
+            if let (Some(summary), Some(context)) = (summary.as_object_mut(), context.as_object()) {
+                for (k, v) in context {
+                    summary.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            let mut entry =
+                NewAudit::new(subscriber_id, actor, "decision.label", format!("decisions/{id}"), summary);
+            entry.at = at;
+            record_audit_on(&mut tx, &entry).await?;
             tx.commit().await.map_err(db_err)?;
             if let (Some(memory), Some(user_id)) = (memory, &fraud_change) {
                 memory.labeled(subscriber_id, user_id, created_at, delta);
