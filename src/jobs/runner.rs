@@ -432,7 +432,8 @@ mod tests {
             Arc::new(SqliteStore::connect(path.to_str().unwrap()).await.unwrap());
         let now = now_millis();
         store
-            .create_subscriber(&SubscriberRow {
+            .create_subscriber(
+                &SubscriberRow {
                 id: "s1".into(),
                 name: "s1".into(),
                 status: SubscriberStatus::Active,
@@ -447,7 +448,9 @@ mod tests {
                 previous_signing_key_sealed: None,
                 previous_signing_key_expires_at: None,
                 previous_scheme_expires_at: None,
-            })
+                },
+                &crate::store::Actor::Operator,
+            )
             .await
             .unwrap();
         for i in 0..10 {
