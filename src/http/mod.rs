@@ -2,6 +2,7 @@
 //! its error to a status; the auth extractors; the `{"error"}` contract.
 //! Nothing below this module imports it.
 
+pub mod audit;
 pub mod auth;
 pub mod bodies;
 pub mod connections;

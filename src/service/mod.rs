@@ -4,6 +4,7 @@
 //! these; each takes its dependencies explicitly (the store, the cache, the
 //! velocity counters, the rule book), never the HTTP state.
 
+pub mod audit;
 pub mod auth;
 pub mod customers;
 pub mod devices;
