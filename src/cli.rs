@@ -301,7 +301,13 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                     subscriber_id,
                     name,
                 } => print(
-                    &operator::create_key(store.as_ref(), &subscriber_id, name.as_deref(), &OPERATOR).await?,
+                    &operator::create_key(
+                        store.as_ref(),
+                        &subscriber_id,
+                        name.as_deref(),
+                        &OPERATOR,
+                    )
+                    .await?,
                 ),
                 KeyAction::List { subscriber_id } => {
                     print(&operator::list_keys(store.as_ref(), &subscriber_id).await?)
@@ -309,7 +315,10 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 KeyAction::Revoke {
                     subscriber_id,
                     key_id,
-                } => print(&operator::revoke_key(store.as_ref(), &subscriber_id, &key_id, &OPERATOR).await?),
+                } => print(
+                    &operator::revoke_key(store.as_ref(), &subscriber_id, &key_id, &OPERATOR)
+                        .await?,
+                ),
             };
             store.close().await;
             result
@@ -342,10 +351,16 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             }
             let store = open_db(&db, false).await?;
             let sealer = checked_sealer(store.as_ref(), &db).await?;
-            let result =
-                operator::put_provider(store.as_ref(), &sealer, &subscriber_id, provider, &body, &OPERATOR)
-                    .await
-                    .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
+            let result = operator::put_provider(
+                store.as_ref(),
+                &sealer,
+                &subscriber_id,
+                provider,
+                &body,
+                &OPERATOR,
+            )
+            .await
+            .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
             store.close().await;
             print(&result?)
         }
@@ -432,7 +447,10 @@ async fn subscriber(
         SubscriberAction::SigningScheme { id, scheme, grace } => {
             let scheme = operator::parse_signing_scheme(&Value::String(scheme))?;
             let sealer = checked_sealer(store, db).await?;
-            print(&operator::set_signing_scheme(store, &sealer, &id, scheme, grace, &OPERATOR).await?)
+            print(
+                &operator::set_signing_scheme(store, &sealer, &id, scheme, grace, &OPERATOR)
+                    .await?,
+            )
         }
         SubscriberAction::RotateSigningKey { id, grace } => {
             let sealer = checked_sealer(store, db).await?;
@@ -443,10 +461,18 @@ async fn subscriber(
         }
         SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
         SubscriberAction::Suspend { id } => print(
-            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended), &OPERATOR).await?,
+            &operator::set_subscriber(
+                store,
+                &id,
+                None,
+                Some(SubscriberStatus::Suspended),
+                &OPERATOR,
+            )
+            .await?,
         ),
         SubscriberAction::Activate { id } => print(
-            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active), &OPERATOR).await?,
+            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active), &OPERATOR)
+                .await?,
         ),
     }
 }

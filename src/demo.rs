@@ -52,7 +52,7 @@ pub async fn prepare(app: &AppState) -> Result<String, ServiceError> {
             &object(body),
             &actor,
         )
-            .await?;
+        .await?;
     }
     app.ingest
         .providers

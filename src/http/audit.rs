@@ -49,5 +49,7 @@ async fn show_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = parse_limit(query.limit.as_deref())?;
     let cursor = parse_cursor(query.cursor.as_deref())?;
-    Ok(Json(audit_log(app.store.as_ref(), &id, limit, cursor).await?))
+    Ok(Json(
+        audit_log(app.store.as_ref(), &id, limit, cursor).await?,
+    ))
 }

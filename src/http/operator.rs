@@ -121,7 +121,15 @@ async fn put_signing_scheme(
     };
     let grace = grace_period(&body)?;
     Ok(Json(
-        set_signing_scheme(app.store.as_ref(), &app.sealer, &id, scheme, grace, &OPERATOR).await?,
+        set_signing_scheme(
+            app.store.as_ref(),
+            &app.sealer,
+            &id,
+            scheme,
+            grace,
+            &OPERATOR,
+        )
+        .await?,
     ))
 }
 
@@ -344,7 +352,15 @@ async fn put_provider_credentials(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ProviderView>, ApiError> {
     let provider = parse_provider(&provider)?;
-    let stored = put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body, &OPERATOR).await?;
+    let stored = put_provider(
+        app.store.as_ref(),
+        &app.sealer,
+        &id,
+        provider,
+        &body,
+        &OPERATOR,
+    )
+    .await?;
     // Ingest must see the new provider on its next request, not a second later.
     app.ingest
         .providers

@@ -80,8 +80,8 @@ pub fn parse_cursor(cursor: Option<&str>) -> ServiceResult<Option<(Millis, Strin
     let invalid = || ServiceError::invalid("cursor", "expected the next_cursor of a page");
     let (at, id) = text.split_once('.').ok_or_else(invalid)?;
     let at_ok = (1..=15).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_digit());
-    let id_ok = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let id_ok =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !at_ok || !id_ok {
         return Err(invalid());
     }

@@ -19,8 +19,8 @@ use crate::decision::{self, CustomerInput, Transaction};
 use crate::metrics::Metrics;
 use crate::secrets::random_id;
 use crate::store::{
-    now_millis, Actor, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
-    JobRow, Label, Millis, NewDecision, Store,
+    now_millis, Actor, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded,
+    DecisionRow, JobRow, Label, Millis, NewDecision, Store,
 };
 use crate::velocity::{VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
 

@@ -345,7 +345,10 @@ mod tests {
         };
         let cases: Vec<(Value, &str)> = vec![
             (payment, "\"charge.succeeded\" event"),
-            (json!({"object": "charge", "id": "ch_1"}), "\"charge\" object"),
+            (
+                json!({"object": "charge", "id": "ch_1"}),
+                "\"charge\" object",
+            ),
             (json!({"hello": 1}), "keys [hello]"),
             (json!([1, 2]), "got an array"),
             (json!("dispute"), "got a string"),
@@ -361,7 +364,10 @@ mod tests {
                 json!({"object": "event", "type": "charge.dispute.created", "data": {"object": {"object": "charge"}}}),
                 "without a dispute",
             ),
-            (json!({"object": "dispute", "id": "dp_1"}), "names no payment"),
+            (
+                json!({"object": "dispute", "id": "dp_1"}),
+                "names no payment",
+            ),
             (
                 json!({"object": "dispute", "charge": {"object": "charge"}, "payment_intent": null}),
                 "names no payment",
@@ -389,7 +395,13 @@ mod tests {
     #[test]
     fn a_reference_is_bounded_and_printable() {
         let long = "x".repeat(MAX_REFERENCE + 1);
-        for bad in [json!(long), json!("a\nb"), json!("  "), json!(true), json!(1.5)] {
+        for bad in [
+            json!(long),
+            json!("a\nb"),
+            json!("  "),
+            json!(true),
+            json!(1.5),
+        ] {
             let event = json!({"object": "dispute", "charge": bad});
             assert!(parse(&event).is_err(), "{event}");
         }

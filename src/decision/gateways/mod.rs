@@ -71,9 +71,8 @@ pub fn reference(v: &Value) -> Option<String> {
         Value::Number(_) => integer_text(v)?,
         _ => return None,
     };
-    let fits = !s.is_empty()
-        && s.chars().count() <= MAX_REFERENCE
-        && !s.chars().any(char::is_control);
+    let fits =
+        !s.is_empty() && s.chars().count() <= MAX_REFERENCE && !s.chars().any(char::is_control);
     fits.then_some(s)
 }
 
