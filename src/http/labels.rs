@@ -51,7 +51,7 @@ struct GatewayLabelled {
     post,
     path = "/risk/feedback/gateway",
     tag = "scoring",
-    request_body(content = Object, description = "The gateway's raw dispute or fraud-report event"),
+    request_body(content = crate::http::bodies::GatewayReport, description = "The gateway's raw dispute or fraud-report event"),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The labelled decision", body = GatewayLabelled),
