@@ -2958,6 +2958,188 @@ async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
     }
 }
 
+/// Payment references recorded with decisions find them again: in one batch
+/// or many, the most specific first, the later decision taking a shared
+/// reference over, per subscriber; an idempotent repeat records none.
+async fn gateway_references_find_their_decision(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    for id in ["12", "13"] {
+        store.create_subscriber(&subscriber(id), &OP).await.unwrap();
+    }
+    let refs = |v: &[&str]| v.iter().map(|r| (*r).to_owned()).collect::<Vec<String>>();
+    // Concurrent decisions share group-commit batches.
+    let tries = (0..12).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut new = decision(&format!("d{i}"), "12", None, 1_000 + i);
+            new.references = vec![format!("ch_{i}"), format!("pi_{i}"), "order-1".into()];
+            store.record_decision(&new, 0).await.unwrap()
+        })
+    });
+    futures_join(tries).await;
+    let found = |subscriber: &'static str, wanted: Vec<String>| {
+        let store = store.clone();
+        async move {
+            store
+                .decision_by_reference(subscriber, &wanted)
+                .await
+                .unwrap()
+                .map(|row| row.id)
+        }
+    };
+    for i in 0..12 {
+        assert_eq!(
+            found("12", refs(&[&format!("pi_{i}")])).await,
+            Some(format!("d{i}"))
+        );
+    }
+    // The first reference that names a decision wins.
+    assert_eq!(
+        found("12", refs(&["ch_nope", "ch_3", "pi_4"]))
+            .await
+            .as_deref(),
+        Some("d3")
+    );
+    // A shared reference names the latest decision.
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d11")
+    );
+    let mut later = decision("d20", "12", Some("k1"), 5_000);
+    later.references = refs(&["order-1", "ch_20"]);
+    store.record_decision(&later, 0).await.unwrap();
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d20")
+    );
+    // An idempotent repeat is the first decision: its references go nowhere.
+    let mut repeat = decision("d21", "12", Some("k1"), 5_100);
+    repeat.references = refs(&["ch_21"]);
+    assert!(matches!(
+        store.record_decision(&repeat, 0).await.unwrap(),
+        DecisionRecorded::Existing(_)
+    ));
+    assert_eq!(found("12", refs(&["ch_21"])).await, None);
+    // Per subscriber.
+    assert_eq!(found("13", refs(&["ch_1", "order-1"])).await, None);
+    let mut theirs = decision("d30", "13", None, 6_000);
+    theirs.references = refs(&["order-1"]);
+    store.record_decision(&theirs, 0).await.unwrap();
+    assert_eq!(
+        found("13", refs(&["order-1"])).await.as_deref(),
+        Some("d30")
+    );
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d20")
+    );
+    assert_eq!(found("12", Vec::new()).await, None);
+}
+
+/// A change and its audit entry commit together: a change that fails leaves
+/// no entry, one that changes nothing writes none.
+async fn changes_write_their_audit_entry_in_their_transaction(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    let key_actor = Actor::ApiKey("k9".into());
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    assert!(store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .is_err());
+    store.create_api_key(&key("k1", "12"), &OP).await.unwrap();
+    assert!(store.create_api_key(&key("k1", "12"), &OP).await.is_err());
+    store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .revoke_api_key("12", "nokey", &OP)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .update_subscriber("nobody", Some("x"), None, &OP)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 2_000, &key_actor)
+        .await
+        .unwrap();
+    store
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 2_100, &key_actor)
+        .await
+        .unwrap();
+    store
+        .record_decision(&decision("d1", "12", None, 1_000), 0)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .label_decision(
+                "12",
+                "d1",
+                Label::Fraud,
+                3_000,
+                &key_actor,
+                serde_json::json!({"dispute_id": "dp_1"}),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let audit = |v: &'static str| NewAudit::new("12", &OP, v, "rate-limit", serde_json::json!({}));
+    assert!(!store
+        .change_setting("rate_limit:12", None, &audit("rate_limit.remove"))
+        .await
+        .unwrap());
+    assert!(store
+        .change_setting("rate_limit:12", Some("{}"), &audit("rate_limit.set"))
+        .await
+        .unwrap());
+    let log = store.audit_log("12", None, 100).await.unwrap();
+    let got: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("rate_limit.set", "operator"),
+            ("key.revoke", "operator"),
+            ("key.create", "operator"),
+            ("subscriber.create", "operator"),
+            // Dated by the label's and the status's own time (given here).
+            ("decision.label", "api_key:k9"),
+            ("customer.status", "api_key:k9"),
+        ]
+    );
+    let label: serde_json::Value = serde_json::from_str(&log[4].summary).unwrap();
+    assert_eq!(
+        label,
+        serde_json::json!({"label": "fraud", "previous": null, "dispute_id": "dp_1"})
+    );
+    assert_eq!((log[4].at, log[5].at), (3_000, 2_000));
+    // Paging by (time, id) goes on exactly after the last entry read.
+    let first = store.audit_log("12", None, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let rest = store
+        .audit_log("12", Some((last.at, last.id.clone())), 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = first.iter().chain(&rest).map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, log.iter().map(|e| e.id.as_str()).collect::<Vec<_>>());
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -2996,6 +3178,8 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             oldest_live_job_is_the_oldest_pending_or_running,
             rotating_a_webhook_secret_keeps_only_the_latest_previous,
             signing_scheme_and_key_rotation_are_stored,
+            gateway_references_find_their_decision,
+            changes_write_their_audit_entry_in_their_transaction,
         ],
     }
 }
