@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{connections, customers, decisions, ingest, operator, ops};
+use crate::http::{audit, connections, customers, decisions, ingest, labels, operator, ops};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
@@ -74,8 +74,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest::router())
         .merge(decisions::router())
+        .merge(labels::router())
         .merge(customers::router())
         .merge(operator::router())
+        .merge(audit::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);

@@ -16,8 +16,12 @@ use crate::http::error::ApiError;
 use crate::service::auth::rotate_admin_token;
 use crate::service::{operator, ServiceError};
 use crate::simulator::SimulatorConfig;
-use crate::store::{DatabaseUrl, JobFilter, JobState, Store, SubscriberStatus};
+use crate::store::{Actor, DatabaseUrl, JobFilter, JobState, Store, SubscriberStatus};
 use crate::traffic::TrafficConfig;
+
+/// Who the command line acts as in the audit log: whoever runs it holds the
+/// database, as the operator does.
+const OPERATOR: Actor = Actor::Operator;
 
 #[derive(Parser)]
 #[command(
@@ -306,7 +310,13 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                     subscriber_id,
                     name,
                 } => print(
-                    &operator::create_key(store.as_ref(), &subscriber_id, name.as_deref()).await?,
+                    &operator::create_key(
+                        store.as_ref(),
+                        &subscriber_id,
+                        name.as_deref(),
+                        &OPERATOR,
+                    )
+                    .await?,
                 ),
                 KeyAction::List { subscriber_id } => {
                     print(&operator::list_keys(store.as_ref(), &subscriber_id).await?)
@@ -314,7 +324,10 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
                 KeyAction::Revoke {
                     subscriber_id,
                     key_id,
-                } => print(&operator::revoke_key(store.as_ref(), &subscriber_id, &key_id).await?),
+                } => print(
+                    &operator::revoke_key(store.as_ref(), &subscriber_id, &key_id, &OPERATOR)
+                        .await?,
+                ),
             };
             store.close().await;
             result
@@ -347,10 +360,16 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             }
             let store = open_db(&db, false).await?;
             let sealer = checked_sealer(store.as_ref(), &db).await?;
-            let result =
-                operator::put_provider(store.as_ref(), &sealer, &subscriber_id, provider, &body)
-                    .await
-                    .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
+            let result = operator::put_provider(
+                store.as_ref(),
+                &sealer,
+                &subscriber_id,
+                provider,
+                &body,
+                &OPERATOR,
+            )
+            .await
+            .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
             store.close().await;
             print(&result?)
         }
@@ -417,11 +436,11 @@ async fn subscriber(
             if let Some(scheme) = signing_scheme {
                 body.insert("signing_scheme".into(), Value::String(scheme));
             }
-            print(&operator::create_subscriber(store, &sealer, &body).await?)
+            print(&operator::create_subscriber(store, &sealer, &body, &OPERATOR).await?)
         }
         SubscriberAction::List => print(&operator::list_subscribers(store).await?),
         SubscriberAction::Rename { id, name } => {
-            print(&operator::set_subscriber(store, &id, Some(&name), None).await?)
+            print(&operator::set_subscriber(store, &id, Some(&name), None, &OPERATOR).await?)
         }
         SubscriberAction::Rules { id } => print(&operator::get_rules(store, &id).await?),
         SubscriberAction::SetRules { id, file } => {
@@ -432,26 +451,37 @@ async fn subscriber(
         }
         SubscriberAction::RotateSecret { id, grace } => {
             let sealer = checked_sealer(store, db).await?;
-            print(&operator::rotate_secret(store, &sealer, &id, grace).await?)
+            print(&operator::rotate_secret(store, &sealer, &id, grace, &OPERATOR).await?)
         }
         SubscriberAction::SigningScheme { id, scheme, grace } => {
             let scheme = operator::parse_signing_scheme(&Value::String(scheme))?;
             let sealer = checked_sealer(store, db).await?;
-            print(&operator::set_signing_scheme(store, &sealer, &id, scheme, grace).await?)
+            print(
+                &operator::set_signing_scheme(store, &sealer, &id, scheme, grace, &OPERATOR)
+                    .await?,
+            )
         }
         SubscriberAction::RotateSigningKey { id, grace } => {
             let sealer = checked_sealer(store, db).await?;
-            print(&operator::rotate_signing_key(store, &sealer, &id, grace).await?)
+            print(&operator::rotate_signing_key(store, &sealer, &id, grace, &OPERATOR).await?)
         }
         SubscriberAction::RetryCallback { id, decision_id } => {
             print(&operator::retry_callback(store, &id, &decision_id).await?)
         }
         SubscriberAction::Show { id } => print(&operator::get_subscriber(store, &id).await?),
         SubscriberAction::Suspend { id } => print(
-            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Suspended)).await?,
+            &operator::set_subscriber(
+                store,
+                &id,
+                None,
+                Some(SubscriberStatus::Suspended),
+                &OPERATOR,
+            )
+            .await?,
         ),
         SubscriberAction::Activate { id } => print(
-            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active)).await?,
+            &operator::set_subscriber(store, &id, None, Some(SubscriberStatus::Active), &OPERATOR)
+                .await?,
         ),
     }
 }

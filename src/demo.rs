@@ -8,6 +8,7 @@ use crate::providers::Provider;
 use crate::service::operator;
 use crate::service::ServiceError;
 use crate::state::AppState;
+use crate::store::Actor;
 
 pub const DEMO_SUBSCRIBER: &str = "demo";
 
@@ -22,9 +23,10 @@ fn object(value: Value) -> Map<String, Value> {
 /// every provider, and issues a new API key, which it returns.
 pub async fn prepare(app: &AppState) -> Result<String, ServiceError> {
     let store = app.store.as_ref();
+    let actor = Actor::System("demo".into());
     if store.get_subscriber(DEMO_SUBSCRIBER).await?.is_none() {
         let body = object(json!({"id": DEMO_SUBSCRIBER, "name": "Demo merchant"}));
-        operator::create_subscriber(store, &app.sealer, &body).await?;
+        operator::create_subscriber(store, &app.sealer, &body, &actor).await?;
     }
     // Fingerprint first: it is the default provider of the demo subscriber.
     let credentials = [
@@ -42,13 +44,20 @@ pub async fn prepare(app: &AppState) -> Result<String, ServiceError> {
         ),
     ];
     for (provider, body) in credentials {
-        operator::put_provider(store, &app.sealer, DEMO_SUBSCRIBER, provider, &object(body))
-            .await?;
+        operator::put_provider(
+            store,
+            &app.sealer,
+            DEMO_SUBSCRIBER,
+            provider,
+            &object(body),
+            &actor,
+        )
+        .await?;
     }
     app.ingest
         .providers
         .remove_where(|subscriber, _| subscriber == DEMO_SUBSCRIBER);
-    let key = operator::create_key(store, DEMO_SUBSCRIBER, Some("demo")).await?;
+    let key = operator::create_key(store, DEMO_SUBSCRIBER, Some("demo"), &actor).await?;
     Ok(key.api_key)
 }
 

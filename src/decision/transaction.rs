@@ -51,6 +51,12 @@ pub struct Transaction {
     /// The currency's minor-unit exponent (ISO 4217).
     pub exponent: u32,
     pub callback_url: Option<String>,
+    /// The payment's references, to find its decision again when the gateway
+    /// reports a dispute or fraud: the gateway event's (Stripe charge and
+    /// payment intent ids, Adyen pspReference and merchantReference), then
+    /// the request's `external_transaction_number`. Distinct, most specific
+    /// first.
+    pub references: Vec<String>,
     /// The `subscriber_id` inside `payload` when one also stands at the top
     /// level (the top-level one is `input.subscriber_id`): both must name the
     /// key's subscriber, or a body could claim one tenant and carry another's.
@@ -139,13 +145,17 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
 
     // Features: the gateway's first, the payload's over them (the merchant
     // knows its own ids and may correct what the event lacks).
-    let (gateway, mut features) = match gateway_event {
+    let (gateway, mut features, mut references) = match gateway_event {
         Some(event) => {
             let extracted =
                 gateways::extract(&event).map_err(|e| RequestError::Unprocessable(e.0))?;
-            (Some(extracted.gateway), extracted.features)
+            (
+                Some(extracted.gateway),
+                extracted.features,
+                extracted.references,
+            )
         }
-        None => (None, Map::new()),
+        None => (None, Map::new(), Vec::new()),
     };
     let from_gateway_amount = features.contains_key("transaction_amount");
     // A null payload field counts as absent, here and among the extras.
@@ -204,6 +214,12 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
         optional(&mut features, "external_transaction_number", |v| {
             identifier(v, "external_transaction_number")
         })?;
+    gateways::push_reference(
+        &mut references,
+        external_transaction_number
+            .as_deref()
+            .and_then(|n| gateways::reference(&Value::String(n.to_owned()))),
+    );
     let email = optional(&mut features, "email", |v| plain_text(v, "email", MAX_TEXT))?;
     let email_domain = email
         .as_deref()
@@ -284,6 +300,7 @@ pub fn parse_request(mut body: Map<String, Value>, fingerprint: bool) -> Result<
         },
         exponent,
         callback_url,
+        references,
         payload_subscriber_id,
         canonical,
     })

@@ -679,3 +679,120 @@ fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         .enum_values(Some(["queued", "delivered", "failed", "none"]))
         .into()
 }
+
+/// `POST /risk/feedback/gateway` body: a gateway's raw dispute or fraud
+/// report, as the gateway sent it. Each shape keeps every other field the
+/// gateway puts in it.
+pub struct GatewayReport;
+
+/// A payment id as a dispute names it: an id, or (Stripe) the expanded object.
+fn payment_id() -> RefOr<Schema> {
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(text(256).build())
+            .item(
+                ObjectBuilder::new()
+                    .property("id", text(256))
+                    .required("id")
+                    .build(),
+            )
+            .build(),
+    )
+    .into()
+}
+
+fn stripe_object(kind: &str, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .description(Some(description))
+        .property("object", string_enum(&[kind]))
+        .property("id", ObjectBuilder::new().schema_type(Type::String))
+        .property("charge", payment_id())
+        .property("payment_intent", nullable(payment_id()))
+        .required("object")
+        .required("charge")
+}
+
+impl utoipa::PartialSchema for GatewayReport {
+    fn schema() -> RefOr<Schema> {
+        let dispute = || {
+            stripe_object(
+            "dispute",
+            "A Stripe dispute object (labels `chargeback`); `charge` and/or `payment_intent` name the payment.",
+            )
+        };
+        let warning = || {
+            stripe_object(
+                "radar.early_fraud_warning",
+                "A Stripe early fraud warning object (labels `fraud`).",
+            )
+        };
+        let event = |types: ObjectBuilder, object: ObjectBuilder, what: &str| {
+            ObjectBuilder::new()
+                .description(Some(what))
+                .property("object", string_enum(&["event"]))
+                .property("type", types)
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .property("object", object)
+                        .required("object"),
+                )
+                .required("object")
+                .required("type")
+                .required("data")
+        };
+        let item = || {
+            ObjectBuilder::new()
+            .description(Some(
+                "An Adyen CHARGEBACK NotificationRequestItem (labels `chargeback`): `originalReference` is the payment's pspReference, `merchantReference` the merchant's.",
+            ))
+            .property("eventCode", string_enum(&["CHARGEBACK"]))
+            .property("originalReference", text(256))
+            .property("merchantReference", text(256))
+            .property("pspReference", ObjectBuilder::new().schema_type(Type::String))
+            .required("eventCode")
+            .required("originalReference")
+        };
+        let webhook = ObjectBuilder::new()
+            .description(Some(
+                "An Adyen Standard webhook; its first CHARGEBACK item is read.",
+            ))
+            .property(
+                "notificationItems",
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(
+                        ObjectBuilder::new()
+                            .property("NotificationRequestItem", item())
+                            .required("NotificationRequestItem"),
+                    )
+                    .min_items(Some(1)),
+            )
+            .required("notificationItems");
+        Schema::AnyOf(
+            AnyOfBuilder::new()
+                .description(Some(
+                    "A Stripe charge.dispute.created or radar.early_fraud_warning.* event, a bare Stripe dispute or radar.early_fraud_warning object, or an Adyen CHARGEBACK notification.",
+                ))
+                .item(event(
+                    string_enum(&["charge.dispute.created"]),
+                    dispute(),
+                    "A Stripe `charge.dispute.created` event (labels `chargeback`).",
+                ).build())
+                .item(event(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r"^radar\.early_fraud_warning\.")),
+                    warning(),
+                    "A Stripe `radar.early_fraud_warning.*` event (labels `fraud`).",
+                ).build())
+                .item(dispute().build())
+                .item(warning().build())
+                .item(webhook.build())
+                .item(item().build())
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for GatewayReport {}

@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::request::JsonObject;
 use crate::service::customers::{self, CustomerView};
 use crate::state::AppState;
+use crate::store::Actor;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show_customer, update_customer))
@@ -74,6 +75,13 @@ async fn update_customer(
     Path(user_id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let view = customers::set_status(app.store.as_ref(), &subscriber.id, &user_id, &body).await?;
+    let view = customers::set_status(
+        app.store.as_ref(),
+        &subscriber.id,
+        &user_id,
+        &body,
+        &Actor::ApiKey(subscriber.key_id.clone()),
+    )
+    .await?;
     Ok(Json(view))
 }

@@ -17,7 +17,7 @@ use super::request::JsonObject;
 use crate::clock::rfc3339;
 use crate::service::scoring::{DecisionDetail, Scored};
 use crate::state::AppState;
-use crate::store::{JobState, Label};
+use crate::store::{Actor, JobState, Label};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -332,7 +332,12 @@ async fn feedback(
 ) -> Result<Response, ApiError> {
     decision_view(
         &app.scoring
-            .label(&subscriber.id, &decision_id, &body)
+            .label(
+                &subscriber.id,
+                &decision_id,
+                &body,
+                &Actor::ApiKey(subscriber.key_id.clone()),
+            )
             .await?,
     )
 }

@@ -2,6 +2,7 @@
 //! its error to a status; the auth extractors; the `{"error"}` contract.
 //! Nothing below this module imports it.
 
+pub mod audit;
 pub mod auth;
 pub mod bodies;
 pub mod connections;
@@ -9,6 +10,7 @@ pub mod customers;
 pub mod decisions;
 pub mod error;
 pub mod ingest;
+pub mod labels;
 pub mod operator;
 pub mod ops;
 pub mod request;

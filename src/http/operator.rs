@@ -17,7 +17,10 @@ use crate::providers::Provider;
 use crate::service::operator::*;
 use crate::service::rate_limits::RateLimitView;
 use crate::state::AppState;
-use crate::store::{JobFilter, JobState};
+use crate::store::{Actor, JobFilter, JobState};
+
+/// Who every change made here is recorded as in the audit log.
+const OPERATOR: Actor = Actor::Operator;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -59,7 +62,7 @@ async fn rotate_webhook_secret(
 ) -> Result<Json<RotatedSecret>, ApiError> {
     let grace = grace_period(&parse_optional_object(&body)?)?;
     Ok(Json(
-        rotate_secret(app.store.as_ref(), &app.sealer, &id, grace).await?,
+        rotate_secret(app.store.as_ref(), &app.sealer, &id, grace, &OPERATOR).await?,
     ))
 }
 
@@ -118,7 +121,15 @@ async fn put_signing_scheme(
     };
     let grace = grace_period(&body)?;
     Ok(Json(
-        set_signing_scheme(app.store.as_ref(), &app.sealer, &id, scheme, grace).await?,
+        set_signing_scheme(
+            app.store.as_ref(),
+            &app.sealer,
+            &id,
+            scheme,
+            grace,
+            &OPERATOR,
+        )
+        .await?,
     ))
 }
 
@@ -146,7 +157,7 @@ async fn rotate_signing_key_pair(
 ) -> Result<Json<RotatedSigningKey>, ApiError> {
     let grace = grace_period(&parse_optional_object(&body)?)?;
     Ok(Json(
-        rotate_signing_key(app.store.as_ref(), &app.sealer, &id, grace).await?,
+        rotate_signing_key(app.store.as_ref(), &app.sealer, &id, grace, &OPERATOR).await?,
     ))
 }
 
@@ -191,7 +202,7 @@ async fn create(
     _: Operator,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<SubscriberView>), ApiError> {
-    let created = create_subscriber(app.store.as_ref(), &app.sealer, &body).await?;
+    let created = create_subscriber(app.store.as_ref(), &app.sealer, &body, &OPERATOR).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -245,7 +256,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<SubscriberView>, ApiError> {
-    let updated = update_subscriber(app.store.as_ref(), &id, &body).await?;
+    let updated = update_subscriber(app.store.as_ref(), &id, &body, &OPERATOR).await?;
     app.key_cache.forget_subscriber(&id);
     Ok(Json(updated))
 }
@@ -275,7 +286,7 @@ async fn create_api_key(
     } else {
         crate::fields::parse_object(&body)?
     };
-    let created = create_key(app.store.as_ref(), &id, key_name(&body)?).await?;
+    let created = create_key(app.store.as_ref(), &id, key_name(&body)?, &OPERATOR).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -312,7 +323,7 @@ async fn revoke_api_key(
     _: Operator,
     Path((id, key_id)): Path<(String, String)>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let revoked = revoke_key(app.store.as_ref(), &id, &key_id).await?;
+    let revoked = revoke_key(app.store.as_ref(), &id, &key_id, &OPERATOR).await?;
     app.key_cache.forget(&key_id);
     Ok(Json(revoked))
 }
@@ -341,7 +352,15 @@ async fn put_provider_credentials(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ProviderView>, ApiError> {
     let provider = parse_provider(&provider)?;
-    let stored = put_provider(app.store.as_ref(), &app.sealer, &id, provider, &body).await?;
+    let stored = put_provider(
+        app.store.as_ref(),
+        &app.sealer,
+        &id,
+        provider,
+        &body,
+        &OPERATOR,
+    )
+    .await?;
     // Ingest must see the new provider on its next request, not a second later.
     app.ingest
         .providers
@@ -432,7 +451,7 @@ async fn set_rate_limit(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<RateLimitView>, ApiError> {
-    Ok(Json(app.rate_limits.set(&id, &body).await?))
+    Ok(Json(app.rate_limits.set(&id, &body, &OPERATOR).await?))
 }
 
 /// Remove the subscriber's rate limit.
@@ -450,7 +469,7 @@ async fn remove_rate_limit(
     _: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<RateLimitView>, ApiError> {
-    Ok(Json(app.rate_limits.remove(&id).await?))
+    Ok(Json(app.rate_limits.remove(&id, &OPERATOR).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -432,22 +432,25 @@ mod tests {
             Arc::new(SqliteStore::connect(path.to_str().unwrap()).await.unwrap());
         let now = now_millis();
         store
-            .create_subscriber(&SubscriberRow {
-                id: "s1".into(),
-                name: "s1".into(),
-                status: SubscriberStatus::Active,
-                webhook_secret_sealed: "v1.sealed".into(),
-                created_at: now,
-                updated_at: now,
-                previous_webhook_secret_sealed: None,
-                previous_secret_expires_at: None,
-                signing_scheme: crate::store::SigningScheme::V1,
-                signing_key_sealed: None,
-                signing_public_key: None,
-                previous_signing_key_sealed: None,
-                previous_signing_key_expires_at: None,
-                previous_scheme_expires_at: None,
-            })
+            .create_subscriber(
+                &SubscriberRow {
+                    id: "s1".into(),
+                    name: "s1".into(),
+                    status: SubscriberStatus::Active,
+                    webhook_secret_sealed: "v1.sealed".into(),
+                    created_at: now,
+                    updated_at: now,
+                    previous_webhook_secret_sealed: None,
+                    previous_secret_expires_at: None,
+                    signing_scheme: crate::store::SigningScheme::V1,
+                    signing_key_sealed: None,
+                    signing_public_key: None,
+                    previous_signing_key_sealed: None,
+                    previous_signing_key_expires_at: None,
+                    previous_scheme_expires_at: None,
+                },
+                &crate::store::Actor::Operator,
+            )
             .await
             .unwrap();
         for i in 0..10 {

@@ -9,7 +9,7 @@ use super::{ServiceError, ServiceResult};
 use crate::clock::rfc3339;
 use crate::decision::scrub::masked_id;
 use crate::fields::required;
-use crate::store::{now_millis, CustomerProfile, CustomerRow, CustomerStatus, Store};
+use crate::store::{now_millis, Actor, CustomerProfile, CustomerRow, CustomerStatus, Store};
 
 #[derive(Serialize, ToSchema)]
 pub struct DeviceView {
@@ -139,6 +139,7 @@ pub async fn set_status(
     subscriber: &str,
     user_id: &str,
     body: &Map<String, Value>,
+    actor: &Actor,
 ) -> ServiceResult<CustomerView> {
     let user_id = masked_id(user_id).into_owned();
     if user_id.chars().count() > 256 || user_id.chars().any(char::is_control) {
@@ -152,7 +153,7 @@ pub async fn set_status(
         .and_then(CustomerStatus::parse)
         .ok_or_else(|| ServiceError::invalid("status", "expected trusted, blocked or normal"))?;
     store
-        .set_customer_status(subscriber, &user_id, status, now_millis())
+        .set_customer_status(subscriber, &user_id, status, now_millis(), actor)
         .await?;
     let profile = store
         .get_customer(subscriber, &user_id)

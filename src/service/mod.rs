@@ -4,9 +4,11 @@
 //! these; each takes its dependencies explicitly (the store, the cache, the
 //! velocity counters, the rule book), never the HTTP state.
 
+pub mod audit;
 pub mod auth;
 pub mod customers;
 pub mod devices;
+pub mod gateway_labels;
 pub mod ingest;
 pub mod operator;
 pub mod rate_limits;

@@ -15,7 +15,7 @@ use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
 use crate::secrets::{new_api_key, new_webhook_secret, random_id, Sealer};
 use crate::store::{
-    now_millis, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow,
+    now_millis, Actor, ApiKeyRow, JobFilter, JobRow, JobState, Millis, ProviderCredentialRow,
     SigningScheme, Store, StoreError, SubscriberRow, SubscriberStatus,
 };
 
@@ -220,6 +220,7 @@ pub async fn create_subscriber(
     store: &dyn Store,
     sealer: &Sealer,
     body: &Map<String, Value>,
+    actor: &Actor,
 ) -> Result<SubscriberView, ServiceError> {
     let name = masked_id(required_text(body, "name", NAME_MAX)?);
     let id = match optional(body, "id") {
@@ -258,7 +259,7 @@ pub async fn create_subscriber(
         previous_webhook_secret_sealed: None,
         previous_secret_expires_at: None,
     };
-    match store.create_subscriber(&row).await {
+    match store.create_subscriber(&row, actor).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ServiceError::conflict(format!(
@@ -289,6 +290,7 @@ pub async fn update_subscriber(
     store: &dyn Store,
     id: &str,
     body: &Map<String, Value>,
+    actor: &Actor,
 ) -> Result<SubscriberView, ServiceError> {
     let name = optional_text(body, "name", NAME_MAX)?;
     let status = optional_text(body, "status", 16)?
@@ -302,7 +304,7 @@ pub async fn update_subscriber(
             "Request body must contain 'name' or 'status'",
         ));
     }
-    set_subscriber(store, id, name, status).await
+    set_subscriber(store, id, name, status, actor).await
 }
 
 pub async fn set_subscriber(
@@ -310,12 +312,13 @@ pub async fn set_subscriber(
     id: &str,
     name: Option<&str>,
     status: Option<SubscriberStatus>,
+    actor: &Actor,
 ) -> Result<SubscriberView, ServiceError> {
     // Names are shown to operators and stored: a card number in one is masked
     // like anywhere else.
     let name = name.map(masked_id);
     let row = store
-        .update_subscriber(id, name.as_deref(), status)
+        .update_subscriber(id, name.as_deref(), status, actor)
         .await?
         .ok_or_else(|| not_found(id))?;
     if let Some(status) = status {
@@ -328,6 +331,7 @@ pub async fn create_key(
     store: &dyn Store,
     subscriber_id: &str,
     name: Option<&str>,
+    actor: &Actor,
 ) -> Result<ApiKeyCreated, ServiceError> {
     existing(store, subscriber_id).await?;
     let key = new_api_key();
@@ -339,7 +343,7 @@ pub async fn create_key(
         created_at: now_millis(),
         revoked_at: None,
     };
-    store.create_api_key(&row).await?;
+    store.create_api_key(&row, actor).await?;
     tracing::info!(%subscriber_id, key_id = %row.key_id, "api key created");
     Ok(ApiKeyCreated {
         key_id: key.key_id,
@@ -369,10 +373,11 @@ pub async fn revoke_key(
     store: &dyn Store,
     subscriber_id: &str,
     key_id: &str,
+    actor: &Actor,
 ) -> Result<ApiKeyView, ServiceError> {
     existing(store, subscriber_id).await?;
     let row = store
-        .revoke_api_key(subscriber_id, key_id)
+        .revoke_api_key(subscriber_id, key_id, actor)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("API key '{key_id}' not found")))?;
     tracing::info!(%subscriber_id, %key_id, "api key revoked");
@@ -394,6 +399,7 @@ pub async fn put_provider(
     subscriber_id: &str,
     provider: Provider,
     body: &Map<String, Value>,
+    actor: &Actor,
 ) -> Result<ProviderView, ServiceError> {
     existing(store, subscriber_id).await?;
     let parsed = parse_credentials(provider, body).map_err(|e| ServiceError::bad_request(e.0))?;
@@ -409,7 +415,7 @@ pub async fn put_provider(
         created_at: now,
         updated_at: now,
     };
-    store.put_provider_credentials(&row).await?;
+    store.put_provider_credentials(&row, actor).await?;
     tracing::info!(%subscriber_id, provider = provider.as_str(), "provider credentials stored");
     let configured = configured_providers(store, subscriber_id).await?;
     let position = configured.iter().position(|(p, _)| *p == provider);
@@ -515,6 +521,7 @@ pub async fn rotate_secret(
     sealer: &Sealer,
     subscriber_id: &str,
     grace: std::time::Duration,
+    actor: &Actor,
 ) -> Result<RotatedSecret, ServiceError> {
     if grace > MAX_SECRET_GRACE {
         return Err(ServiceError::invalid(
@@ -527,7 +534,7 @@ pub async fn rotate_secret(
     let sealed = sealer.seal(&secret, &webhook_secret_context(subscriber_id));
     let until = now_millis() + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     store
-        .rotate_webhook_secret(subscriber_id, &sealed, until)
+        .rotate_webhook_secret(subscriber_id, &sealed, until, actor)
         .await?
         .ok_or_else(|| {
             ServiceError::not_found(format!("Subscriber '{subscriber_id}' not found"))
@@ -591,6 +598,7 @@ pub async fn set_signing_scheme(
     subscriber_id: &str,
     scheme: SigningScheme,
     grace: std::time::Duration,
+    actor: &Actor,
 ) -> Result<SigningSchemeSet, ServiceError> {
     let until = check_grace(grace)?;
     let before = existing(store, subscriber_id).await?;
@@ -603,7 +611,7 @@ pub async fn set_signing_scheme(
         .as_deref()
         .zip(key.as_ref().map(|k| k.public_key.as_str()));
     let row = store
-        .set_signing_scheme(subscriber_id, scheme, new_key, until)
+        .set_signing_scheme(subscriber_id, scheme, new_key, until, actor)
         .await?
         .ok_or_else(|| not_found(subscriber_id))?;
     if before.signing_scheme != row.signing_scheme {
@@ -640,13 +648,14 @@ pub async fn rotate_signing_key(
     sealer: &Sealer,
     subscriber_id: &str,
     grace: std::time::Duration,
+    actor: &Actor,
 ) -> Result<RotatedSigningKey, ServiceError> {
     let until = check_grace(grace)?;
     existing(store, subscriber_id).await?;
     let key = new_signing_key();
     let sealed = sealer.seal(&key.private_key, &signing_key_context(subscriber_id));
     let row = store
-        .rotate_signing_key(subscriber_id, &sealed, &key.public_key, until)
+        .rotate_signing_key(subscriber_id, &sealed, &key.public_key, until, actor)
         .await?
         .ok_or_else(|| not_found(subscriber_id))?;
     tracing::info!(%subscriber_id, "signing key rotated");

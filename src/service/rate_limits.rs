@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::{ServiceError, ServiceResult};
 use crate::metrics::Metrics;
 use crate::rate_limit::{Admission, Limiter, RateLimit};
-use crate::store::{Store, StoreError};
+use crate::store::{Actor, NewAudit, Store, StoreError};
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
 /// The highest rate and burst an operator may set: above these a limit
@@ -131,6 +131,7 @@ impl RateLimits {
         &self,
         subscriber_id: &str,
         body: &Map<String, Value>,
+        actor: &Actor,
     ) -> ServiceResult<RateLimitView> {
         super::operator::existing(self.store.as_ref(), subscriber_id).await?;
         for field in body.keys() {
@@ -164,8 +165,15 @@ impl RateLimits {
         };
         let text =
             serde_json::to_string(&limit).map_err(|_| ServiceError::internal("rate limit"))?;
+        let audit = NewAudit::new(
+            subscriber_id,
+            actor,
+            "rate_limit.set",
+            "rate-limit",
+            serde_json::json!({"requests_per_second": limit.per_second, "burst": limit.burst}),
+        );
         self.store
-            .put_setting(&setting_key(subscriber_id), &text)
+            .change_setting(&setting_key(subscriber_id), Some(&text), &audit)
             .await?;
         self.settings.remove_where(|id, _| id == subscriber_id);
         tracing::info!(%subscriber_id, per_second, burst, "rate limit set");
@@ -173,10 +181,17 @@ impl RateLimits {
     }
 
     /// Turns the subscriber's limit off.
-    pub async fn remove(&self, subscriber_id: &str) -> ServiceResult<RateLimitView> {
+    pub async fn remove(&self, subscriber_id: &str, actor: &Actor) -> ServiceResult<RateLimitView> {
         super::operator::existing(self.store.as_ref(), subscriber_id).await?;
+        let audit = NewAudit::new(
+            subscriber_id,
+            actor,
+            "rate_limit.remove",
+            "rate-limit",
+            serde_json::json!({}),
+        );
         self.store
-            .delete_setting(&setting_key(subscriber_id))
+            .change_setting(&setting_key(subscriber_id), None, &audit)
             .await?;
         self.settings.remove_where(|id, _| id == subscriber_id);
         tracing::info!(%subscriber_id, "rate limit removed");

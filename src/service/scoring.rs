@@ -19,8 +19,8 @@ use crate::decision::{self, CustomerInput, Transaction};
 use crate::metrics::Metrics;
 use crate::secrets::random_id;
 use crate::store::{
-    now_millis, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded, DecisionRow,
-    JobRow, Label, Millis, NewDecision, Store,
+    now_millis, Actor, CallbackAttempt, CustomerFeatures, CustomerTouch, DecisionRecorded,
+    DecisionRow, JobRow, Label, Millis, NewDecision, Store,
 };
 use crate::velocity::{VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
 
@@ -126,7 +126,7 @@ impl Scoring {
         // masked like every identifier, so a card number used as one is not
         // kept in full.
         let key = key.map(|k| masked_id(&k).into_owned());
-        let tx = decision::parse_request(body, key.is_some())?;
+        let mut tx = decision::parse_request(body, key.is_some())?;
         let claims = std::iter::once(&tx.input.subscriber_id).chain(&tx.payload_subscriber_id);
         for claim in claims {
             if crate::fields::subscriber_id(claim, "subscriber_id")? != subscriber {
@@ -173,6 +173,7 @@ impl Scoring {
         };
         let user_id = tx.input.user_id.clone();
         let request_id = tx.input.request_id.clone();
+        let references = std::mem::take(&mut tx.references);
         let assessed = self
             .assess(subscriber, tx, event_id, Velocity::Count, now)
             .await?;
@@ -195,6 +196,7 @@ impl Scoring {
             created_at: now,
             customer: assessed.touch,
             callback,
+            references,
         };
         let recorded = self.store.record_decision(&decision, since).await?;
         if decision.callback.is_some() {
@@ -324,12 +326,14 @@ impl Scoring {
         self.detail(row).await
     }
 
-    /// Labels a decision with what really happened.
+    /// Labels a decision with what really happened; the audit log names
+    /// `actor`.
     pub async fn label(
         &self,
         subscriber: &str,
         id: &str,
         body: &Map<String, Value>,
+        actor: &Actor,
     ) -> ServiceResult<DecisionDetail> {
         let label = crate::fields::required(body, "label")?;
         let label = label
@@ -338,7 +342,7 @@ impl Scoring {
             .ok_or_else(|| ServiceError::invalid("label", "expected fraud, legit or chargeback"))?;
         let row = self
             .store
-            .label_decision(subscriber, id, label, now_millis())
+            .label_decision(subscriber, id, label, now_millis(), actor, Value::Null)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("Decision '{id}' not found")))?;
         self.detail(row).await

@@ -94,6 +94,16 @@ pub trait Audit: Send + Sync {
     ) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// A new entry's id. The log reads newest first by (time, id): ids this
+/// process makes grow with each entry (a sequence number, then randomness
+/// for uniqueness across processes), so changes made within one millisecond
+/// keep the order they were made in.
+pub(super) fn entry_id() -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("aud_{n:016x}{}", crate::secrets::random_id(12))
+}
+
 /// The audit queries, compiled against each backend's driver (see
 /// [`store_impls`](super::shared)); also defines `record_audit_on`, which
 /// every changing method calls inside its own transaction.
@@ -110,7 +120,7 @@ macro_rules! audit_impls {
                 "INSERT INTO audit_log (id, subscriber_id, at, actor, action, target, summary) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(format!("aud_{}", $crate::secrets::random_id(20)))
+            .bind($crate::store::audit::entry_id())
             .bind(&entry.subscriber_id)
             .bind(entry.at)
             .bind(entry.actor.to_text())

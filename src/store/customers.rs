@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::{Millis, StoreResult};
+use super::{Actor, Millis, StoreResult};
 
 /// What a subscriber says about one of its end customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -143,13 +143,16 @@ pub trait Customers: Send + Sync {
         subscriber_id: &str,
         user_id: &str,
     ) -> StoreResult<Option<CustomerProfile>>;
-    /// Sets the customer's status, creating the customer (seen at `at`) if unknown.
+    /// Sets the customer's status, creating the customer (seen at `at`) if
+    /// unknown; a change of status writes a `customer.status` audit entry of
+    /// `actor` in the same transaction.
     async fn set_customer_status(
         &self,
         subscriber_id: &str,
         user_id: &str,
         status: CustomerStatus,
         at: Millis,
+        actor: &Actor,
     ) -> StoreResult<CustomerRow>;
     /// The customer's scoring features in one statement (SQLite: no
     /// statement, from memory); whether the given device and card were seen

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::{CustomerTouch, Millis, NewJob, StoreResult};
+use super::{Actor, CustomerTouch, Millis, NewJob, StoreResult};
 
 /// One delivery attempt of a decision's callback.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -84,6 +84,10 @@ pub struct NewDecision {
     /// [`DecisionCallback`](super::JobKind::DecisionCallback) job with the
     /// decision id as `dedupe_key`.
     pub callback: Option<NewJob>,
+    /// The payment's gateway references (see
+    /// [`GatewayRefs`](super::GatewayRefs)), recorded with the decision, in
+    /// the same transaction, when it is inserted.
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,13 +200,20 @@ pub trait Decisions: Send + Sync {
     /// Sets (or replaces) the decision's label; `None` if the subscriber has no
     /// such decision. In the same transaction, the fraud-like label count of the
     /// decision's user (if any) goes up by one when the label becomes fraud-like
-    /// and down by one when it stops being (the customer row is created if missing).
+    /// and down by one when it stops being (the customer row is created if
+    /// missing), and a `decision.label` audit entry of `actor` is written (its
+    /// summary: the label, the previous one, and the fields of `context`, an
+    /// object or null). The label the decision has already changes nothing:
+    /// the decision is returned as it is and nothing is written.
+    #[allow(clippy::too_many_arguments)]
     async fn label_decision(
         &self,
         subscriber_id: &str,
         id: &str,
         label: Label,
         at: Millis,
+        actor: &Actor,
+        context: serde_json::Value,
     ) -> StoreResult<Option<DecisionRow>>;
     /// Records that the customer was seen at `at` (through the group committer):
     /// seen times, device, card and amount; a decision only when `touch.action`

@@ -15,11 +15,13 @@
 //! decisions without an idempotency key go in one multi-row insert, the
 //! callback jobs of its new decisions in another, and its customer updates
 //! are merged per customer (and per device, per card) into one multi-row
-//! upsert each. A write the caller described is not read back.
+//! upsert each, and the payment references of its new decisions go in one
+//! multi-row upsert. A write the caller described is not read back.
 //!
 //! Batches commit concurrently on PostgreSQL, so each takes its row locks in
 //! one global order: first jobs and decisions (sorted by [`Op::lock_order`]),
-//! then customer profiles (sorted by subscriber and user). A batch never waits
+//! then payment references (sorted by subscriber and reference), then
+//! customer profiles (sorted by subscriber and user). A batch never waits
 //! for a decision-level lock while holding a customer lock, and two updates of
 //! one customer in a batch simply reuse the lock the first one took.
 
@@ -29,6 +31,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::customer_memory::CustomerMemory;
+use super::gateway_refs::{distinct_refs, RefRow};
 use super::shared::inserted_decision;
 pub(super) use super::touches::Touches;
 use super::{
@@ -158,6 +161,8 @@ pub(super) trait Committer: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Inserts jobs as pending; keyed by new decisions, they cannot collide.
     async fn insert_jobs(&self, tx: &mut Self::Tx, jobs: &[&NewJob]) -> StoreResult<()>;
+    /// Records the new decisions' payment references (distinct, in key order).
+    async fn insert_refs(&self, tx: &mut Self::Tx, refs: &[RefRow<'_>]) -> StoreResult<()>;
     /// The second phase: the customer profile updates.
     async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()>;
     /// Commits; a transaction dropped without it is rolled back.
@@ -350,19 +355,30 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
         }
     }
     committer.insert_decisions(&mut tx, &keyless).await?;
-    let callbacks: Vec<&NewJob> = batch
+    // The decisions this batch inserts (an idempotent repeat inserts none):
+    // their callback jobs and payment references go with them.
+    let inserted: Vec<&NewDecision> = batch
         .iter()
         .zip(&outcomes)
         .filter_map(|(request, done)| match (&request.op, done) {
             (Op::Decision { decision, .. }, Some(Done::Decision(recorded)))
                 if matches!(recorded.as_ref(), DecisionRecorded::Inserted(_)) =>
             {
-                decision.callback.as_ref()
+                Some(decision.as_ref())
             }
             _ => None,
         })
         .collect();
+    let callbacks: Vec<&NewJob> = inserted
+        .iter()
+        .filter_map(|decision| decision.callback.as_ref())
+        .collect();
     committer.insert_jobs(&mut tx, &callbacks).await?;
+    // After every decision lock, before any customer lock (the lock order).
+    let refs = distinct_refs(inserted.iter().copied());
+    if !refs.is_empty() {
+        committer.insert_refs(&mut tx, &refs).await?;
+    }
     let touches = Touches::gather(
         batch
             .iter()

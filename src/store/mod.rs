@@ -4,7 +4,7 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`], [`Audit`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`], [`GatewayRefs`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
@@ -13,6 +13,7 @@ mod circuit;
 mod customer_memory;
 mod customers;
 mod decisions;
+mod gateway_refs;
 mod group_commit;
 mod ingested;
 mod jobs;
@@ -32,6 +33,7 @@ use async_trait::async_trait;
 pub use audit::*;
 pub use customers::*;
 pub use decisions::*;
+pub use gateway_refs::GatewayRefs;
 pub use jobs::*;
 pub use postgres::PgStore;
 pub use rule_sets::*;
@@ -124,6 +126,7 @@ pub trait Store:
     + Decisions
     + Customers
     + Audit
+    + GatewayRefs
     + Send
     + Sync
     + 'static
@@ -139,6 +142,7 @@ impl<T> Store for T where
         + Decisions
         + Customers
         + Audit
+        + GatewayRefs
         + Send
         + Sync
         + 'static

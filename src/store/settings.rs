@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{NewAudit, StoreResult};
 
 /// Small named values the service keeps for itself.
 #[async_trait]
@@ -14,4 +14,14 @@ pub trait Settings: Send + Sync {
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Removes the key if present.
     async fn delete_setting(&self, key: &str) -> StoreResult<()>;
+    /// Stores (`Some`) or removes (`None`) a setting that is a change of a
+    /// subscriber's (its rate limit), writing `audit` in the same
+    /// transaction; a removal of an absent key changes nothing and writes no
+    /// entry. Answers whether it changed something.
+    async fn change_setting(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        audit: &NewAudit,
+    ) -> StoreResult<bool>;
 }

@@ -301,6 +301,14 @@ macro_rules! store_impls {
                 insert_jobs_on(tx, jobs).await
             }
 
+            async fn insert_refs(
+                &self,
+                tx: &mut Self::Tx,
+                refs: &[$crate::store::gateway_refs::RefRow<'_>],
+            ) -> StoreResult<()> {
+                insert_refs_on(tx, refs).await
+            }
+
             async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()> {
                 touch_customers_on(tx, touches).await
             }
@@ -357,11 +365,49 @@ macro_rules! store_impls {
                     .map_err(db_err)?;
                 Ok(())
             }
+
+            async fn change_setting(
+                &self,
+                key: &str,
+                value: Option<&str>,
+                audit: &NewAudit,
+            ) -> StoreResult<bool> {
+                let mut tx = begin_write(self.writes()).await?;
+                let changed = match value {
+                    Some(value) => {
+                        sqlx::query(
+                            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        )
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        true
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM settings WHERE key = $1")
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?
+                            .rows_affected()
+                            > 0
+                    }
+                };
+                if changed {
+                    record_audit_on(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(changed)
+            }
         }
 
         #[async_trait::async_trait]
         impl Subscribers for $store {
-            async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()> {
+            async fn create_subscriber(&self, row: &SubscriberRow, actor: &Actor) -> StoreResult<()> {
+                let mut tx = begin_write(self.writes()).await?;
                 sqlx::query(
                     "INSERT INTO subscribers (id, name, status, webhook_secret_sealed, created_at, \
                      updated_at, previous_webhook_secret_sealed, previous_secret_expires_at, \
@@ -384,10 +430,25 @@ macro_rules! store_impls {
                 .bind(row.previous_signing_key_sealed.as_deref())
                 .bind(row.previous_signing_key_expires_at)
                 .bind(row.previous_scheme_expires_at)
-                .execute(self.writes())
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(())
+                record_audit_on(
+                    &mut tx,
+                    &NewAudit::new(
+                        &row.id,
+                        actor,
+                        "subscriber.create",
+                        format!("subscribers/{}", row.id),
+                        serde_json::json!({
+                            "name": row.name,
+                            "status": row.status.as_str(),
+                            "signing_scheme": row.signing_scheme.as_str(),
+                        }),
+                    ),
+                )
+                .await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn get_subscriber(&self, id: &str) -> StoreResult<Option<SubscriberRow>> {
@@ -414,8 +475,13 @@ macro_rules! store_impls {
                 id: &str,
                 name: Option<&str>,
                 status: Option<SubscriberStatus>,
+                actor: &Actor,
             ) -> StoreResult<Option<SubscriberRow>> {
-                sqlx::query_as(&format!(
+                let mut tx = begin_write(self.writes()).await?;
+                let Some(before) = subscriber_for_update_on(&mut tx, id).await? else {
+                    return Ok(None);
+                };
+                let row: SubscriberRow = sqlx::query_as(&format!(
                     "UPDATE subscribers SET name = COALESCE($2, name), \
                      status = COALESCE($3, status), updated_at = $4 \
                      WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
@@ -424,9 +490,45 @@ macro_rules! store_impls {
                 .bind(name)
                 .bind(status.map(SubscriberStatus::as_str))
                 .bind(now_millis())
-                .fetch_optional(self.writes())
+                .fetch_one(&mut *tx)
                 .await
-                .map_err(db_err)
+                .map_err(db_err)?;
+                let mut summary = serde_json::Map::new();
+                if before.name != row.name {
+                    summary.insert(
+                        "name".into(),
+                        serde_json::json!({"from": before.name, "to": row.name}),
+                    );
+                }
+                if before.status != row.status {
+                    summary.insert(
+                        "status".into(),
+                        serde_json::json!({
+                            "from": before.status.as_str(),
+                            "to": row.status.as_str(),
+                        }),
+                    );
+                }
+                if !summary.is_empty() {
+                    let action = if before.status != row.status {
+                        "subscriber.status"
+                    } else {
+                        "subscriber.update"
+                    };
+                    record_audit_on(
+                        &mut tx,
+                        &NewAudit::new(
+                            id,
+                            actor,
+                            action,
+                            format!("subscribers/{id}"),
+                            serde_json::Value::Object(summary),
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(Some(row))
             }
 
             async fn rotate_webhook_secret(
@@ -434,10 +536,12 @@ macro_rules! store_impls {
                 subscriber_id: &str,
                 new_sealed: &str,
                 previous_expires_at: Millis,
+                actor: &Actor,
             ) -> StoreResult<Option<SubscriberRow>> {
+                let mut tx = begin_write(self.writes()).await?;
                 // One statement, so atomic: SET expressions read the row as it
                 // was before the update (SQL semantics on both backends).
-                sqlx::query_as(&format!(
+                let row: Option<SubscriberRow> = sqlx::query_as(&format!(
                     "UPDATE subscribers SET \
                      previous_webhook_secret_sealed = webhook_secret_sealed, \
                      previous_secret_expires_at = $3, webhook_secret_sealed = $2, updated_at = $4 \
@@ -447,9 +551,26 @@ macro_rules! store_impls {
                 .bind(new_sealed)
                 .bind(previous_expires_at)
                 .bind(now_millis())
-                .fetch_optional(self.writes())
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_err)
+                .map_err(db_err)?;
+                if row.is_some() {
+                    record_audit_on(
+                        &mut tx,
+                        &NewAudit::new(
+                            subscriber_id,
+                            actor,
+                            "webhook_secret.rotate",
+                            format!("subscribers/{subscriber_id}/webhook-secret"),
+                            serde_json::json!({
+                                "previous_valid_until": $crate::clock::rfc3339(previous_expires_at),
+                            }),
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(row)
             }
 
             async fn set_signing_scheme(
@@ -458,10 +579,15 @@ macro_rules! store_impls {
                 scheme: SigningScheme,
                 new_key: Option<(&str, &str)>,
                 previous_scheme_expires_at: Millis,
+                actor: &Actor,
             ) -> StoreResult<Option<SubscriberRow>> {
-                // One statement: the CASE reads the scheme as it was, and two
-                // concurrent first switches keep one key pair, not a mix.
-                sqlx::query_as(&format!(
+                let mut tx = begin_write(self.writes()).await?;
+                let Some(before) = subscriber_for_update_on(&mut tx, subscriber_id).await? else {
+                    return Ok(None);
+                };
+                // The CASE reads the scheme as it was, and two concurrent first
+                // switches keep one key pair, not a mix.
+                let row: SubscriberRow = sqlx::query_as(&format!(
                     "UPDATE subscribers SET \
                      previous_scheme_expires_at = CASE WHEN signing_scheme = $2 \
                      THEN previous_scheme_expires_at ELSE $5 END, \
@@ -477,9 +603,33 @@ macro_rules! store_impls {
                 .bind(new_key.map(|(_, public)| public))
                 .bind(previous_scheme_expires_at)
                 .bind(now_millis())
-                .fetch_optional(self.writes())
+                .fetch_one(&mut *tx)
                 .await
-                .map_err(db_err)
+                .map_err(db_err)?;
+                let key_made = before.signing_public_key.is_none() && row.signing_public_key.is_some();
+                if before.signing_scheme != row.signing_scheme || key_made {
+                    let previous_until = (before.signing_scheme != row.signing_scheme)
+                        .then(|| $crate::clock::rfc3339(previous_scheme_expires_at));
+                    record_audit_on(
+                        &mut tx,
+                        &NewAudit::new(
+                            subscriber_id,
+                            actor,
+                            "signing_scheme.set",
+                            format!("subscribers/{subscriber_id}/signing-scheme"),
+                            serde_json::json!({
+                                "from": before.signing_scheme.as_str(),
+                                "to": row.signing_scheme.as_str(),
+                                "public_key": row.signing_public_key,
+                                "key_pair_created": key_made,
+                                "previous_scheme_valid_until": previous_until,
+                            }),
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(Some(row))
             }
 
             async fn rotate_signing_key(
@@ -488,8 +638,10 @@ macro_rules! store_impls {
                 new_sealed: &str,
                 new_public_key: &str,
                 previous_expires_at: Millis,
+                actor: &Actor,
             ) -> StoreResult<Option<SubscriberRow>> {
-                sqlx::query_as(&format!(
+                let mut tx = begin_write(self.writes()).await?;
+                let row: Option<SubscriberRow> = sqlx::query_as(&format!(
                     "UPDATE subscribers SET \
                      previous_signing_key_sealed = signing_key_sealed, \
                      previous_signing_key_expires_at = CASE WHEN signing_key_sealed IS NULL \
@@ -502,12 +654,34 @@ macro_rules! store_impls {
                 .bind(new_public_key)
                 .bind(previous_expires_at)
                 .bind(now_millis())
-                .fetch_optional(self.writes())
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_err)
+                .map_err(db_err)?;
+                if let Some(row) = &row {
+                    record_audit_on(
+                        &mut tx,
+                        &NewAudit::new(
+                            subscriber_id,
+                            actor,
+                            "signing_key.rotate",
+                            format!("subscribers/{subscriber_id}/signing-key"),
+                            serde_json::json!({
+                                // The public key only: the private one never leaves the seal.
+                                "public_key": new_public_key,
+                                "previous_valid_until": row
+                                    .previous_signing_key_expires_at
+                                    .map($crate::clock::rfc3339),
+                            }),
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(row)
             }
 
-            async fn create_api_key(&self, row: &ApiKeyRow) -> StoreResult<()> {
+            async fn create_api_key(&self, row: &ApiKeyRow, actor: &Actor) -> StoreResult<()> {
+                let mut tx = begin_write(self.writes()).await?;
                 sqlx::query(
                     "INSERT INTO api_keys \
                      (key_id, subscriber_id, name, key_hash, created_at, revoked_at) \
@@ -519,10 +693,21 @@ macro_rules! store_impls {
                 .bind(&row.key_hash)
                 .bind(row.created_at)
                 .bind(row.revoked_at)
-                .execute(self.writes())
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(())
+                record_audit_on(
+                    &mut tx,
+                    &NewAudit::new(
+                        &row.subscriber_id,
+                        actor,
+                        "key.create",
+                        format!("keys/{}", row.key_id),
+                        serde_json::json!({"key_id": row.key_id, "name": row.name}),
+                    ),
+                )
+                .await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn list_api_keys(&self, subscriber_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
@@ -540,17 +725,49 @@ macro_rules! store_impls {
                 &self,
                 subscriber_id: &str,
                 key_id: &str,
+                actor: &Actor,
             ) -> StoreResult<Option<ApiKeyRow>> {
-                sqlx::query_as(&format!(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
-                     WHERE subscriber_id = $1 AND key_id = $2 RETURNING {API_KEY_COLUMNS}"
+                let mut tx = begin_write(self.writes()).await?;
+                // Only a live key is revoked (and audited); a revoked one keeps
+                // its first revocation time.
+                let revoked: Option<ApiKeyRow> = sqlx::query_as(&format!(
+                    "UPDATE api_keys SET revoked_at = $3 \
+                     WHERE subscriber_id = $1 AND key_id = $2 AND revoked_at IS NULL \
+                     RETURNING {API_KEY_COLUMNS}"
                 ))
                 .bind(subscriber_id)
                 .bind(key_id)
                 .bind(now_millis())
-                .fetch_optional(self.writes())
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_err)
+                .map_err(db_err)?;
+                let row = match revoked {
+                    Some(row) => {
+                        record_audit_on(
+                            &mut tx,
+                            &NewAudit::new(
+                                subscriber_id,
+                                actor,
+                                "key.revoke",
+                                format!("keys/{key_id}"),
+                                serde_json::json!({"key_id": key_id, "name": row.name}),
+                            ),
+                        )
+                        .await?;
+                        Some(row)
+                    }
+                    None => sqlx::query_as(&format!(
+                        "SELECT {API_KEY_COLUMNS} FROM api_keys \
+                         WHERE subscriber_id = $1 AND key_id = $2"
+                    ))
+                    .bind(subscriber_id)
+                    .bind(key_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?,
+                };
+                tx.commit().await.map_err(db_err)?;
+                Ok(row)
             }
 
             async fn find_key_for_auth(&self, key_id: &str) -> StoreResult<Option<KeyAuthRow>> {
@@ -569,7 +786,9 @@ macro_rules! store_impls {
             async fn put_provider_credentials(
                 &self,
                 row: &ProviderCredentialRow,
+                actor: &Actor,
             ) -> StoreResult<()> {
+                let mut tx = begin_write(self.writes()).await?;
                 // Replacing credentials keeps `created_at`, so the default
                 // provider (the first configured) does not change when its
                 // secret is rotated.
@@ -586,10 +805,24 @@ macro_rules! store_impls {
                 .bind(&row.settings)
                 .bind(row.created_at)
                 .bind(row.updated_at)
-                .execute(self.writes())
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(())
+                // The non-secret settings only; the sealed secret is never logged.
+                let settings: serde_json::Value =
+                    serde_json::from_str(&row.settings).unwrap_or(serde_json::Value::Null);
+                record_audit_on(
+                    &mut tx,
+                    &NewAudit::new(
+                        &row.subscriber_id,
+                        actor,
+                        "provider.credentials.put",
+                        format!("providers/{}", row.provider),
+                        serde_json::json!({"provider": row.provider, "settings": settings}),
+                    ),
+                )
+                .await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn list_provider_credentials(
@@ -605,6 +838,22 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)
             }
+        }
+
+        /// The subscriber's row, locked for the transaction's update
+        /// (PostgreSQL; SQLite's write lock serializes writers).
+        async fn subscriber_for_update_on(
+            conn: &mut $conn,
+            id: &str,
+        ) -> StoreResult<Option<SubscriberRow>> {
+            sqlx::query_as(&format!(
+                "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1 {}",
+                $store::LOCK_ROW
+            ))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)
         }
 
         #[async_trait::async_trait]
@@ -991,19 +1240,40 @@ macro_rules! store_impls {
                 id: &str,
                 label: Label,
                 at: Millis,
+                actor: &Actor,
+                context: serde_json::Value,
             ) -> StoreResult<Option<DecisionRow>> {
                 let Some(memory) = self.memory() else {
-                    return label_decision_on(self.writes(), None, subscriber_id, id, label, at)
-                        .await;
+                    return label_decision_on(
+                        self.writes(),
+                        None,
+                        subscriber_id,
+                        id,
+                        label,
+                        at,
+                        actor,
+                        &context,
+                    )
+                    .await;
                 };
                 // On a task of its own, which runs to its end: a caller going
                 // away mid-commit must not leave the copy behind the file.
                 let (pool, memory) = (self.writes().clone(), memory.clone());
                 let (subscriber_id, id) = (subscriber_id.to_owned(), id.to_owned());
+                let actor = actor.clone();
                 finish_task(
                     tokio::spawn(async move {
-                        label_decision_on(&pool, Some(&memory), &subscriber_id, &id, label, at)
-                            .await
+                        label_decision_on(
+                            &pool,
+                            Some(&memory),
+                            &subscriber_id,
+                            &id,
+                            label,
+                            at,
+                            &actor,
+                            &context,
+                        )
+                        .await
                     })
                     .await,
                 )
@@ -1103,6 +1373,7 @@ macro_rules! store_impls {
                 user_id: &str,
                 status: CustomerStatus,
                 at: Millis,
+                actor: &Actor,
             ) -> StoreResult<CustomerRow> {
                 let Some(memory) = self.memory() else {
                     return set_customer_status_on(
@@ -1112,12 +1383,14 @@ macro_rules! store_impls {
                         user_id,
                         status,
                         at,
+                        actor,
                     )
                     .await;
                 };
                 // Its own task, as for labels: the commit and the copy go together.
                 let (pool, memory) = (self.writes().clone(), memory.clone());
                 let (subscriber_id, user_id) = (subscriber_id.to_owned(), user_id.to_owned());
+                let actor = actor.clone();
                 finish_task(
                     tokio::spawn(async move {
                         set_customer_status_on(
@@ -1127,6 +1400,7 @@ macro_rules! store_impls {
                             &user_id,
                             status,
                             at,
+                            &actor,
                         )
                         .await
                     })
@@ -1174,7 +1448,10 @@ macro_rules! store_impls {
         }
 
         /// Labels a decision and keeps its customer's fraud count; with a
-        /// memory, in write order and updating it after the commit.
+        /// memory, in write order and updating it after the commit. The same
+        /// label again changes nothing (neither `labeled_at` nor the count)
+        /// and records no audit entry.
+        #[allow(clippy::too_many_arguments)]
         async fn label_decision_on(
             pool: &sqlx::Pool<$db>,
             memory: Option<&CustomerMemory>,
@@ -1182,30 +1459,32 @@ macro_rules! store_impls {
             id: &str,
             label: Label,
             at: Millis,
+            actor: &Actor,
+            context: &serde_json::Value,
         ) -> StoreResult<Option<DecisionRow>> {
             let _order = match memory {
                 Some(memory) => Some(memory.write_order().await),
                 None => None,
             };
             let mut tx = begin_write(pool).await?;
-            let old: Option<(Option<String>, Option<String>, Millis)> =
-                sqlx::query_as(&format!(
-                    "SELECT label, user_id, created_at FROM decisions \
-                     WHERE subscriber_id = $1 AND id = $2 {}",
-                    $store::LOCK_ROW
-                ))
-                .bind(subscriber_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let Some((old_label, user_id, created_at)) = old else {
+            let old: Option<DecisionRecord> = sqlx::query_as(&format!(
+                "SELECT {DECISION_COLUMNS} FROM decisions \
+                 WHERE subscriber_id = $1 AND id = $2 {}",
+                $store::LOCK_ROW
+            ))
+            .bind(subscriber_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(old) = old.map(DecisionRow::try_from).transpose()? else {
                 return Ok(None);
             };
-            let was_fraud = old_label
-                .as_deref()
-                .and_then(Label::parse)
-                .is_some_and(Label::is_fraud_like);
+            if old.label == Some(label) {
+                return Ok(Some(old));
+            }
+            let was_fraud = old.label.is_some_and(Label::is_fraud_like);
+            let (user_id, created_at) = (old.user_id.clone(), old.created_at);
             let labeled: DecisionRecord = sqlx::query_as(&format!(
                 "UPDATE decisions SET label = $3, labeled_at = $4 \
                  WHERE subscriber_id = $1 AND id = $2 RETURNING {DECISION_COLUMNS}"
@@ -1238,6 +1517,19 @@ macro_rules! store_impls {
                 .await
                 .map_err(db_err)?;
             }
+            let mut summary = serde_json::json!({
+                "label": label.as_str(),
+                "previous": old.label.map(Label::as_str),
+            });
+            if let (Some(summary), Some(context)) = (summary.as_object_mut(), context.as_object()) {
+                for (k, v) in context {
+                    summary.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            let mut entry =
+                NewAudit::new(subscriber_id, actor, "decision.label", format!("decisions/{id}"), summary);
+            entry.at = at;
+            record_audit_on(&mut tx, &entry).await?;
             tx.commit().await.map_err(db_err)?;
             if let (Some(memory), Some(user_id)) = (memory, &fraud_change) {
                 memory.labeled(subscriber_id, user_id, created_at, delta);
@@ -1264,11 +1556,22 @@ macro_rules! store_impls {
             user_id: &str,
             status: CustomerStatus,
             at: Millis,
+            actor: &Actor,
         ) -> StoreResult<CustomerRow> {
             let _order = match memory {
                 Some(memory) => Some(memory.write_order().await),
                 None => None,
             };
+            let mut tx = begin_write(pool).await?;
+            let previous: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT status FROM customers WHERE subscriber_id = $1 AND user_id = $2 {}",
+                $store::LOCK_ROW
+            ))
+            .bind(subscriber_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
             let row: CustomerRow = sqlx::query_as(&format!(
                 "INSERT INTO customers (subscriber_id, user_id, status, first_seen, last_seen, \
                  status_updated_at) VALUES ($1, $2, $3, $4, $4, $4) \
@@ -1279,9 +1582,21 @@ macro_rules! store_impls {
             .bind(user_id)
             .bind(status.as_str())
             .bind(at)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
+            if previous.as_deref() != Some(status.as_str()) {
+                let mut entry = NewAudit::new(
+                    subscriber_id,
+                    actor,
+                    "customer.status",
+                    format!("customers/{user_id}"),
+                    serde_json::json!({"status": status.as_str(), "previous": previous}),
+                );
+                entry.at = at;
+                record_audit_on(&mut tx, &entry).await?;
+            }
+            tx.commit().await.map_err(db_err)?;
             if let Some(memory) = memory {
                 memory.status_set(subscriber_id, user_id, status, at);
             }

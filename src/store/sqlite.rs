@@ -356,3 +356,4 @@ store_impls!(
     sqlx::SqliteConnection
 );
 super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::gateway_refs::gateway_refs_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::{Millis, StoreResult};
+use super::{Actor, Millis, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,7 +142,11 @@ pub struct ProviderCredentialRow {
 #[async_trait]
 pub trait Subscribers: Send + Sync {
     /// Fails with [`StoreError::Conflict`] when the id is taken.
-    async fn create_subscriber(&self, row: &SubscriberRow) -> StoreResult<()>;
+    ///
+    /// Every method here that changes something writes its audit entry, of
+    /// `actor`, in the change's own transaction (see [`Audit`](super::Audit));
+    /// a call that changes nothing writes none.
+    async fn create_subscriber(&self, row: &SubscriberRow, actor: &Actor) -> StoreResult<()>;
     async fn get_subscriber(&self, id: &str) -> StoreResult<Option<SubscriberRow>>;
     async fn list_subscribers(&self) -> StoreResult<Vec<SubscriberRow>>;
     /// Changes name and/or status; `None` when the subscriber does not exist.
@@ -151,6 +155,7 @@ pub trait Subscribers: Send + Sync {
         id: &str,
         name: Option<&str>,
         status: Option<SubscriberStatus>,
+        actor: &Actor,
     ) -> StoreResult<Option<SubscriberRow>>;
     /// In one statement: the current webhook secret becomes the previous one
     /// (valid until `previous_expires_at`; an older previous secret is
@@ -161,6 +166,7 @@ pub trait Subscribers: Send + Sync {
         subscriber_id: &str,
         new_sealed: &str,
         previous_expires_at: Millis,
+        actor: &Actor,
     ) -> StoreResult<Option<SubscriberRow>>;
 
     /// Sets the signing scheme. `new_key` (sealed private key, public key) is
@@ -174,6 +180,7 @@ pub trait Subscribers: Send + Sync {
         scheme: SigningScheme,
         new_key: Option<(&str, &str)>,
         previous_scheme_expires_at: Millis,
+        actor: &Actor,
     ) -> StoreResult<Option<SubscriberRow>>;
     /// Like [`Self::rotate_webhook_secret`], for the Ed25519 key pair: in one
     /// statement the current key becomes the previous one (valid until
@@ -184,9 +191,10 @@ pub trait Subscribers: Send + Sync {
         new_sealed: &str,
         new_public_key: &str,
         previous_expires_at: Millis,
+        actor: &Actor,
     ) -> StoreResult<Option<SubscriberRow>>;
 
-    async fn create_api_key(&self, row: &ApiKeyRow) -> StoreResult<()>;
+    async fn create_api_key(&self, row: &ApiKeyRow, actor: &Actor) -> StoreResult<()>;
     async fn list_api_keys(&self, subscriber_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
     /// Marks the key revoked (keeping the first revocation time); `None` if the
     /// subscriber has no such key.
@@ -194,11 +202,17 @@ pub trait Subscribers: Send + Sync {
         &self,
         subscriber_id: &str,
         key_id: &str,
+        actor: &Actor,
     ) -> StoreResult<Option<ApiKeyRow>>;
     async fn find_key_for_auth(&self, key_id: &str) -> StoreResult<Option<KeyAuthRow>>;
 
     /// Inserts or replaces one provider's credentials for a subscriber.
-    async fn put_provider_credentials(&self, row: &ProviderCredentialRow) -> StoreResult<()>;
+    /// Its audit entry shows the non-secret settings, never the secret.
+    async fn put_provider_credentials(
+        &self,
+        row: &ProviderCredentialRow,
+        actor: &Actor,
+    ) -> StoreResult<()>;
     /// The subscriber's providers, first configured first.
     async fn list_provider_credentials(
         &self,

@@ -751,6 +751,8 @@ async fn openapi_documents_every_route() {
         ("/risk/bin/score", "post"),
         ("/risk/decisions/{decision_id}", "get"),
         ("/risk/decisions/{decision_id}/feedback", "post"),
+        ("/risk/feedback/gateway", "post"),
+        ("/admin/subscribers/{id}/audit", "get"),
         ("/customers/{user_id}", "get"),
         ("/customers/{user_id}", "patch"),
         ("/admin/subscribers/{id}/webhook-secret/rotate", "post"),

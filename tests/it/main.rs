@@ -11,6 +11,7 @@ mod api;
 mod callbacks;
 mod card_data;
 mod connections;
+mod gateway_labels;
 mod hardening;
 mod outages;
 mod prefetch;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         callbacks::trials(),
         card_data::trials(),
         connections::trials(),
+        gateway_labels::trials(),
         hardening::trials(),
         outages::trials(),
         prefetch::trials(),

@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use crate::common::{fresh_db, Backend};
 use riskgate::store::*;
+use serde_json::Value;
+
+/// The actor of the contract's changes (the audit tests vary it).
+const OP: Actor = Actor::Operator;
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, crate::common::TestDb) {
     let db = fresh_db(backend).await;
@@ -58,7 +62,10 @@ fn job(id: &str, subscriber_id: &str, request_id: &str) -> NewJob {
 
 async fn migrations_apply_once_and_data_survives_reconnect(backend: Backend) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     store.close().await;
     // A second start runs the migrator again: nothing to do, data intact.
     let again = connect(&db.url).await.unwrap();
@@ -87,9 +94,15 @@ async fn settings_insert_if_absent_keeps_the_first_value(backend: Backend) {
 
 async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("a")).await.unwrap();
-    store.create_subscriber(&subscriber("b")).await.unwrap();
-    let dup = store.create_subscriber(&subscriber("a")).await;
+    store
+        .create_subscriber(&subscriber("a"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("b"), &OP)
+        .await
+        .unwrap();
+    let dup = store.create_subscriber(&subscriber("a"), &OP).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let ids: Vec<_> = store
         .list_subscribers()
@@ -101,7 +114,7 @@ async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
     assert_eq!(ids, ["a", "b"]);
 
     let renamed = store
-        .update_subscriber("a", Some("Renamed"), None)
+        .update_subscriber("a", Some("Renamed"), None, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -110,7 +123,7 @@ async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
         ("Renamed", SubscriberStatus::Active)
     );
     let suspended = store
-        .update_subscriber("a", None, Some(SubscriberStatus::Suspended))
+        .update_subscriber("a", None, Some(SubscriberStatus::Suspended), &OP)
         .await
         .unwrap()
         .unwrap();
@@ -119,7 +132,7 @@ async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
         ("Renamed", SubscriberStatus::Suspended)
     );
     assert!(store
-        .update_subscriber("nope", Some("x"), None)
+        .update_subscriber("nope", Some("x"), None, &OP)
         .await
         .unwrap()
         .is_none());
@@ -128,10 +141,16 @@ async fn subscribers_are_unique_listed_and_updated(backend: Backend) {
 
 async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
-    store.create_api_key(&key("k1", "12")).await.unwrap();
-    store.create_api_key(&key("k2", "12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
+    store.create_api_key(&key("k1", "12"), &OP).await.unwrap();
+    store.create_api_key(&key("k2", "12"), &OP).await.unwrap();
 
     let auth = store.find_key_for_auth("k1").await.unwrap().unwrap();
     assert_eq!(auth.subscriber_id, "12");
@@ -140,8 +159,16 @@ async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
     assert!(store.find_key_for_auth("k9").await.unwrap().is_none());
 
     // Another tenant cannot revoke this key.
-    assert!(store.revoke_api_key("13", "k1").await.unwrap().is_none());
-    let revoked = store.revoke_api_key("12", "k1").await.unwrap().unwrap();
+    assert!(store
+        .revoke_api_key("13", "k1", &OP)
+        .await
+        .unwrap()
+        .is_none());
+    let revoked = store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
     let first_revocation = revoked.revoked_at.unwrap();
     assert!(
         store
@@ -151,7 +178,11 @@ async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
             .unwrap()
             .revoked
     );
-    let again = store.revoke_api_key("12", "k1").await.unwrap().unwrap();
+    let again = store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         again.revoked_at,
         Some(first_revocation),
@@ -159,7 +190,7 @@ async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
     );
 
     store
-        .update_subscriber("12", None, Some(SubscriberStatus::Suspended))
+        .update_subscriber("12", None, Some(SubscriberStatus::Suspended), &OP)
         .await
         .unwrap();
     let k2 = store.find_key_for_auth("k2").await.unwrap().unwrap();
@@ -179,7 +210,10 @@ async fn key_auth_reflects_revocation_and_suspension(backend: Backend) {
 
 async fn provider_credentials_keep_first_configured_order(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let row = |provider: &str, sealed: &str, at: i64| ProviderCredentialRow {
         subscriber_id: "12".into(),
         provider: provider.into(),
@@ -189,16 +223,16 @@ async fn provider_credentials_keep_first_configured_order(backend: Backend) {
         updated_at: at,
     };
     store
-        .put_provider_credentials(&row("stytch", "s1", 1_000))
+        .put_provider_credentials(&row("stytch", "s1", 1_000), &OP)
         .await
         .unwrap();
     store
-        .put_provider_credentials(&row("fingerprint", "f1", 2_000))
+        .put_provider_credentials(&row("fingerprint", "f1", 2_000), &OP)
         .await
         .unwrap();
     // Rotating the first provider's secret must not change which one is default.
     store
-        .put_provider_credentials(&row("stytch", "s2", 3_000))
+        .put_provider_credentials(&row("stytch", "s2", 3_000), &OP)
         .await
         .unwrap();
     let rows = store.list_provider_credentials("12").await.unwrap();
@@ -224,8 +258,14 @@ async fn provider_credentials_keep_first_configured_order(backend: Backend) {
 
 async fn rule_sets_are_versioned(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     assert!(store.current_rule_set("12").await.unwrap().is_none());
     assert_eq!(
         store.put_rule_set("12", "{\"v\":1}").await.unwrap().version,
@@ -270,8 +310,14 @@ async fn futures_join<T: Send + 'static>(
 
 async fn enqueue_unique_reports_queued_in_flight_and_done(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let far_past = 0;
 
     let Enqueued::Queued(first) = store
@@ -366,7 +412,10 @@ async fn enqueue_unique_reports_queued_in_flight_and_done(backend: Backend) {
 
 async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let tries = (0..16).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -396,8 +445,14 @@ async fn concurrent_ingests_of_one_id_record_one_job(backend: Backend) {
 
 async fn jobs_are_listed_filtered_and_counted(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     for i in 0..5 {
         store
             .enqueue_unique(&job(&format!("a{i}"), "12", &format!("r{i}")), 0)
@@ -494,7 +549,10 @@ async fn jobs_are_listed_filtered_and_counted(backend: Backend) {
 
 async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for i in 0..3 {
         store
             .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
@@ -588,7 +646,10 @@ async fn jobs_are_leased_retried_and_reclaimed_after_a_crash(backend: Backend) {
 
 async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for i in 0..3 {
         store
             .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
@@ -673,7 +734,10 @@ async fn leases_are_renewed_for_running_jobs_only(backend: Backend) {
 
 async fn released_leases_make_running_jobs_due_without_counting_the_attempt(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for i in 0..3 {
         store
             .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
@@ -753,7 +817,10 @@ async fn released_leases_make_running_jobs_due_without_counting_the_attempt(back
 
 async fn concurrent_finishes_of_one_job_finish_it_once(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for i in 0..4 {
         store
             .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
@@ -802,13 +869,17 @@ async fn concurrent_finishes_of_one_job_finish_it_once(backend: Backend) {
 
 async fn conflicts_carry_the_store_description_not_the_database_text(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    let Err(StoreError::Conflict(what)) = store.create_subscriber(&subscriber("12")).await else {
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_subscriber(&subscriber("12"), &OP).await
+    else {
         panic!("a second subscriber 12 conflicts");
     };
     assert_eq!(what, "subscriber already exists");
-    store.create_api_key(&key("k1", "12")).await.unwrap();
-    let Err(StoreError::Conflict(what)) = store.create_api_key(&key("k1", "12")).await else {
+    store.create_api_key(&key("k1", "12"), &OP).await.unwrap();
+    let Err(StoreError::Conflict(what)) = store.create_api_key(&key("k1", "12"), &OP).await else {
         panic!("a second key k1 conflicts");
     };
     assert_eq!(what, "API key already exists");
@@ -816,7 +887,10 @@ async fn conflicts_carry_the_store_description_not_the_database_text(backend: Ba
 
 async fn concurrent_claims_never_share_a_job(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for i in 0..60 {
         store
             .enqueue_unique(&job(&format!("j{i}"), "12", &format!("r{i}")), 0)
@@ -864,6 +938,7 @@ fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis
         created_at,
         customer: None,
         callback: None,
+        references: Vec::new(),
     }
 }
 
@@ -911,8 +986,14 @@ async fn all_decisions(store: &Arc<dyn Store>) -> Vec<DecisionReplay> {
 
 async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let mut new = decision("d1", "12", Some("k1"), 1_000);
     new.user_id = Some("u1".into());
     let row = inserted(store.record_decision(&new, 0).await.unwrap());
@@ -948,7 +1029,7 @@ async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
         .unwrap()
         .is_none());
     assert!(store
-        .label_decision("13", "d1", Label::Fraud, 2_000)
+        .label_decision("13", "d1", Label::Fraud, 2_000, &OP, Value::Null)
         .await
         .unwrap()
         .is_none());
@@ -982,7 +1063,10 @@ async fn decisions_are_recorded_and_tenant_scoped(backend: Backend) {
 
 async fn idempotency_keys_answer_within_the_window_only(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let mut first = customer_decision("d1", "u1", "block", 1_000, Some("v1"), None, Some(10.0));
     first.idempotency_key = Some("k".into());
     inserted(store.record_decision(&first, 0).await.unwrap());
@@ -1058,7 +1142,10 @@ async fn idempotency_keys_answer_within_the_window_only(backend: Backend) {
 
 async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     // A second process on the same database: its batches race the first's.
     let other = connect(&db.url).await.unwrap();
     let now = now_millis();
@@ -1125,7 +1212,10 @@ impl OtherProcess {
 
 async fn a_decision_racing_another_process_for_its_key_ends_existing(backend: Backend) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     // Another process holds an uncommitted decision with the key.
     let mut other = OtherProcess::connect(&db.url).await;
     let begin = match backend {
@@ -1168,7 +1258,10 @@ async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_cou
     backend: Backend,
 ) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let stores = [store, connect(&db.url).await.unwrap()];
     // Batches mixing decisions, touches and keys for a few shared customers in
     // every order: PostgreSQL batches commit concurrently and must not deadlock.
@@ -1218,7 +1311,10 @@ async fn concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_cou
 
 async fn labels_keep_fraud_counts_consistent(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for (id, at) in [("d1", 1_000), ("d2", 2_000)] {
         store
             .record_decision(
@@ -1238,7 +1334,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
             .fraud_labels
     }
     let labeled = store
-        .label_decision("12", "d1", Label::Fraud, 5_000)
+        .label_decision("12", "d1", Label::Fraud, 5_000, &OP, Value::Null)
         .await
         .unwrap()
         .unwrap();
@@ -1249,17 +1345,17 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
     assert_eq!(labels(&store, "u1").await, 1);
     // Labelling fraud again changes nothing.
     store
-        .label_decision("12", "d1", Label::Fraud, 5_500)
+        .label_decision("12", "d1", Label::Fraud, 5_500, &OP, Value::Null)
         .await
         .unwrap();
     assert_eq!(labels(&store, "u1").await, 1);
     store
-        .label_decision("12", "d1", Label::Legit, 6_000)
+        .label_decision("12", "d1", Label::Legit, 6_000, &OP, Value::Null)
         .await
         .unwrap();
     assert_eq!(labels(&store, "u1").await, 0);
     let relabeled = store
-        .label_decision("12", "d1", Label::Chargeback, 7_000)
+        .label_decision("12", "d1", Label::Chargeback, 7_000, &OP, Value::Null)
         .await
         .unwrap()
         .unwrap();
@@ -1269,7 +1365,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
     );
     assert_eq!(labels(&store, "u1").await, 1);
     store
-        .label_decision("12", "d2", Label::Fraud, 8_000)
+        .label_decision("12", "d2", Label::Fraud, 8_000, &OP, Value::Null)
         .await
         .unwrap();
     assert_eq!(labels(&store, "u1").await, 2);
@@ -1282,7 +1378,7 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
     store.record_decision(&orphan, 0).await.unwrap();
     assert!(store.get_customer("12", "u2").await.unwrap().is_none());
     store
-        .label_decision("12", "d3", Label::Chargeback, 9_000)
+        .label_decision("12", "d3", Label::Chargeback, 9_000, &OP, Value::Null)
         .await
         .unwrap();
     let c = store
@@ -1301,12 +1397,12 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
         .await
         .unwrap();
     assert!(store
-        .label_decision("12", "d4", Label::Fraud, 9_000)
+        .label_decision("12", "d4", Label::Fraud, 9_000, &OP, Value::Null)
         .await
         .unwrap()
         .is_some());
     assert!(store
-        .label_decision("12", "nope", Label::Fraud, 9_000)
+        .label_decision("12", "nope", Label::Fraud, 9_000, &OP, Value::Null)
         .await
         .unwrap()
         .is_none());
@@ -1314,7 +1410,10 @@ async fn labels_keep_fraud_counts_consistent(backend: Backend) {
 
 async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let card_a = Some(("424242", "4242"));
     let card_b = Some(("555555", "4444"));
     let decisions = [
@@ -1367,7 +1466,10 @@ async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
         (1, 0, Some(1.0))
     );
     assert!(store.get_customer("12", "u3").await.unwrap().is_none());
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     assert!(store.get_customer("13", "u1").await.unwrap().is_none());
 
     // The lists are bounded, the totals are not.
@@ -1392,8 +1494,14 @@ async fn customers_accumulate_decisions_devices_and_cards(backend: Backend) {
 
 async fn customer_features_know_devices_and_cards(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     assert!(store
         .customer_features("12", "u1", Some("v1"), None)
         .await
@@ -1437,7 +1545,7 @@ async fn customer_features_know_devices_and_cards(backend: Backend) {
         .await
         .unwrap();
     store
-        .label_decision("12", "d2", Label::Fraud, 3_000)
+        .label_decision("12", "d2", Label::Fraud, 3_000, &OP, Value::Null)
         .await
         .unwrap();
 
@@ -1487,7 +1595,7 @@ async fn customer_features_know_devices_and_cards(backend: Backend) {
         .is_none());
     // A customer with nothing recorded yet but a status.
     store
-        .set_customer_status("12", "u5", CustomerStatus::Blocked, 4_000)
+        .set_customer_status("12", "u5", CustomerStatus::Blocked, 4_000, &OP)
         .await
         .unwrap();
     let f = store
@@ -1511,11 +1619,17 @@ async fn customer_features_know_devices_and_cards(backend: Backend) {
 
 async fn customer_status_is_upserted_per_tenant(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     // Blocking a user before they are seen.
     let blocked = store
-        .set_customer_status("12", "u1", CustomerStatus::Blocked, 1_000)
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 1_000, &OP)
         .await
         .unwrap();
     assert_eq!(
@@ -1529,7 +1643,7 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
     );
     assert!(store.get_customer("13", "u1").await.unwrap().is_none());
     let other = store
-        .set_customer_status("13", "u1", CustomerStatus::Trusted, 1_500)
+        .set_customer_status("13", "u1", CustomerStatus::Trusted, 1_500, &OP)
         .await
         .unwrap();
     assert_eq!(other.status, CustomerStatus::Trusted);
@@ -1542,7 +1656,7 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
         .await
         .unwrap();
     let trusted = store
-        .set_customer_status("12", "u1", CustomerStatus::Trusted, 3_000)
+        .set_customer_status("12", "u1", CustomerStatus::Trusted, 3_000, &OP)
         .await
         .unwrap();
     assert_eq!(
@@ -1558,7 +1672,7 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
         "the status changes, the counters stay"
     );
     let normal = store
-        .set_customer_status("12", "u1", CustomerStatus::Normal, 4_000)
+        .set_customer_status("12", "u1", CustomerStatus::Normal, 4_000, &OP)
         .await
         .unwrap();
     assert_eq!(normal.status, CustomerStatus::Normal);
@@ -1573,7 +1687,7 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
         CustomerStatus::Trusted
     );
     assert!(store
-        .set_customer_status("99", "u1", CustomerStatus::Blocked, 1_000)
+        .set_customer_status("99", "u1", CustomerStatus::Blocked, 1_000, &OP)
         .await
         .is_err());
     assert_eq!(
@@ -1590,7 +1704,10 @@ async fn customer_status_is_upserted_per_tenant(backend: Backend) {
 
 async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let seen = |visitor: Option<&str>| CustomerTouch {
         user_id: "u1".into(),
         visitor_id: visitor.map(str::to_owned),
@@ -1691,8 +1808,14 @@ async fn touches_record_sightings_without_counting_decisions(backend: Backend) {
 
 async fn decisions_since_pages_through_every_decision_once(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     assert!(store.decisions_since(0, None, 10).await.unwrap().is_empty());
     // Equal timestamps across pages and subscribers.
     let mut expected = Vec::new();
@@ -1762,8 +1885,14 @@ async fn callback_jobs(store: &Arc<dyn Store>, subscriber_id: &str) -> Vec<JobRo
 
 async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     assert_eq!(JobKind::DecisionCallback.as_str(), "decision_callback");
 
     let before = now_millis();
@@ -1897,7 +2026,10 @@ async fn a_decision_and_its_callback_job_are_recorded_together(backend: Backend)
 
 async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let stores = [store, connect(&db.url).await.unwrap()];
     let now = now_millis();
     let tries = (0..16).map(|i| {
@@ -1921,8 +2053,14 @@ async fn concurrent_repeats_of_a_decision_record_one_callback(backend: Backend) 
 
 async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     inserted(
         store
             .record_decision(&decision("d1", "12", None, 1_000), 0)
@@ -2011,7 +2149,10 @@ async fn the_first_final_body_of_a_decision_wins(backend: Backend) {
 
 async fn callback_attempts_are_recorded_listed_and_replaced(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     for id in ["d1", "d2"] {
         inserted(
             store
@@ -2070,8 +2211,14 @@ async fn callback_attempts_are_recorded_listed_and_replaced(backend: Backend) {
 
 async fn only_a_failed_job_is_requeued(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let cb = "decision_callback";
     let now = now_millis();
     assert!(matches!(
@@ -2312,7 +2459,10 @@ async fn only_a_failed_job_is_requeued(backend: Backend) {
 
 async fn oldest_live_job_is_the_oldest_pending_or_running(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
     let kind = "device_fetch";
     assert_eq!(store.oldest_live_job(kind).await.unwrap(), None);
     let mut created = Vec::new();
@@ -2385,8 +2535,14 @@ async fn oldest_live_job_is_the_oldest_pending_or_running(backend: Backend) {
 
 async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let fresh = store.get_subscriber("12").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -2397,7 +2553,7 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     );
 
     let once = store
-        .rotate_webhook_secret("12", "v2.sealed", 10_000)
+        .rotate_webhook_secret("12", "v2.sealed", 10_000, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2413,7 +2569,7 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     assert_eq!(once.created_at, fresh.created_at);
 
     let twice = store
-        .rotate_webhook_secret("12", "v3.sealed", 20_000)
+        .rotate_webhook_secret("12", "v3.sealed", 20_000, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2438,7 +2594,7 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
         ("v1.sealed", None)
     );
     assert!(store
-        .rotate_webhook_secret("nope", "x", 1)
+        .rotate_webhook_secret("nope", "x", 1, &OP)
         .await
         .unwrap()
         .is_none());
@@ -2449,7 +2605,7 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
         Some("v2.sealed")
     );
     let renamed = store
-        .update_subscriber("12", Some("Renamed"), None)
+        .update_subscriber("12", Some("Renamed"), None, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2465,7 +2621,7 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
     let mut imported = subscriber("14");
     imported.previous_webhook_secret_sealed = Some("v0.sealed".into());
     imported.previous_secret_expires_at = Some(30_000);
-    store.create_subscriber(&imported).await.unwrap();
+    store.create_subscriber(&imported, &OP).await.unwrap();
     let got = store.get_subscriber("14").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -2478,8 +2634,14 @@ async fn rotating_a_webhook_secret_keeps_only_the_latest_previous(backend: Backe
 
 async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     let (store, _db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let fresh = store.get_subscriber("12").await.unwrap().unwrap();
     assert_eq!(fresh.signing_scheme, SigningScheme::V1);
     assert_eq!(
@@ -2494,6 +2656,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
             SigningScheme::V1a,
             Some(("k1.sealed", "whpk_1")),
             5_000,
+            &OP,
         )
         .await
         .unwrap()
@@ -2524,6 +2687,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
             SigningScheme::V1a,
             Some(("k2.sealed", "whpk_2")),
             9_000,
+            &OP,
         )
         .await
         .unwrap()
@@ -2531,7 +2695,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     assert_eq!(summary(&same), want);
     // Back to v1: the key pair stays, a new grace period starts.
     let back = store
-        .set_signing_scheme("12", SigningScheme::V1, None, 7_000)
+        .set_signing_scheme("12", SigningScheme::V1, None, 7_000, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2548,7 +2712,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
 
     // Rotation: the current pair becomes the previous one.
     let rotated = store
-        .rotate_signing_key("12", "k3.sealed", "whpk_3", 20_000)
+        .rotate_signing_key("12", "k3.sealed", "whpk_3", 20_000, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2568,7 +2732,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     );
     // Rotating a subscriber that never had a pair leaves no previous one.
     let first_pair = store
-        .rotate_signing_key("13", "k9.sealed", "whpk_9", 20_000)
+        .rotate_signing_key("13", "k9.sealed", "whpk_9", 20_000, &OP)
         .await
         .unwrap()
         .unwrap();
@@ -2583,10 +2747,13 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     );
     for unknown in [
         store
-            .set_signing_scheme("nope", SigningScheme::V1a, Some(("x", "y")), 1)
+            .set_signing_scheme("nope", SigningScheme::V1a, Some(("x", "y")), 1, &OP)
             .await
             .unwrap(),
-        store.rotate_signing_key("nope", "x", "y", 1).await.unwrap(),
+        store
+            .rotate_signing_key("nope", "x", "y", 1, &OP)
+            .await
+            .unwrap(),
     ] {
         assert!(unknown.is_none());
     }
@@ -2595,7 +2762,7 @@ async fn signing_scheme_and_key_rotation_are_stored(backend: Backend) {
     created.signing_scheme = SigningScheme::V1a;
     created.signing_key_sealed = Some("k14.sealed".into());
     created.signing_public_key = Some("whpk_14".into());
-    store.create_subscriber(&created).await.unwrap();
+    store.create_subscriber(&created, &OP).await.unwrap();
     let got = store.get_subscriber("14").await.unwrap().unwrap();
     assert_eq!(
         summary(&got),
@@ -2634,8 +2801,14 @@ async fn features_of(store: &Arc<dyn Store>) -> Vec<(String, Option<CustomerFeat
 
 async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
     let (store, db) = open(backend).await;
-    store.create_subscriber(&subscriber("12")).await.unwrap();
-    store.create_subscriber(&subscriber("13")).await.unwrap();
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&subscriber("13"), &OP)
+        .await
+        .unwrap();
     let cards = [None, Some(("424242", "4242")), Some(("555555", "4444"))];
     let visitors = [None, Some("v0"), Some("v1"), Some("v2")];
     let actions = ["allow", "review", "block"];
@@ -2676,39 +2849,39 @@ async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
     }
     // Labels, relabels and a label that creates its customer.
     store
-        .label_decision("12", "d1", Label::Fraud, 2_000)
+        .label_decision("12", "d1", Label::Fraud, 2_000, &OP, Value::Null)
         .await
         .unwrap();
     store
-        .label_decision("12", "d2", Label::Chargeback, 2_000)
+        .label_decision("12", "d2", Label::Chargeback, 2_000, &OP, Value::Null)
         .await
         .unwrap();
     store
-        .label_decision("12", "d1", Label::Legit, 2_100)
+        .label_decision("12", "d1", Label::Legit, 2_100, &OP, Value::Null)
         .await
         .unwrap();
     store
-        .label_decision("12", "d1", Label::Fraud, 2_200)
+        .label_decision("12", "d1", Label::Fraud, 2_200, &OP, Value::Null)
         .await
         .unwrap();
     let mut orphan = decision("orphan", "12", None, 900);
     orphan.user_id = Some("u5".into());
     store.record_decision(&orphan, 0).await.unwrap();
     store
-        .label_decision("12", "orphan", Label::Fraud, 2_300)
+        .label_decision("12", "orphan", Label::Fraud, 2_300, &OP, Value::Null)
         .await
         .unwrap();
     // Status changes of known and unknown customers, then later sightings.
     store
-        .set_customer_status("12", "u0", CustomerStatus::Blocked, 3_000)
+        .set_customer_status("12", "u0", CustomerStatus::Blocked, 3_000, &OP)
         .await
         .unwrap();
     store
-        .set_customer_status("12", "u6", CustomerStatus::Trusted, 3_100)
+        .set_customer_status("12", "u6", CustomerStatus::Trusted, 3_100, &OP)
         .await
         .unwrap();
     store
-        .set_customer_status("13", "u1", CustomerStatus::Blocked, 3_200)
+        .set_customer_status("13", "u1", CustomerStatus::Blocked, 3_200, &OP)
         .await
         .unwrap();
     let later = CustomerTouch {
@@ -2720,7 +2893,7 @@ async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
     store.touch_customer("12", &later, 2_500).await.unwrap();
     // A write that fails changes nothing.
     assert!(store
-        .set_customer_status("99", "u1", CustomerStatus::Blocked, 3_300)
+        .set_customer_status("99", "u1", CustomerStatus::Blocked, 3_300, &OP)
         .await
         .is_err());
 
@@ -2785,6 +2958,188 @@ async fn customer_features_survive_a_restart_unchanged(backend: Backend) {
     }
 }
 
+/// Payment references recorded with decisions find them again: in one batch
+/// or many, the most specific first, the later decision taking a shared
+/// reference over, per subscriber; an idempotent repeat records none.
+async fn gateway_references_find_their_decision(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    for id in ["12", "13"] {
+        store.create_subscriber(&subscriber(id), &OP).await.unwrap();
+    }
+    let refs = |v: &[&str]| v.iter().map(|r| (*r).to_owned()).collect::<Vec<String>>();
+    // Concurrent decisions share group-commit batches.
+    let tries = (0..12).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut new = decision(&format!("d{i}"), "12", None, 1_000 + i);
+            new.references = vec![format!("ch_{i}"), format!("pi_{i}"), "order-1".into()];
+            store.record_decision(&new, 0).await.unwrap()
+        })
+    });
+    futures_join(tries).await;
+    let found = |subscriber: &'static str, wanted: Vec<String>| {
+        let store = store.clone();
+        async move {
+            store
+                .decision_by_reference(subscriber, &wanted)
+                .await
+                .unwrap()
+                .map(|row| row.id)
+        }
+    };
+    for i in 0..12 {
+        assert_eq!(
+            found("12", refs(&[&format!("pi_{i}")])).await,
+            Some(format!("d{i}"))
+        );
+    }
+    // The first reference that names a decision wins.
+    assert_eq!(
+        found("12", refs(&["ch_nope", "ch_3", "pi_4"]))
+            .await
+            .as_deref(),
+        Some("d3")
+    );
+    // A shared reference names the latest decision.
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d11")
+    );
+    let mut later = decision("d20", "12", Some("k1"), 5_000);
+    later.references = refs(&["order-1", "ch_20"]);
+    store.record_decision(&later, 0).await.unwrap();
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d20")
+    );
+    // An idempotent repeat is the first decision: its references go nowhere.
+    let mut repeat = decision("d21", "12", Some("k1"), 5_100);
+    repeat.references = refs(&["ch_21"]);
+    assert!(matches!(
+        store.record_decision(&repeat, 0).await.unwrap(),
+        DecisionRecorded::Existing(_)
+    ));
+    assert_eq!(found("12", refs(&["ch_21"])).await, None);
+    // Per subscriber.
+    assert_eq!(found("13", refs(&["ch_1", "order-1"])).await, None);
+    let mut theirs = decision("d30", "13", None, 6_000);
+    theirs.references = refs(&["order-1"]);
+    store.record_decision(&theirs, 0).await.unwrap();
+    assert_eq!(
+        found("13", refs(&["order-1"])).await.as_deref(),
+        Some("d30")
+    );
+    assert_eq!(
+        found("12", refs(&["order-1"])).await.as_deref(),
+        Some("d20")
+    );
+    assert_eq!(found("12", Vec::new()).await, None);
+}
+
+/// A change and its audit entry commit together: a change that fails leaves
+/// no entry, one that changes nothing writes none.
+async fn changes_write_their_audit_entry_in_their_transaction(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    let key_actor = Actor::ApiKey("k9".into());
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    assert!(store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .is_err());
+    store.create_api_key(&key("k1", "12"), &OP).await.unwrap();
+    assert!(store.create_api_key(&key("k1", "12"), &OP).await.is_err());
+    store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .revoke_api_key("12", "k1", &OP)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .revoke_api_key("12", "nokey", &OP)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .update_subscriber("nobody", Some("x"), None, &OP)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 2_000, &key_actor)
+        .await
+        .unwrap();
+    store
+        .set_customer_status("12", "u1", CustomerStatus::Blocked, 2_100, &key_actor)
+        .await
+        .unwrap();
+    store
+        .record_decision(&decision("d1", "12", None, 1_000), 0)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .label_decision(
+                "12",
+                "d1",
+                Label::Fraud,
+                3_000,
+                &key_actor,
+                serde_json::json!({"dispute_id": "dp_1"}),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let audit = |v: &'static str| NewAudit::new("12", &OP, v, "rate-limit", serde_json::json!({}));
+    assert!(!store
+        .change_setting("rate_limit:12", None, &audit("rate_limit.remove"))
+        .await
+        .unwrap());
+    assert!(store
+        .change_setting("rate_limit:12", Some("{}"), &audit("rate_limit.set"))
+        .await
+        .unwrap());
+    let log = store.audit_log("12", None, 100).await.unwrap();
+    let got: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("rate_limit.set", "operator"),
+            ("key.revoke", "operator"),
+            ("key.create", "operator"),
+            ("subscriber.create", "operator"),
+            // Dated by the label's and the status's own time (given here).
+            ("decision.label", "api_key:k9"),
+            ("customer.status", "api_key:k9"),
+        ]
+    );
+    let label: serde_json::Value = serde_json::from_str(&log[4].summary).unwrap();
+    assert_eq!(
+        label,
+        serde_json::json!({"label": "fraud", "previous": null, "dispute_id": "dp_1"})
+    );
+    assert_eq!((log[4].at, log[5].at), (3_000, 2_000));
+    // Paging by (time, id) goes on exactly after the last entry read.
+    let first = store.audit_log("12", None, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let rest = store
+        .audit_log("12", Some((last.at, last.id.clone())), 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = first.iter().chain(&rest).map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, log.iter().map(|e| e.id.as_str()).collect::<Vec<_>>());
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -2823,6 +3178,8 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             oldest_live_job_is_the_oldest_pending_or_running,
             rotating_a_webhook_secret_keeps_only_the_latest_previous,
             signing_scheme_and_key_rotation_are_stored,
+            gateway_references_find_their_decision,
+            changes_write_their_audit_entry_in_their_transaction,
         ],
     }
 }

@@ -41,6 +41,7 @@ use super::reference::currency::{self, MajorAmount};
 mod adyen;
 mod braintree;
 mod checkout;
+pub mod disputes;
 mod square;
 mod stripe;
 
@@ -51,6 +52,58 @@ pub struct Extracted {
     pub gateway: &'static str,
     /// SPEC payload feature names → values; only those present in the event.
     pub features: Map<String, Value>,
+    /// The gateway's references of the payment, most specific first: Stripe's
+    /// charge and payment intent ids, Adyen's pspReference and
+    /// merchantReference. A later dispute or fraud report names the payment
+    /// by one of them (see [`disputes`]).
+    pub references: Vec<String>,
+}
+
+/// The longest reference kept: the longest identifier a score accepts.
+pub const MAX_REFERENCE: usize = 256;
+
+/// A payment reference as stored and looked up: a non-empty string (a JSON
+/// integer is written out) of at most [`MAX_REFERENCE`] characters without
+/// control characters, trimmed; `None` for anything else.
+pub fn reference(v: &Value) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(_) => integer_text(v)?,
+        _ => return None,
+    };
+    let fits =
+        !s.is_empty() && s.chars().count() <= MAX_REFERENCE && !s.chars().any(char::is_control);
+    fits.then_some(s)
+}
+
+/// Adds `reference` to `refs` unless it is there already.
+pub fn push_reference(refs: &mut Vec<String>, reference: Option<String>) {
+    if let Some(r) = reference {
+        if !refs.contains(&r) {
+            refs.push(r);
+        }
+    }
+}
+
+/// The payment's references among the extracted features, most specific
+/// first. Only Stripe and Adyen disputes are read back (see [`disputes`]), so
+/// only their references are kept.
+fn references(gateway: &str, features: &Map<String, Value>) -> Vec<String> {
+    let keys: &[&str] = match gateway {
+        "stripe" => &[
+            "gateway_charge_id",
+            "gateway_latest_charge",
+            "gateway_payment_intent_id",
+        ],
+        // `external_transaction_number` is Adyen's merchantReference here.
+        "adyen" => &["gateway_psp_reference", "external_transaction_number"],
+        _ => &[],
+    };
+    let mut refs = Vec::new();
+    for key in keys {
+        push_reference(&mut refs, features.get(*key).and_then(reference));
+    }
+    refs
 }
 
 /// Why an event could not be used: the message for a `422`, saying what was
@@ -112,9 +165,11 @@ pub fn extract(event: &Value) -> Result<Extracted, GatewayError> {
             keys.join(", ")
         )));
     };
+    let features = features.into_map();
     Ok(Extracted {
         gateway,
-        features: features.into_map(),
+        references: references(gateway, &features),
+        features,
     })
 }
 

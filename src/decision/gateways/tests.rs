@@ -261,6 +261,10 @@ fn fixture_files(dir: &Path) -> Vec<String> {
         for entry in std::fs::read_dir(dir).unwrap() {
             let p = entry.unwrap().path();
             if p.is_dir() {
+                // Disputes are no payment events: `disputes.rs` tests them.
+                if p.file_name().is_some_and(|n| n == "disputes") {
+                    continue;
+                }
                 walk(base, &p, out);
             } else if p.extension().and_then(|e| e.to_str()) != Some("md") {
                 let rel = p.strip_prefix(base).unwrap();
@@ -632,4 +636,37 @@ fn stripe_api_version_shapes() {
     assert_eq!(f["email"], json!("x@y.example"));
     assert_eq!(f["billing_country"], json!("DE"));
     assert_eq!(f["external_transaction_number"], json!("ch_1"));
+}
+
+#[test]
+fn payment_references_are_kept_most_specific_first() {
+    let load = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(Path::new(FIXTURES).join(file)).unwrap())
+            .unwrap()
+    };
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "stripe/event_charge_succeeded.json",
+            &["ch_000000000000000000000000", "pi_000000000000000000000000"],
+        ),
+        (
+            "stripe/charge_object_openapi.json",
+            &["ch_1PgafuB7WZ01zgkWXYmPNZs8"],
+        ),
+        (
+            "adyen/notification_authorisation_success.json",
+            &["123456789", "8313842560770001"],
+        ),
+        // Square's ids are not read back by any dispute riskgate takes.
+        ("square/event_payment_created.json", &[]),
+    ];
+    for (file, want) in cases {
+        assert_eq!(extract(&load(file)).unwrap().references, want, "{file}");
+    }
+    // The request's own external_transaction_number comes after the gateway's.
+    let body = json!({"request_id": "r1", "subscriber_id": "12",
+                      "gateway_event": load("stripe/charge_object_openapi.json"),
+                      "payload": {"external_transaction_number": "order-77"}});
+    let tx = crate::decision::parse(body.as_object().unwrap().clone()).unwrap();
+    assert_eq!(tx.references, ["ch_1PgafuB7WZ01zgkWXYmPNZs8", "order-77"]);
 }
