@@ -12,3 +12,4 @@ pub mod ingest;
 pub mod operator;
 pub mod ops;
 pub mod request;
+pub mod rule_versions;

@@ -367,8 +367,10 @@ async fn show_rules(
     Ok(Json(get_rules(app.store.as_ref(), &id).await?))
 }
 
-/// Replace the subscriber's rule set. It is validated whole; a bad rule is a
-/// `400` naming it, and the previous version stays in force.
+/// Replace the subscriber's rule set: it is validated whole and published at
+/// once, as a new version (the previous live version is retired; a shadow
+/// keeps running). A bad rule is a `400` naming it, and the previous version
+/// stays in force.
 #[utoipa::path(put, path = "/admin/subscribers/{id}/rules", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     request_body = crate::http::bodies::RuleSetInput,
@@ -387,10 +389,17 @@ async fn replace_rules(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<RuleSetView>, ApiError> {
-    let view = put_rules(app.store.as_ref(), &id, &body).await?;
-    // This process decides with the new version from its next request.
+    let view = put_rules(
+        app.store.as_ref(),
+        &id,
+        &body,
+        &crate::store::Actor::Operator,
+    )
+    .await;
+    // This process decides with the new version from its next request
+    // (forgotten on a failure too: the commit may have happened).
     app.scoring.rulebook.invalidate(&id);
-    Ok(Json(view))
+    Ok(Json(view?))
 }
 
 /// Read the subscriber's rate limit (`null` fields: none).

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod ingest;
 pub mod operator;
 pub mod rate_limits;
+pub mod rule_versions;
 pub mod rulebook;
 pub mod scoring;
 

@@ -120,3 +120,4 @@ impl Lifecycle for PgStore {
 
 store_impls!(PgStore, PgCommitter, sqlx::Postgres, sqlx::PgConnection);
 super::audit::audit_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::rule_sets::rule_versions_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
