@@ -16,6 +16,7 @@ mod outages;
 mod prefetch;
 mod process;
 mod rate_limits;
+mod rule_versions;
 mod scoring;
 mod signal_cache;
 mod simulator;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         prefetch::trials(),
         process::trials(),
         rate_limits::trials(),
+        rule_versions::trials(),
         scoring::trials(),
         signal_cache::trials(),
         simulator::trials(),
