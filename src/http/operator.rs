@@ -63,11 +63,18 @@ async fn rotate_webhook_secret(
     ))
 }
 
+/// Nothing but JSON's white space (a form feed, which Rust's ASCII white
+/// space includes, is not JSON).
+fn blank(body: &[u8]) -> bool {
+    body.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// A body that may be empty (or whitespace) for "all defaults".
 fn parse_optional_object(
     body: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if blank(body) {
         Ok(serde_json::Map::new())
     } else {
         Ok(crate::fields::parse_object(body)?)
@@ -270,7 +277,7 @@ async fn create_api_key(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     // An empty body is fine here: the only field is an optional label.
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
+    let body = if blank(&body) {
         serde_json::Map::new()
     } else {
         crate::fields::parse_object(&body)?
