@@ -17,6 +17,7 @@ use crate::service::auth::rotate_admin_token;
 use crate::service::{operator, ServiceError};
 use crate::simulator::SimulatorConfig;
 use crate::store::{DatabaseUrl, JobFilter, JobState, Store, SubscriberStatus};
+use crate::traffic::TrafficConfig;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +73,11 @@ pub enum Command {
     /// from embedded fixtures, with settable latency and faults (demos, tests,
     /// benchmarks).
     SimulateProviders(SimulatorConfig),
+    /// Play a seeded, labelled population of shoppers and attacks through a
+    /// riskgate's API (with the provider simulator as device provider, as
+    /// `serve --demo` runs it) and print allow/review/block, catch and
+    /// false-positive rates per scenario.
+    SimulateTraffic(TrafficConfig),
 }
 
 #[derive(Subcommand)]
@@ -282,6 +288,9 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
         ))),
         Command::SimulateProviders(_) => Err(CliError::Other(anyhow::anyhow!(
             "simulate-providers is not an operator command"
+        ))),
+        Command::SimulateTraffic(_) => Err(CliError::Other(anyhow::anyhow!(
+            "simulate-traffic is not an operator command"
         ))),
         Command::Subscriber { action, db } => {
             let creates = matches!(action, SubscriberAction::Create { .. });

@@ -32,5 +32,6 @@ pub mod service;
 pub mod simulator;
 pub mod state;
 pub mod store;
+pub mod traffic;
 pub mod ttl_cache;
 pub mod velocity;

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(config) => runtime.block_on(serve(*config)),
         Command::SimulateProviders(config) => runtime.block_on(simulate_providers(config)),
+        Command::SimulateTraffic(config) => runtime.block_on(simulate_traffic(config)),
         command => {
             init_logging(LogFormat::Text, "warn");
             match runtime.block_on(run_operator_command(command)) {
@@ -159,4 +160,46 @@ async fn simulate_providers(config: SimulatorConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn simulate_traffic(config: riskgate::traffic::TrafficConfig) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
+    if config.dry_run {
+        return match riskgate::traffic::dry_run(&config) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("riskgate: simulate-traffic: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let report = match riskgate::traffic::run(&config).await {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("riskgate: simulate-traffic: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("riskgate: simulate-traffic: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{}", riskgate::traffic::table(&report));
+    }
+    if report.errors > 0 {
+        eprintln!(
+            "riskgate: simulate-traffic: {} of {} transactions failed",
+            report.errors, report.transactions
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

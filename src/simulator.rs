@@ -27,7 +27,9 @@
 //! | anything else | 200; risky for a `--risky-share` of ids, chosen by a hash of the id |
 //!
 //! After one of the first five prefixes, `risky-` or `clean-` still picks the
-//! variant (`slow-risky-1`). Per-id state (`ratelimit-`, `flaky-`) is kept per
+//! variant (`slow-risky-1`). A `p~…` id is a persona: the clean variant with
+//! the device, IP and flags the id spells out (`persona.rs`; generated
+//! traffic uses it). Per-id state (`ratelimit-`, `flaky-`) is kept per
 //! provider. Before any of this, a `--fault-rate` share of calls fail at
 //! random: a 500 or 503, a 429 with `Retry-After: 1`, or a hang of
 //! `--timeout-hang-ms` followed by a 504. `--latency-ms` is added to every
@@ -55,6 +57,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::http::error::error_response;
+
+mod persona;
+pub use persona::Persona;
 
 /// Flags of `riskgate simulate-providers`, each also read from
 /// `RISKGATE_SIM_<FLAG>`.
@@ -512,6 +517,15 @@ impl Sim {
             (Api::Fingerprintiq, true) => &f.fiq_risky,
         };
         let mut body = template.clone();
+        if let Some(persona) = Persona::parse(behaviour(id).1) {
+            let now = crate::store::now_millis();
+            match api {
+                Api::FingerprintV4 => persona.apply_v4(&mut body, now),
+                Api::FingerprintV3 => persona.apply_v3(&mut body, now),
+                Api::Stytch => persona.apply_stytch(&mut body),
+                Api::Fingerprintiq => persona.apply_fingerprintiq(&mut body, now),
+            }
+        }
         set_id(&mut body, api.id_field(), id);
         if api == Api::Stytch {
             body = fresh_request_id(body);
@@ -534,11 +548,8 @@ enum Behaviour {
     Normal,
 }
 
-/// The id's behaviour prefix and whether it asks for the risky variant
-/// (`Some(true)`), the clean one (`Some(false)`), or leaves it to the hash.
-fn classify(id: &str) -> (Behaviour, Option<bool>) {
-    let mut behaviour = Behaviour::Normal;
-    let mut rest = id;
+/// The id's behaviour prefix and the rest of the id.
+fn behaviour(id: &str) -> (Behaviour, &str) {
     for (prefix, b) in [
         ("notfound-", Behaviour::NotFound),
         ("forbidden-", Behaviour::Forbidden),
@@ -547,11 +558,20 @@ fn classify(id: &str) -> (Behaviour, Option<bool>) {
         ("slow-", Behaviour::Slow),
         ("v3partial-", Behaviour::V3Partial),
     ] {
-        if let Some(r) = id.strip_prefix(prefix) {
-            behaviour = b;
-            rest = r;
-            break;
+        if let Some(rest) = id.strip_prefix(prefix) {
+            return (b, rest);
         }
+    }
+    (Behaviour::Normal, id)
+}
+
+/// The id's behaviour prefix and whether it asks for the risky variant
+/// (`Some(true)`), the clean one (`Some(false)`), or leaves it to the hash.
+/// A persona id (`p~…`) asks for the clean variant, which its signals patch.
+fn classify(id: &str) -> (Behaviour, Option<bool>) {
+    let (behaviour, rest) = behaviour(id);
+    if rest.starts_with(persona::PREFIX) {
+        return (behaviour, Some(false));
     }
     let variant = if rest.starts_with("risky-") {
         Some(true)
@@ -925,6 +945,78 @@ mod tests {
         assert!(parse_share("1.5").is_err());
         assert!(parse_share("NaN").is_err());
         assert!(parse_share("x").is_err());
+    }
+
+    /// What each adapter reads from a persona answer is what the id said.
+    #[test]
+    fn a_persona_answer_maps_to_its_signals_for_every_provider() {
+        use crate::providers::{fingerprint, fingerprintiq, stytch};
+        let f = Fixtures::load().unwrap();
+        let persona = Persona {
+            visitor_id: Some("famTab01".into()),
+            ip: Some("172.58.10.7".into()),
+            country: Some("GB".into()),
+            asn: Some(25135),
+            asn_name: Some("VODAFONE-UK".into()),
+            vpn: true,
+            emulator: true,
+            confidence: Some(0.55),
+            events: Some([4, 9, 20]),
+            ..Default::default()
+        };
+        let id = persona.encode("x1");
+        let body = |template: &Value, api: Api| {
+            let mut b = template.clone();
+            match api {
+                Api::FingerprintV4 => persona.apply_v4(&mut b, 1),
+                Api::FingerprintV3 => persona.apply_v3(&mut b, 1),
+                Api::Stytch => persona.apply_stytch(&mut b),
+                Api::Fingerprintiq => persona.apply_fingerprintiq(&mut b, 1),
+            }
+            set_id(&mut b, api.id_field(), &id);
+            serde_json::to_vec(&b).unwrap()
+        };
+        for signals in [
+            fingerprint::parse_v4(&body(&f.v4_clean, Api::FingerprintV4)).unwrap(),
+            fingerprint::parse_v3(&body(&f.v3_clean, Api::FingerprintV3)).unwrap(),
+        ] {
+            assert_eq!(signals.visitor_id.as_deref(), Some("famTab01"));
+            assert_eq!(signals.ip_address.as_deref(), Some("172.58.10.7"));
+            assert_eq!(signals.ip_country.as_deref(), Some("GB"));
+            assert_eq!(signals.ip_asn.as_deref(), Some("25135"));
+            assert_eq!(signals.ip_datacenter, Some(false));
+            assert_eq!(signals.bot.as_deref(), Some("not_detected"));
+            assert_eq!(signals.confidence, Some(0.55));
+            assert_eq!(
+                (
+                    signals.vpn,
+                    signals.proxy,
+                    signals.emulator,
+                    signals.tampering
+                ),
+                (Some(true), Some(false), Some(true), Some(false))
+            );
+            assert_eq!(signals.velocity.unwrap().events_5m, Some(4));
+        }
+        let s = stytch::parse_lookup(&body(&f.stytch_clean, Api::Stytch)).unwrap();
+        assert_eq!(s.visitor_id.as_deref(), Some("famTab01"));
+        assert_eq!(
+            (s.ip_country.as_deref(), s.vpn, s.emulator),
+            (Some("GB"), Some(true), Some(true))
+        );
+        assert_eq!(s.provider_verdict.as_deref(), Some("block"));
+        let q = fingerprintiq::parse_event(&body(&f.fiq_clean, Api::Fingerprintiq)).unwrap();
+        assert_eq!(q.visitor_id.as_deref(), Some("famTab01"));
+        assert_eq!(
+            (q.ip_country.as_deref(), q.vpn, q.ip_datacenter),
+            (Some("GB"), Some(true), Some(false))
+        );
+        assert_eq!(q.bot.as_deref(), Some("not_detected"));
+        assert_eq!(classify(&id), (Behaviour::Normal, Some(false)));
+        assert_eq!(
+            classify(&format!("slow-{id}")),
+            (Behaviour::Slow, Some(false))
+        );
     }
 
     #[test]

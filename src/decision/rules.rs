@@ -401,71 +401,75 @@ impl CompiledRuleSet {
     /// Pure apart from the per-thread VM scratch space.
     pub fn evaluate(&self, context: &Variable) -> Evaluation {
         let scope = Scope::new(context.clone());
-        // The expression engine can panic on some expressions (an overflow
-        // in its VM on `!``` was found by fuzzing): a rule set must never
-        // take a request down with it, so a panic faults every rule of this
-        // evaluation and the thread's VM, possibly left half-way, is replaced.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut out = Evaluation::default();
-            VM_CELL.with(|cell| {
-                let Ok(mut vm) = cell.try_borrow_mut() else {
-                    // Re-entered on this thread (cannot happen: evaluation
-                    // never calls back into itself); a fresh VM keeps it correct.
-                    let mut vm = VM::new();
-                    self.run_all(&scope, &mut vm, &mut out);
-                    return;
-                };
-                self.run_all(&scope, &mut vm, &mut out);
-            });
-            out
-        }));
-        run.unwrap_or_else(|_| {
-            VM_CELL.with(|cell| {
-                if let Ok(mut vm) = cell.try_borrow_mut() {
-                    *vm = VM::new();
-                }
-            });
-            Evaluation {
-                hits: Vec::new(),
-                faults: (0..self.rules.len())
-                    .map(|index| {
-                        (
-                            index,
-                            RuleFault::Error("the expression engine failed on this input".into()),
-                        )
-                    })
-                    .collect(),
-            }
-        })
-    }
-
-    fn run_all(&self, scope: &Scope, vm: &mut VM, out: &mut Evaluation) {
+        let mut out = Evaluation::default();
         if let Some(combined) = &self.combined {
-            if let Ok(Variable::Array(results)) = combined.evaluate_with_scope(scope, vm) {
-                let results = results.borrow();
-                if results.len() == self.rules.len() {
-                    for (index, result) in results.iter().enumerate() {
-                        match result {
-                            Variable::Bool(true) => out.hits.push(index),
-                            Variable::Bool(false) => {}
-                            other => out.faults.push((index, RuleFault::NotBoolean(kind(other)))),
-                        }
-                    }
-                    return;
+            let results = with_vm(|vm| match combined.evaluate_with_scope(&scope, vm) {
+                Ok(Variable::Array(results)) => {
+                    let results = results.borrow();
+                    (results.len() == self.rules.len()).then(|| {
+                        results
+                            .iter()
+                            .map(|result| match result {
+                                Variable::Bool(hit) => Ok(*hit),
+                                other => Err(RuleFault::NotBoolean(kind(other))),
+                            })
+                            .collect::<Vec<_>>()
+                    })
                 }
+                _ => None,
+            });
+            if let Some(Some(results)) = results {
+                for (index, result) in results.into_iter().enumerate() {
+                    match result {
+                        Ok(true) => out.hits.push(index),
+                        Ok(false) => {}
+                        Err(fault) => out.faults.push((index, fault)),
+                    }
+                }
+                return out;
             }
         }
+        // One by one: a rule the combined program cannot run (or that makes
+        // the engine panic) faults alone, and the others still decide.
         for (index, rule) in self.rules.iter().enumerate() {
-            match rule.program.evaluate_with_scope(scope, vm) {
-                Ok(Variable::Bool(true)) => out.hits.push(index),
-                Ok(Variable::Bool(false)) => {}
-                Ok(other) => out
+            match with_vm(|vm| rule.program.evaluate_with_scope(&scope, vm)) {
+                Some(Ok(Variable::Bool(true))) => out.hits.push(index),
+                Some(Ok(Variable::Bool(false))) => {}
+                Some(Ok(other)) => out
                     .faults
                     .push((index, RuleFault::NotBoolean(kind(&other)))),
-                Err(err) => out.faults.push((index, RuleFault::Error(err.to_string()))),
+                Some(Err(err)) => out.faults.push((index, RuleFault::Error(err.to_string()))),
+                None => out.faults.push((
+                    index,
+                    RuleFault::Error("the expression engine failed on this input".into()),
+                )),
             }
         }
+        out
     }
+}
+
+/// Runs `run` with this thread's VM. The expression engine can panic on
+/// some expressions (an overflow in its VM on `!``` was found by fuzzing); a
+/// rule set must never take a request down with it, so a panic answers
+/// `None` and the VM, possibly left half-way, is replaced.
+fn with_vm<T>(run: impl FnOnce(&mut VM) -> T) -> Option<T> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        VM_CELL.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut vm) => run(&mut vm),
+            // Re-entered on this thread (cannot happen: evaluation never
+            // calls back into itself); a fresh VM keeps it correct.
+            Err(_) => run(&mut VM::new()),
+        })
+    }));
+    if result.is_err() {
+        VM_CELL.with(|cell| {
+            if let Ok(mut vm) = cell.try_borrow_mut() {
+                *vm = VM::new();
+            }
+        });
+    }
+    result.ok()
 }
 
 #[cfg(test)]
@@ -477,20 +481,33 @@ mod tests {
         let set = RuleSet {
             review_threshold: 0.3,
             block_threshold: 0.7,
-            rules: vec![Rule {
-                name: "fuzzed".into(),
-                expression: "!``".into(),
-                weight: 0.1,
-                action: None,
-                description: None,
-                enabled: true,
-            }],
+            rules: vec![
+                Rule {
+                    name: "fuzzed".into(),
+                    expression: "!``".into(),
+                    weight: 0.1,
+                    action: None,
+                    description: None,
+                    enabled: true,
+                },
+                Rule {
+                    name: "always".into(),
+                    expression: "true".into(),
+                    weight: 0.1,
+                    action: None,
+                    description: None,
+                    enabled: true,
+                },
+            ],
         };
         let Ok(compiled) = compile(&set, 1) else {
             return; // refused at compile time: as good
         };
         let out = compiled.evaluate(&Variable::Null);
-        assert!(out.hits.is_empty());
+        // The rule that broke the engine faults; its neighbour still hits.
+        assert_eq!(out.hits, vec![1]);
+        assert_eq!(out.faults.len(), 1);
+        assert_eq!(out.faults[0].0, 0);
         // The thread's engine still works afterwards.
         let plain = compile(&default_rule_set().unwrap().clone(), 0).unwrap();
         let _ = plain.evaluate(&Variable::Null);

@@ -28,6 +28,9 @@ use crate::velocity::{VelocitySnapshot, VelocityStore, WINDOW_24H_MS};
 pub const IDEMPOTENCY_WINDOW_MS: Millis = WINDOW_24H_MS;
 /// How long the callback URL's host may take to resolve at scoring time.
 const CALLBACK_DNS_TIMEOUT: Duration = Duration::from_secs(3);
+/// The bound on reading the customer's features: a frozen database
+/// connection answers the score 503 in time instead of holding it.
+const CUSTOMER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Scoring {
@@ -272,11 +275,13 @@ impl Scoring {
             },
             async {
                 match tx.input.user_id.as_deref() {
-                    Some(user) => {
+                    Some(user) => tokio::time::timeout(
+                        CUSTOMER_READ_TIMEOUT,
                         self.store
-                            .customer_features(subscriber_id, user, visitor, card)
-                            .await
-                    }
+                            .customer_features(subscriber_id, user, visitor, card),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(crate::store::timed_out())),
                     None => Ok(None),
                 }
             }

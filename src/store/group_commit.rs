@@ -38,6 +38,13 @@ use super::{
 
 const MAX_BATCH: usize = 128;
 const QUEUE_DEPTH: usize = 4096;
+/// The bound on one batch's transaction on a shared database. A connection
+/// the network froze (no reset, no answer) would otherwise hold the batch,
+/// and every score waiting on it, for good; the statement timeout cannot
+/// help when the server never sees the statement. A batch that runs out is
+/// answered unavailable, which promises nothing: whether it committed or
+/// not, no caller was told it did.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(super) enum Op {
     Enqueue {
@@ -253,23 +260,42 @@ async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Reque
         if received == 0 {
             return;
         }
-        match commit_batch(committer.as_ref(), &batch).await {
+        match bounded_commit(committer.as_ref(), &batch).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
                 }
             }
+            // The database is gone: trying each alone would only wait again.
+            Err(StoreError::Unavailable(_)) => {
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(super::timed_out()));
+                }
+            }
             // One bad request must not fail its neighbours: retry each alone.
             Err(_) => {
                 for request in batch.drain(..) {
-                    let outcome = commit_batch(committer.as_ref(), std::slice::from_ref(&request))
-                        .await
-                        .map(|mut outcomes| outcomes.remove(0));
+                    let outcome =
+                        bounded_commit(committer.as_ref(), std::slice::from_ref(&request))
+                            .await
+                            .map(|mut outcomes| outcomes.remove(0));
                     let _ = request.reply.send(outcome);
                 }
             }
         }
     }
+}
+
+/// [`commit_batch`], bounded by [`COMMIT_TIMEOUT`] on a backend that keeps
+/// no copy. One that does (SQLite, a local file) runs every batch to its end:
+/// the copy must follow what the file committed.
+async fn bounded_commit<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {
+    if committer.memory().is_some() {
+        return commit_batch(committer, batch).await;
+    }
+    tokio::time::timeout(COMMIT_TIMEOUT, commit_batch(committer, batch))
+        .await
+        .unwrap_or_else(|_| Err(super::timed_out()))
 }
 
 async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {

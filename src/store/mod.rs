@@ -9,6 +9,7 @@
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
 mod audit;
+mod circuit;
 mod customer_memory;
 mod customers;
 mod decisions;
@@ -81,6 +82,11 @@ static UNAVAILABLE_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// How many database calls found the database unreachable so far (for `/metrics`).
 pub fn unavailable_errors() -> u64 {
     UNAVAILABLE_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A database call that ran out of its bound, counted as unreachable.
+pub fn timed_out() -> StoreError {
+    unavailable(sqlx::Error::PoolTimedOut)
 }
 
 /// An unreachable database, counted.

@@ -11,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::circuit::Circuit;
 use super::group_commit::GroupCommit;
 use super::shared::{conflict, store_impls, STATEMENT_CACHE};
 
@@ -40,13 +41,29 @@ async fn begin_write(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, sq
 
 pub struct PgStore {
     pool: PgPool,
+    /// A pool that is closed: every call on it fails at once. Calls go to it
+    /// while the circuit is open.
+    tripped: PgPool,
+    circuit: Arc<Circuit>,
     commits: GroupCommit,
 }
 
 struct PgCommitter {
     pool: PgPool,
+    tripped: PgPool,
+    circuit: Arc<Circuit>,
     /// Several processes may share the database: nothing is kept in memory.
     memory: Option<Arc<CustomerMemory>>,
+}
+
+impl PgCommitter {
+    fn pool(&self) -> &PgPool {
+        if self.circuit.is_open() {
+            &self.tripped
+        } else {
+            &self.pool
+        }
+    }
 }
 
 impl PgStore {
@@ -66,27 +83,47 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db_err)?;
         MIGRATIONS.run(&pool).await?;
+        let tripped = PgPoolOptions::new().connect_lazy_with(options.clone());
+        tripped.close().await;
+        let circuit = Circuit::spawn_probe(options);
         // Batches commit concurrently here: take several at once.
         let commits = GroupCommit::spawn(
             PgCommitter {
                 pool: pool.clone(),
+                tripped: tripped.clone(),
+                circuit: circuit.clone(),
                 memory: None,
             },
             4,
         );
-        Ok(Self { pool, commits })
+        Ok(Self {
+            pool,
+            tripped,
+            circuit,
+            commits,
+        })
+    }
+
+    /// The pool, or while the database's circuit is open the closed one, so
+    /// the call fails at once as unavailable.
+    fn live(&self) -> &PgPool {
+        if self.circuit.is_open() {
+            &self.tripped
+        } else {
+            &self.pool
+        }
     }
 
     fn reads(&self) -> &PgPool {
-        &self.pool
+        self.live()
     }
 
     fn writes(&self) -> &PgPool {
-        &self.pool
+        self.live()
     }
 
     fn memory(&self) -> Option<&Arc<CustomerMemory>> {
@@ -107,7 +144,7 @@ impl Lifecycle for PgStore {
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.live())
             .await
             .map_err(db_err)?;
         Ok(())

@@ -264,7 +264,7 @@ macro_rules! store_impls {
             type Tx = sqlx::Transaction<'static, $db>;
 
             async fn begin(&self) -> StoreResult<Self::Tx> {
-                begin_write(&self.pool).await
+                begin_write(self.pool()).await
             }
 
             async fn apply(&self, tx: &mut Self::Tx, op: &Op) -> StoreResult<Done> {

@@ -248,6 +248,12 @@ struct SqliteCommitter {
     memory: Option<Arc<CustomerMemory>>,
 }
 
+impl SqliteCommitter {
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
 impl SqliteStore {
     /// SQLite takes no row locks: the write lock serializes writers.
     const LOCK_ROW: &'static str = "";

@@ -19,6 +19,7 @@ mod rate_limits;
 mod rule_versions;
 mod scoring;
 mod signal_cache;
+mod simulated_traffic;
 mod simulator;
 mod store_contract;
 mod velocity;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         rule_versions::trials(),
         scoring::trials(),
         signal_cache::trials(),
+        simulated_traffic::trials(),
         simulator::trials(),
         store_contract::trials(),
         velocity::trials(),

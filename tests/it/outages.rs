@@ -344,10 +344,34 @@ enum Link {
     Stall,
 }
 
+/// Forwards one direction until either side closes; while `frozen`, what
+/// arrives is swallowed and the connection stays open: a partition that
+/// neither resets nor answers, which a statement timeout cannot see.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(std::sync::atomic::Ordering::Acquire) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A TCP proxy in front of PostgreSQL that can cut every connection.
 struct Proxy {
     addr: SocketAddr,
     link: Arc<Mutex<Link>>,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
     conns: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -358,7 +382,8 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let link = Arc::new(Mutex::new(Link::Open));
         let conns = Arc::new(Mutex::new(Vec::<AbortHandle>::new()));
-        let (l, c) = (link.clone(), conns.clone());
+        let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (l, c, f) = (link.clone(), conns.clone(), frozen.clone());
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
@@ -374,12 +399,19 @@ impl Proxy {
                         let mut buf = [0u8; 1024];
                         while client.read(&mut buf).await.is_ok_and(|n| n > 0) {}
                     }),
-                    Link::Open => tokio::spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                            let _ = server.shutdown().await;
-                        }
-                    }),
+                    Link::Open => {
+                        let frozen = f.clone();
+                        tokio::spawn(async move {
+                            if let Ok(server) = TcpStream::connect(upstream).await {
+                                let (client_in, client_out) = client.into_split();
+                                let (server_in, server_out) = server.into_split();
+                                tokio::join!(
+                                    forward(client_in, server_out, frozen.clone()),
+                                    forward(server_in, client_out, frozen),
+                                );
+                            }
+                        })
+                    }
                 };
                 c.lock().unwrap().push(task.abort_handle());
             }
@@ -388,13 +420,24 @@ impl Proxy {
         Self {
             addr,
             link,
+            frozen,
             conns,
             accept,
         }
     }
 
+    /// Every open connection stops carrying anything but stays open; new
+    /// ones are accepted and never answered.
+    fn freeze(&self) {
+        *self.link.lock().unwrap() = Link::Stall;
+        self.frozen
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// Closes every open connection; new ones get `link`.
     fn cut(&self, link: Link) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::Release);
         *self.link.lock().unwrap() = link;
         for conn in self.conns.lock().unwrap().drain(..) {
             conn.abort();
@@ -420,6 +463,8 @@ struct Seen {
     decided: Vec<String>,
     unavailable: usize,
     slowest_unavailable: Duration,
+    /// When each 503 was asked for, and how long it took.
+    unavailable_answers: Vec<(Instant, Duration)>,
     last_ok: Option<Instant>,
 }
 
@@ -495,6 +540,8 @@ async fn database_cut_answers_503_and_loses_nothing() {
                             assert!(answer.body["error"].is_string(), "{}", answer.body);
                             seen.unavailable += 1;
                             seen.slowest_unavailable = seen.slowest_unavailable.max(answer.took);
+                            let asked = Instant::now().checked_sub(answer.took).unwrap();
+                            seen.unavailable_answers.push((asked, answer.took));
                         }
                         other => panic!("database outage answered {other}: {}", answer.body),
                     }
@@ -517,13 +564,40 @@ async fn database_cut_answers_503_and_loses_nothing() {
         seen.lock().unwrap().decided.len() > 3,
         "load runs before the cut"
     );
+    // First a partition that keeps every connection open and answers
+    // nothing; then connections refused; then new ones that hang.
+    proxy.freeze();
+    let cut = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
     proxy.cut(Link::Refuse);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // A partition rather than a refusal: new connections hang.
     proxy.cut(Link::Stall);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = seen.lock().unwrap().unavailable;
     assert!(during > 0, "the cut database answered no 503");
+    // Once the circuit has seen the outage (a probe interval and its
+    // timeout) and what was in flight has run out its bound (3 s), a 503
+    // comes at once instead of after the pool's wait.
+    let settled: Vec<Duration> = seen
+        .lock()
+        .unwrap()
+        .unavailable_answers
+        .iter()
+        .filter(|(asked, _)| *asked > cut + Duration::from_millis(3500))
+        .map(|(_, took)| *took)
+        .collect();
+    assert!(
+        settled.len() > 10,
+        "too few 503s after the circuit opened: {settled:?}"
+    );
+    let slow = settled
+        .iter()
+        .filter(|took| **took > Duration::from_millis(250))
+        .count();
+    assert_eq!(
+        slow, 0,
+        "503s slower than 250 ms with the circuit open: {settled:?}"
+    );
     let cut_at_success = seen.lock().unwrap().last_ok;
 
     proxy.cut(Link::Open);
