@@ -23,7 +23,9 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{audit, connections, customers, decisions, ingest, labels, operator, ops};
+use crate::http::{
+    audit, connections, customers, decisions, ingest, labels, operator, ops, rule_versions,
+};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
@@ -78,6 +80,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(customers::router())
         .merge(operator::router())
         .merge(audit::router())
+        .merge(rule_versions::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);

@@ -184,6 +184,43 @@ pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
     }
 }
 
+/// What the shadow rule set would have decided on a decision's input. It is
+/// stored beside the decision and never acts: not in the answer, not in the
+/// callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowOutcome {
+    /// The shadow's rule-set version.
+    pub version: i64,
+    pub risk_score: f64,
+    pub risk_level: String,
+    pub action: Action,
+    pub rule_hits: Vec<RuleHit>,
+}
+
+impl From<Outcome> for ShadowOutcome {
+    fn from(o: Outcome) -> Self {
+        Self {
+            version: o.rules_version,
+            risk_score: o.risk_score,
+            risk_level: o.risk_level,
+            action: o.action,
+            rule_hits: o.rule_hits,
+        }
+    }
+}
+
+/// Decides with the live rules and, when a shadow set runs, evaluates it on
+/// the same input: its outcome costs only its own rules' evaluation.
+pub fn decide_with_shadow(
+    live: &CompiledRuleSet,
+    shadow: Option<&CompiledRuleSet>,
+    input: &Input,
+) -> (Outcome, Option<ShadowOutcome>) {
+    let outcome = decide(live, input);
+    let shadow = shadow.map(|set| ShadowOutcome::from(decide(set, input)));
+    (outcome, shadow)
+}
+
 /// A typical transaction (known customer, ready device, a few counters), for
 /// checking new rules before they are stored.
 pub fn sample_input() -> Input {
@@ -341,6 +378,35 @@ mod tests {
             .collect();
         assert_eq!(errors, ["broken", "not boolean"]);
         assert!(outcome.rule_errors[1].error.contains("not a boolean"));
+    }
+
+    #[test]
+    fn the_shadow_decides_on_the_same_input_without_changing_the_live_outcome() {
+        let live = rules(json!({"rules": [
+            {"name": "big", "expression": "amount > 100", "weight": 0.25}
+        ]}));
+        let shadow = compile(
+            &parse_rule_set(
+                json!({"review_threshold": 0.2, "rules": [
+                    {"name": "big", "expression": "amount > 100", "weight": 0.25},
+                    {"name": "usd", "expression": "currency == 'USD'", "weight": 0, "action": "block"}
+                ]})
+                .as_object()
+                .unwrap(),
+            )
+            .unwrap(),
+            9,
+        )
+        .unwrap();
+        let alone = decide(&live, &input(500.0));
+        let (outcome, seen) = decide_with_shadow(&live, Some(&shadow), &input(500.0));
+        assert_eq!(outcome, alone, "the shadow never changes the live outcome");
+        let seen = seen.unwrap();
+        assert_eq!(seen.version, 9);
+        assert_eq!((seen.risk_score, seen.action), (0.35, Action::Block));
+        let hits: Vec<_> = seen.rule_hits.iter().map(|h| h.rule.as_str()).collect();
+        assert_eq!(hits, ["big", "usd"]);
+        assert_eq!(decide_with_shadow(&live, None, &input(500.0)).1, None);
     }
 
     #[test]

@@ -576,10 +576,13 @@ pub struct RuleInput {
     enabled: Option<bool>,
 }
 
-/// `PUT /admin/subscribers/{id}/rules` body. `review_threshold` must not
-/// exceed `block_threshold`.
+/// `PUT /admin/subscribers/{id}/rules` and `POST …/rules/versions` body.
+/// `review_threshold` must not exceed `block_threshold`.
 #[derive(ToSchema)]
 pub struct RuleSetInput {
+    /// What the version changes, for the people who read the history.
+    #[schema(schema_with = note_1024)]
+    note: Option<String>,
     /// Default 0.30.
     #[schema(nullable, minimum = 0, maximum = 1)]
     review_threshold: Option<f64>,
@@ -613,6 +616,26 @@ pub struct RuleHitView {
 pub struct RuleErrorView {
     rule: String,
     error: String,
+}
+
+fn note_1024() -> RefOr<Schema> {
+    one_of(
+        "At most 1024 characters, not blank, no control characters",
+        [text(1024), ObjectBuilder::new().schema_type(Type::Null)],
+    )
+}
+
+/// What the shadow rule set would have decided on a decision. It never
+/// acts: it is in neither the score's answer nor the callback.
+#[derive(ToSchema)]
+pub struct ShadowResult {
+    /// The shadow's rule-set version.
+    version: i64,
+    #[schema(minimum = 0, maximum = 1)]
+    risk_score: f64,
+    risk_level: RiskLevel,
+    action: RuleAction,
+    rule_hits: Vec<RuleHitView>,
 }
 
 /// A decision's `result`.

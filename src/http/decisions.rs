@@ -185,6 +185,10 @@ struct DecisionView<'a> {
     #[schema(value_type = Option<crate::http::bodies::Label>)]
     label: Option<&'static str>,
     labeled_at: Option<String>,
+    /// What the shadow rule set would have decided (it never acts); `null`
+    /// when no shadow ran.
+    #[schema(value_type = Option<crate::http::bodies::ShadowResult>)]
+    shadow: Option<&'a RawValue>,
     /// The callback, when one was asked for: its state, the final result it
     /// carries, and every delivery attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -277,6 +281,7 @@ fn decision_view(detail: &DecisionDetail) -> Result<Response, ApiError> {
             async_job,
             label: row.label.map(Label::as_str),
             labeled_at: row.labeled_at.map(rfc3339),
+            shadow: row.shadow.as_deref().map(raw).transpose()?,
             callback,
         },
     )

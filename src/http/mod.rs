@@ -14,3 +14,4 @@ pub mod labels;
 pub mod operator;
 pub mod ops;
 pub mod request;
+pub mod rule_versions;

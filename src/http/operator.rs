@@ -66,11 +66,18 @@ async fn rotate_webhook_secret(
     ))
 }
 
+/// Nothing but JSON's white space (a form feed, which Rust's ASCII white
+/// space includes, is not JSON).
+fn blank(body: &[u8]) -> bool {
+    body.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// A body that may be empty (or whitespace) for "all defaults".
 fn parse_optional_object(
     body: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if blank(body) {
         Ok(serde_json::Map::new())
     } else {
         Ok(crate::fields::parse_object(body)?)
@@ -281,7 +288,7 @@ async fn create_api_key(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     // An empty body is fine here: the only field is an optional label.
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
+    let body = if blank(&body) {
         serde_json::Map::new()
     } else {
         crate::fields::parse_object(&body)?
@@ -386,8 +393,10 @@ async fn show_rules(
     Ok(Json(get_rules(app.store.as_ref(), &id).await?))
 }
 
-/// Replace the subscriber's rule set. It is validated whole; a bad rule is a
-/// `400` naming it, and the previous version stays in force.
+/// Replace the subscriber's rule set: it is validated whole and published at
+/// once, as a new version (the previous live version is retired; a shadow
+/// keeps running). A bad rule is a `400` naming it, and the previous version
+/// stays in force.
 #[utoipa::path(put, path = "/admin/subscribers/{id}/rules", tag = "operator",
     params(("id" = String, Path, description = "Subscriber id")),
     request_body = crate::http::bodies::RuleSetInput,
@@ -406,10 +415,17 @@ async fn replace_rules(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<RuleSetView>, ApiError> {
-    let view = put_rules(app.store.as_ref(), &id, &body).await?;
-    // This process decides with the new version from its next request.
+    let view = put_rules(
+        app.store.as_ref(),
+        &id,
+        &body,
+        &crate::store::Actor::Operator,
+    )
+    .await;
+    // This process decides with the new version from its next request
+    // (forgotten on a failure too: the commit may have happened).
     app.scoring.rulebook.invalidate(&id);
-    Ok(Json(view))
+    Ok(Json(view?))
 }
 
 /// Read the subscriber's rate limit (`null` fields: none).

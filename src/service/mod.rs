@@ -12,6 +12,7 @@ pub mod gateway_labels;
 pub mod ingest;
 pub mod operator;
 pub mod rate_limits;
+pub mod rule_versions;
 pub mod rulebook;
 pub mod scoring;
 

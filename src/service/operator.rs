@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::ServiceError;
 use crate::callbacks::signing::new_signing_key;
-use crate::decision::rules::{compile, default_rule_set, parse_rule_set, RuleSet};
+use crate::decision::rules::{default_rule_set, RuleSet};
 use crate::decision::scrub::{masked_id, scrub_str};
 use crate::fields::{optional, optional_text, required_text, subscriber_id};
 use crate::providers::{parse_credentials, Provider};
@@ -109,7 +109,8 @@ pub struct ProviderView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleSetView {
     pub subscriber_id: String,
-    /// 0 (the default pack) until the first `PUT`; each `PUT` adds one.
+    /// The live version: 0 (the default pack) until one is published. Each
+    /// `PUT` or draft adds a version; versions are never reused.
     pub version: i64,
     #[serde(flatten)]
     pub rule_set: RuleSet,
@@ -461,30 +462,27 @@ pub async fn get_rules(
     }
 }
 
+/// Validates a rule set and publishes it at once: a new version, live; the
+/// previous live one is retired.
 pub async fn put_rules(
     store: &dyn Store,
     subscriber_id: &str,
     body: &Map<String, Value>,
+    actor: &Actor,
 ) -> Result<RuleSetView, ServiceError> {
     existing(store, subscriber_id).await?;
-    let rule_set = parse_rule_set(body).map_err(ServiceError::bad_request)?;
-    // Every expression must compile before anything is stored, so the
-    // previous version keeps serving when one does not.
-    let compiled = compile(&rule_set, 0).map_err(ServiceError::bad_request)?;
-    let warnings = crate::decision::sample_faults(&compiled)
-        .into_iter()
-        .map(|(rule, fault)| format!("Rule '{rule}' fails on a sample transaction: {fault}"))
-        .collect();
-    let stored =
-        serde_json::to_string(&rule_set).map_err(|_| ServiceError::internal("operator"))?;
-    let row = store.put_rule_set(subscriber_id, &stored).await?;
-    tracing::info!(%subscriber_id, version = row.version, rules = rule_set.rules.len(), "rule set stored");
+    let valid = super::rule_versions::validate(body)?;
+    let (row, previous) = store
+        .put_rule_set(subscriber_id, valid.new_rule_set(), actor)
+        .await?;
+    tracing::info!(%subscriber_id, version = row.version, previous = ?previous,
+        rules = valid.rule_set.rules.len(), "rule set published");
     Ok(RuleSetView {
         subscriber_id: row.subscriber_id,
         version: row.version,
-        rule_set,
+        rule_set: valid.rule_set,
         updated_at: Some(rfc3339(row.created_at)),
-        warnings,
+        warnings: valid.warnings,
     })
 }
 

@@ -108,6 +108,8 @@ pub struct Assessment {
     pub outcome: decision::Outcome,
     pub input_json: Arc<str>,
     pub result_json: Arc<str>,
+    /// The shadow rule set's outcome, when one runs: stored, never answered.
+    pub shadow_json: Option<Arc<str>>,
     pub touch: Option<CustomerTouch>,
 }
 
@@ -194,6 +196,7 @@ impl Scoring {
             user_id,
             duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
             created_at: now,
+            shadow: assessed.shadow_json,
             customer: assessed.touch,
             callback,
             references,
@@ -239,7 +242,7 @@ impl Scoring {
                 tx.input.session_id.as_deref(),
                 tx.input.user_id.as_deref()
             ),
-            self.rulebook.current(self.store.as_ref(), subscriber_id),
+            self.rulebook.active(self.store.as_ref(), subscriber_id),
         );
         let (lookup, rules) = (device?, rules?);
         let mut degraded = Vec::new();
@@ -302,7 +305,8 @@ impl Scoring {
         });
         let mut input = decision::build_input(tx, evidence.as_ref(), &velocity, customer);
         input.degraded = degraded;
-        let outcome = decision::decide(&rules, &input);
+        let (outcome, shadow) =
+            decision::decide_with_shadow(&rules.live, rules.shadow.as_deref(), &input);
         if !outcome.rule_errors.is_empty() {
             self.metrics
                 .rule_errors
@@ -311,6 +315,7 @@ impl Scoring {
         Ok(Assessment {
             input_json: json(&input)?,
             result_json: json(&outcome)?,
+            shadow_json: shadow.as_ref().map(json).transpose()?,
             outcome,
             touch,
         })

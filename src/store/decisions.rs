@@ -76,6 +76,9 @@ pub struct NewDecision {
     pub user_id: Option<String>,
     pub duration_us: i64,
     pub created_at: Millis,
+    /// The shadow rule set's outcome on this decision, JSON (`version`,
+    /// `risk_score`, `risk_level`, `action`, `rule_hits`); never acts.
+    pub shadow: Option<Arc<str>>,
     /// The customer profile update that goes with the decision (same transaction).
     pub customer: Option<CustomerTouch>,
     /// A job recorded with the decision, in the same transaction, when the
@@ -114,6 +117,8 @@ pub struct DecisionRow {
     pub final_input: Option<String>,
     pub final_result: Option<String>,
     pub final_at: Option<Millis>,
+    /// The shadow rule set's outcome, JSON (see [`NewDecision::shadow`]).
+    pub shadow: Option<String>,
 }
 
 /// How [`Decisions::record_decision`] resolved a decision.

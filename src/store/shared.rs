@@ -27,7 +27,7 @@ pub(super) const JOB_COLUMNS: &str =
 pub(super) const DECISION_COLUMNS: &str =
     "id, subscriber_id, request_id, idempotency_key, request_hash, \
      input, result, risk_score, risk_level, action, rules_version, callback_url, user_id, \
-     duration_us, created_at, label, labeled_at, final_input, final_result, final_at";
+     duration_us, created_at, label, labeled_at, final_input, final_result, final_at, shadow";
 pub(super) const CALLBACK_ATTEMPT_COLUMNS: &str =
     "decision_id, attempt, at, status_code, error, duration_ms, webhook_id";
 pub(super) const CUSTOMER_COLUMNS: &str = "subscriber_id, user_id, status, first_seen, last_seen, \
@@ -57,6 +57,7 @@ pub(super) struct DecisionRecord {
     final_input: Option<String>,
     final_result: Option<String>,
     final_at: Option<i64>,
+    shadow: Option<String>,
 }
 
 impl TryFrom<DecisionRecord> for DecisionRow {
@@ -88,6 +89,7 @@ impl TryFrom<DecisionRecord> for DecisionRow {
             final_input: r.final_input,
             final_result: r.final_result,
             final_at: r.final_at,
+            shadow: r.shadow,
         })
     }
 }
@@ -184,6 +186,7 @@ pub(super) fn inserted_decision(d: &super::NewDecision) -> DecisionRow {
         final_input: None,
         final_result: None,
         final_at: None,
+        shadow: d.shadow.as_deref().map(str::to_owned),
     }
 }
 
@@ -253,6 +256,7 @@ macro_rules! store_impls {
                 .bind(decision.user_id.as_deref())
                 .bind(decision.duration_us)
                 .bind(decision.created_at)
+                .bind(decision.shadow.as_deref())
         }
 
         #[async_trait::async_trait]
@@ -854,63 +858,6 @@ macro_rules! store_impls {
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_err)
-        }
-
-        #[async_trait::async_trait]
-        impl RuleSets for $store {
-            async fn put_rule_set(&self, subscriber_id: &str, body: &str) -> StoreResult<RuleSetRow> {
-                let mut tx = begin_write(self.writes()).await?;
-                // Versions are MAX + 1: concurrent writers serialize on the
-                // subscriber's row (PostgreSQL) or the write lock (SQLite).
-                sqlx::query(&format!(
-                    "SELECT id FROM subscribers WHERE id = $1 {}",
-                    Self::LOCK_ROW
-                ))
-                .bind(subscriber_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let stored = sqlx::query_as(
-                    "INSERT INTO rule_sets (subscriber_id, version, body, created_at) \
-                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM rule_sets \
-                     WHERE subscriber_id = $1 RETURNING subscriber_id, version, body, created_at",
-                )
-                .bind(subscriber_id)
-                .bind(body)
-                .bind(now_millis())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(stored)
-            }
-
-            async fn current_rule_set(&self, subscriber_id: &str) -> StoreResult<Option<RuleSetRow>> {
-                sqlx::query_as(
-                    "SELECT subscriber_id, version, body, created_at FROM rule_sets \
-                     WHERE subscriber_id = $1 ORDER BY version DESC LIMIT 1",
-                )
-                .bind(subscriber_id)
-                .fetch_optional(self.reads())
-                .await
-                .map_err(db_err)
-            }
-
-            async fn rule_set_version(
-                &self,
-                subscriber_id: &str,
-                version: i64,
-            ) -> StoreResult<Option<RuleSetRow>> {
-                sqlx::query_as(
-                    "SELECT subscriber_id, version, body, created_at FROM rule_sets \
-                     WHERE subscriber_id = $1 AND version = $2",
-                )
-                .bind(subscriber_id)
-                .bind(version)
-                .fetch_optional(self.reads())
-                .await
-                .map_err(db_err)
-            }
         }
 
         #[async_trait::async_trait]
@@ -1731,8 +1678,9 @@ macro_rules! store_impls {
                     sqlx::query(
                     "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
                      request_hash, input, result, risk_score, risk_level, action, rules_version, \
-                     callback_url, user_id, duration_us, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     callback_url, user_id, duration_us, created_at, shadow) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16) \
                      ON CONFLICT (subscriber_id, idempotency_key) \
                      WHERE idempotency_key IS NOT NULL DO NOTHING",
                     ),
@@ -1846,8 +1794,8 @@ macro_rules! store_impls {
                 let sql = format!(
                     "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
                      request_hash, input, result, risk_score, risk_level, action, rules_version, \
-                     callback_url, user_id, duration_us, created_at) VALUES {}",
-                    values(chunk.len(), 15)
+                     callback_url, user_id, duration_us, created_at, shadow) VALUES {}",
+                    values(chunk.len(), 16)
                 );
                 let mut query = sqlx::query(&sql);
                 for decision in chunk {

@@ -410,6 +410,21 @@ async fn operator_manages_subscribers(backend: Backend) {
         .unwrap();
     assert!(raw.len() >= 24);
 
+    // A key needs no body, but a body that is not JSON is refused: a form
+    // feed is white space to Rust, not to JSON.
+    for (body, expected) in [("", 201), (" \n\t\r", 201), ("\x0c", 400)] {
+        let resp = app
+            .client
+            .post(app.url(&format!("/admin/subscribers/{id}/keys")))
+            .bearer_auth(crate::common::ADMIN_TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "{body:?}");
+    }
+
     let (status, shown) = app
         .admin(Method::GET, &format!("/admin/subscribers/{id}"), None)
         .await;
@@ -743,6 +758,13 @@ async fn openapi_documents_every_route() {
         ("/admin/subscribers/{id}/rate-limit", "delete"),
         ("/admin/subscribers/{id}/rules", "get"),
         ("/admin/subscribers/{id}/rules", "put"),
+        ("/admin/subscribers/{id}/rules/versions", "post"),
+        ("/admin/subscribers/{id}/rules/versions", "get"),
+        ("/admin/subscribers/{id}/rules/versions/{v}", "get"),
+        ("/admin/subscribers/{id}/rules/versions/{v}/publish", "post"),
+        ("/admin/subscribers/{id}/rules/versions/{v}/shadow", "post"),
+        ("/admin/subscribers/{id}/rules/shadow", "delete"),
+        ("/admin/subscribers/{id}/rules/stats", "get"),
         ("/admin/subscribers/{id}/jobs", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

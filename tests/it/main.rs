@@ -17,6 +17,7 @@ mod outages;
 mod prefetch;
 mod process;
 mod rate_limits;
+mod rule_versions;
 mod scoring;
 mod signal_cache;
 mod simulated_traffic;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         prefetch::trials(),
         process::trials(),
         rate_limits::trials(),
+        rule_versions::trials(),
         scoring::trials(),
         signal_cache::trials(),
         simulated_traffic::trials(),

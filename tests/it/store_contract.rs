@@ -256,6 +256,14 @@ async fn provider_credentials_keep_first_configured_order(backend: Backend) {
     );
 }
 
+fn rules(body: &str) -> NewRuleSet<'_> {
+    NewRuleSet {
+        body,
+        note: None,
+        rules: 0,
+    }
+}
+
 async fn rule_sets_are_versioned(backend: Backend) {
     let (store, _db) = open(backend).await;
     store
@@ -266,36 +274,189 @@ async fn rule_sets_are_versioned(backend: Backend) {
         .create_subscriber(&subscriber("13"), &OP)
         .await
         .unwrap();
+    let op = Actor::Operator;
     assert!(store.current_rule_set("12").await.unwrap().is_none());
+    let (first, previous) = store
+        .put_rule_set("12", rules("{\"v\":1}"), &op)
+        .await
+        .unwrap();
     assert_eq!(
-        store.put_rule_set("12", "{\"v\":1}").await.unwrap().version,
-        1
+        (first.version, first.status, previous),
+        (1, RuleStatus::Live, None)
     );
+    assert_eq!(first.author, "operator");
+    assert!(first.published_at.is_some());
+    let (second, previous) = store
+        .put_rule_set("12", rules("{\"v\":2}"), &op)
+        .await
+        .unwrap();
+    assert_eq!((second.version, previous), (2, Some(1)));
     assert_eq!(
-        store.put_rule_set("12", "{\"v\":2}").await.unwrap().version,
-        2
-    );
-    assert_eq!(
-        store.put_rule_set("13", "{\"v\":1}").await.unwrap().version,
+        store
+            .put_rule_set("13", rules("{\"v\":1}"), &op)
+            .await
+            .unwrap()
+            .0
+            .version,
         1
     );
     let current = store.current_rule_set("12").await.unwrap().unwrap();
     assert_eq!((current.version, current.body.as_str()), (2, "{\"v\":2}"));
+    let old = store.rule_set_version("12", 1).await.unwrap().unwrap();
+    assert_eq!(old.status, RuleStatus::Retired);
 
-    // Concurrent writers each get a version of their own.
+    // Concurrent writers each get a version of their own; drafts and
+    // published versions share the numbering.
     let writes = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .put_rule_set("12", &format!("{{\"w\":{i}}}"))
-                .await
-                .unwrap()
-                .version
+            let body = format!("{{\"w\":{i}}}");
+            if i % 2 == 0 {
+                store
+                    .put_rule_set("12", rules(&body), &Actor::Operator)
+                    .await
+                    .unwrap()
+                    .0
+                    .version
+            } else {
+                store
+                    .draft_rule_set("12", rules(&body), &Actor::Operator)
+                    .await
+                    .unwrap()
+                    .version
+            }
         })
     });
     let mut versions: Vec<i64> = futures_join(writes).await;
     versions.sort();
     assert_eq!(versions, (3..=10).collect::<Vec<_>>());
+    let all = store.list_rule_sets("12").await.unwrap();
+    assert_eq!(all.len(), 10);
+    assert!(
+        all.windows(2).all(|w| w[0].version > w[1].version),
+        "newest first"
+    );
+    let live: Vec<i64> = all
+        .iter()
+        .filter(|r| r.status == RuleStatus::Live)
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(live.len(), 1, "one live version: {live:?}");
+    assert_eq!(
+        all.iter().filter(|r| r.status == RuleStatus::Draft).count(),
+        4
+    );
+}
+
+async fn rule_set_transitions_keep_one_live_and_one_shadow(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    store
+        .create_subscriber(&subscriber("12"), &OP)
+        .await
+        .unwrap();
+    let op = Actor::Operator;
+    let status = |v: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .rule_set_version("12", v)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    store.put_rule_set("12", rules("{}"), &op).await.unwrap();
+    let draft = store
+        .draft_rule_set(
+            "12",
+            NewRuleSet {
+                body: "{}",
+                note: Some("try"),
+                rules: 0,
+            },
+            &op,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            draft.version,
+            draft.status,
+            draft.note.as_deref(),
+            draft.published_at
+        ),
+        (2, RuleStatus::Draft, Some("try"), None)
+    );
+    assert!(matches!(
+        store.shadow_rule_set("12", 2, &op).await.unwrap(),
+        RuleTransition::Done { replaced: None, .. }
+    ));
+    let active = store.active_rule_sets("12").await.unwrap();
+    assert_eq!(
+        (
+            active.live.map(|r| r.version),
+            active.shadow.map(|r| r.version)
+        ),
+        (Some(1), Some(2))
+    );
+    assert!(matches!(
+        store.shadow_rule_set("12", 1, &op).await.unwrap(),
+        RuleTransition::Refused(RuleStatus::Live)
+    ));
+    assert!(matches!(
+        store.shadow_rule_set("12", 9, &op).await.unwrap(),
+        RuleTransition::Missing
+    ));
+    // Publishing the shadow stops it.
+    assert!(matches!(
+        store.publish_rule_set("12", 2, &op).await.unwrap(),
+        RuleTransition::Done {
+            replaced: Some(1),
+            ..
+        }
+    ));
+    assert_eq!(
+        (status(1).await, status(2).await),
+        (RuleStatus::Retired, RuleStatus::Live)
+    );
+    assert!(store.active_rule_sets("12").await.unwrap().shadow.is_none());
+    assert!(matches!(
+        store.stop_shadow("12", &op).await.unwrap(),
+        RuleTransition::Missing
+    ));
+    // A retired version may be the shadow; stopped, it is retired again.
+    store.shadow_rule_set("12", 1, &op).await.unwrap();
+    assert_eq!(status(1).await, RuleStatus::Shadow);
+    let RuleTransition::Done { row, .. } = store.stop_shadow("12", &op).await.unwrap() else {
+        panic!("a shadow was running")
+    };
+    assert_eq!((row.version, row.status), (1, RuleStatus::Retired));
+    assert!(matches!(
+        store.publish_rule_set("12", 2, &op).await.unwrap(),
+        RuleTransition::Refused(RuleStatus::Live)
+    ));
+    // Every change left its entry (entries of one millisecond have no order).
+    let mut actions: Vec<String> = store
+        .audit_log("12", None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "rules.draft",
+            "rules.publish",
+            "rules.publish",
+            "rules.shadow.start",
+            "rules.shadow.start",
+            "rules.shadow.stop",
+            "subscriber.create",
+        ]
+    );
 }
 
 async fn futures_join<T: Send + 'static>(
@@ -936,6 +1097,7 @@ fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis
         user_id: None,
         duration_us: 1_234,
         created_at,
+        shadow: None,
         customer: None,
         callback: None,
         references: Vec::new(),
@@ -3155,6 +3317,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             key_auth_reflects_revocation_and_suspension,
             provider_credentials_keep_first_configured_order,
             rule_sets_are_versioned,
+            rule_set_transitions_keep_one_live_and_one_shadow,
             enqueue_unique_reports_queued_in_flight_and_done,
             concurrent_ingests_of_one_id_record_one_job,
             jobs_are_listed_filtered_and_counted,
