@@ -78,22 +78,22 @@ impl DeviceEvidence<'_> {
 }
 
 const BOT_BAD: f64 = 0.85;
-const TAMPERING: f64 = 0.60;
+const TAMPERING: f64 = 0.20;
 const FRIDA: f64 = 0.60;
 const MITM: f64 = 0.50;
 const IP_BLOCKLISTED: f64 = 0.50;
-const TOR: f64 = 0.45;
+const TOR: f64 = 0.12;
 const EMULATOR: f64 = 0.40;
-const VIRTUAL_MACHINE: f64 = 0.35;
-const JAILBROKEN: f64 = 0.25;
-const ROOTED: f64 = 0.25;
-const PROXY: f64 = 0.15;
-const VPN: f64 = 0.15;
-const DATACENTER: f64 = 0.10;
-const INCOGNITO: f64 = 0.05;
+const VIRTUAL_MACHINE: f64 = 0.15;
+const JAILBROKEN: f64 = 0.10;
+const ROOTED: f64 = 0.10;
+const PROXY: f64 = 0.08;
+const VPN: f64 = 0.05;
+const DATACENTER: f64 = 0.05;
+const INCOGNITO: f64 = 0.02;
 /// Below this identification confidence the device counts as poorly recognized.
 const CONFIDENCE_OK: f64 = 0.9;
-const LOW_CONFIDENCE_MAX: f64 = 0.30;
+const LOW_CONFIDENCE_MAX: f64 = 0.15;
 const VERDICT_BLOCK: f64 = 0.80;
 const VERDICT_CHALLENGE: f64 = 0.30;
 const SUSPECT_SCORE: f64 = 0.5;
