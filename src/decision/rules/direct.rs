@@ -544,7 +544,12 @@ mod tests {
         out.push(input);
         // A first order: poorly recognized, on a device, card and IP that
         // already paid today, behind a VPN, over a tampered browser.
-        for (amount, currency) in [(400_000, "SEK"), (15_000, "USD"), (3_000_000, "JPY"), (150, "EUR")] {
+        for (amount, currency) in [
+            (400_000, "SEK"),
+            (15_000, "USD"),
+            (3_000_000, "JPY"),
+            (150, "EUR"),
+        ] {
             let mut input = base.clone();
             input.customer.decisions = 0;
             input.device.confidence = Some(0.5);
