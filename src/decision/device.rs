@@ -13,19 +13,19 @@
 //! |---|---|---|---|
 //! | `bot` | `bad` | 0.85 | automation (Selenium, Puppeteer, headless browsers) has no business in a checkout; `good` bots (crawlers, signed agents) add nothing |
 //! | `bot_probability` | p | 0.85 × p | the same evidence, graded; with `bot` it counts once (the larger of the two) |
-//! | `tampering` | true | 0.60 | anti-detect browser or anomalous fingerprint: the device is being disguised |
+//! | `tampering` | true | 0.20 | anti-detect browser or anomalous fingerprint, but privacy extensions read as tampering too |
 //! | `frida` | true | 0.60 | a dynamic instrumentation toolkit on the device, used to tamper with apps |
 //! | `mitm_attack` | true | 0.50 | the app's traffic to the provider was intercepted and possibly rewritten |
 //! | `ip_blocklisted` | true | 0.50 | the IP is a known attack or spam source |
-//! | `tor` | true | 0.45 | strong anonymity, rare among real shoppers |
+//! | `tor` | true | 0.12 | strong anonymity, but privacy browsers route through it |
 //! | `emulator` | true | 0.40 | Android emulator / iOS simulator: device farms, scripted sign-ups |
-//! | `virtual_machine` | true | 0.35 | VMs scale and hide fraud, but remote desktops are legitimate too |
-//! | `jailbroken`, `rooted` | true | 0.25 each | makes spoofing easy, yet many owners are just enthusiasts |
-//! | `proxy` | true | 0.15 | residential proxies carry account takeover, but corporate proxies are common |
-//! | `vpn` | true | 0.15 | common among privacy-minded customers; weak alone |
-//! | `ip_datacenter` | true | 0.10 | a hosting IP for a human shopper is odd, but VPN and corporate egress use them |
-//! | `incognito` | true | 0.05 | very common, barely informative |
-//! | `confidence` | c < 0.9 | 0.3 × (0.9 − c) / 0.9 | the provider could not recognize the device well (signals blocked or missing, typical of privacy tools and bots); at most 0.3 at c = 0 |
+//! | `virtual_machine` | true | 0.15 | VMs scale and hide fraud, but remote desktops are legitimate too |
+//! | `jailbroken`, `rooted` | true | 0.10 each | makes spoofing easy, yet many owners are just enthusiasts |
+//! | `proxy` | true | 0.08 | residential proxies carry account takeover, but corporate proxies are common |
+//! | `vpn` | true | 0.05 | common among privacy-minded customers (iCloud Private Relay reads as one); weak alone |
+//! | `ip_datacenter` | true | 0.05 | a hosting IP for a human shopper is odd, but VPN and corporate egress use them |
+//! | `incognito` | true | 0.02 | very common, barely informative |
+//! | `confidence` | c < 0.9 | 0.15 × (0.9 − c) / 0.9 | the provider could not recognize the device well (signals blocked or missing, typical of privacy tools and bots); at most 0.15 at c = 0 |
 //! | `provider_verdict` | `block` / `challenge` | 0.80 / 0.30 | the provider's own conclusion (Stytch verdict, Fingerprint ruleset); `allow` and unknown values add nothing |
 //! | `suspect_score` | s | 0.5 × s | the provider's aggregate of the flags above; half weight because it partly repeats them |
 //!
@@ -35,8 +35,15 @@
 //! policy choice for rules).
 //!
 //! Examples: a clean device is 0; the published Fingerprint v4 sample (a
-//! residential proxy on a datacenter IP, confidence 0.97) is 0.235; a bad bot
-//! alone is 0.85; a Stytch BLOCK for headless automation in a VM is above 0.99.
+//! residential proxy on a datacenter IP, confidence 0.97) is 0.126; a bad bot
+//! alone is 0.85; a Stytch BLOCK for headless automation in a VM is about 0.98.
+//!
+//! The weak signals (VPN, proxy, datacenter, incognito, Tor, low confidence)
+//! stay below the default review threshold alone and as they usually come
+//! together (a VPN on a hosting IP, incognito, confidence 0.35: 0.2), so that a
+//! privacy tool alone never reviews a shopper; the default rule pack combines
+//! them with a new device, an amount or cross-account velocity (weights
+//! measured with `riskgate simulate-traffic`, docs/simulated-traffic.md).
 
 use super::signals::DeviceSignals;
 
@@ -78,22 +85,22 @@ impl DeviceEvidence<'_> {
 }
 
 const BOT_BAD: f64 = 0.85;
-const TAMPERING: f64 = 0.60;
+const TAMPERING: f64 = 0.20;
 const FRIDA: f64 = 0.60;
 const MITM: f64 = 0.50;
 const IP_BLOCKLISTED: f64 = 0.50;
-const TOR: f64 = 0.45;
+const TOR: f64 = 0.12;
 const EMULATOR: f64 = 0.40;
-const VIRTUAL_MACHINE: f64 = 0.35;
-const JAILBROKEN: f64 = 0.25;
-const ROOTED: f64 = 0.25;
-const PROXY: f64 = 0.15;
-const VPN: f64 = 0.15;
-const DATACENTER: f64 = 0.10;
-const INCOGNITO: f64 = 0.05;
+const VIRTUAL_MACHINE: f64 = 0.15;
+const JAILBROKEN: f64 = 0.10;
+const ROOTED: f64 = 0.10;
+const PROXY: f64 = 0.08;
+const VPN: f64 = 0.05;
+const DATACENTER: f64 = 0.05;
+const INCOGNITO: f64 = 0.02;
 /// Below this identification confidence the device counts as poorly recognized.
 const CONFIDENCE_OK: f64 = 0.9;
-const LOW_CONFIDENCE_MAX: f64 = 0.30;
+const LOW_CONFIDENCE_MAX: f64 = 0.15;
 const VERDICT_BLOCK: f64 = 0.80;
 const VERDICT_CHALLENGE: f64 = 0.30;
 const SUSPECT_SCORE: f64 = 0.5;
