@@ -471,6 +471,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         store: store.clone(),
         velocity,
         rulebook,
+        lists: Arc::new(crate::service::ListBook::new()),
         devices: devices.clone(),
         metrics: metrics.clone(),
         allow_private_callbacks: config.allow_private_callbacks,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod customers;
 pub mod devices;
 pub mod ingest;
+pub mod lists;
 pub mod operator;
 pub mod rate_limits;
 pub mod rulebook;
@@ -15,6 +16,7 @@ pub mod scoring;
 
 pub use self::devices::Devices;
 pub use self::ingest::Ingest;
+pub use self::lists::ListBook;
 pub use self::rulebook::RuleBook;
 pub use self::scoring::Scoring;
 

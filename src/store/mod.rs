@@ -4,7 +4,7 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`], [`Audit`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`], [`Lists`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
@@ -15,6 +15,7 @@ mod decisions;
 mod group_commit;
 mod ingested;
 mod jobs;
+mod lists;
 mod postgres;
 mod rule_sets;
 mod settings;
@@ -32,6 +33,7 @@ pub use audit::*;
 pub use customers::*;
 pub use decisions::*;
 pub use jobs::*;
+pub use lists::*;
 pub use postgres::PgStore;
 pub use rule_sets::*;
 pub use settings::*;
@@ -118,6 +120,7 @@ pub trait Store:
     + Decisions
     + Customers
     + Audit
+    + Lists
     + Send
     + Sync
     + 'static
@@ -133,6 +136,7 @@ impl<T> Store for T where
         + Decisions
         + Customers
         + Audit
+        + Lists
         + Send
         + Sync
         + 'static

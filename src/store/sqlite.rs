@@ -350,3 +350,4 @@ store_impls!(
     sqlx::SqliteConnection
 );
 super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::lists::lists_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
