@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{connections, customers, decisions, ingest, operator, ops};
+use crate::http::{connections, customers, decisions, ingest, lists, operator, ops};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
@@ -75,12 +75,37 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ingest::router())
         .merge(decisions::router())
         .merge(customers::router())
+        .merge(lists::router())
         .merge(operator::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
     optional_bodies(&mut openapi);
+    unique_parameters(&mut openapi);
     (router, openapi)
+}
+
+/// A path parameter documented with its limits (`params(ListName)`) is
+/// listed again, bare, by the extractor's inference; a parameter is named
+/// once per location, and the documented one (listed first) stays.
+fn unique_parameters(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            if let Some(parameters) = op.parameters.as_mut() {
+                let mut seen = std::collections::HashSet::new();
+                parameters.retain(|p| {
+                    seen.insert((p.name.clone(), serde_json::to_string(&p.parameter_in).unwrap_or_default()))
+                });
+            }
+        }
+    }
 }
 
 /// Bodies an operation may omit (an empty body is an empty object there).

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod decisions;
 pub mod error;
 pub mod ingest;
+pub mod lists;
 pub mod operator;
 pub mod ops;
 pub mod request;

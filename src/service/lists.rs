@@ -127,9 +127,9 @@ impl ListBook {
     }
 }
 
-/// The kinds, as the API names them.
+/// The kinds of list, each matched with one value of a transaction.
 #[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[schema(as = ListKind, rename_all = "snake_case")]
 #[allow(dead_code)] // documents the enum; the service reads the text
 pub enum ListKindName {
     Email,
