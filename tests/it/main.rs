@@ -12,6 +12,7 @@ mod callbacks;
 mod card_data;
 mod connections;
 mod hardening;
+mod lists;
 mod outages;
 mod prefetch;
 mod process;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         card_data::trials(),
         connections::trials(),
         hardening::trials(),
+        lists::trials(),
         outages::trials(),
         prefetch::trials(),
         process::trials(),
