@@ -101,7 +101,10 @@ fn unique_parameters(openapi: &mut utoipa::openapi::OpenApi) {
             if let Some(parameters) = op.parameters.as_mut() {
                 let mut seen = std::collections::HashSet::new();
                 parameters.retain(|p| {
-                    seen.insert((p.name.clone(), serde_json::to_string(&p.parameter_in).unwrap_or_default()))
+                    seen.insert((
+                        p.name.clone(),
+                        serde_json::to_string(&p.parameter_in).unwrap_or_default(),
+                    ))
                 });
             }
         }

@@ -787,7 +787,10 @@ impl Input {
         }
         self.put_features(uses, &mut map);
         if uses.wants(bit("lists")) && uses.lists.is_some() {
-            map.insert(key("lists"), lists_variable(&self.lists, uses.lists.as_deref()));
+            map.insert(
+                key("lists"),
+                lists_variable(&self.lists, uses.lists.as_deref()),
+            );
         }
         Variable::from_object(map)
     }

@@ -153,10 +153,7 @@ fn domain(value: &str) -> Option<String> {
 /// `bin6:last4` from `BIN:last4`, a full card number (Luhn-checked, spaces
 /// and dashes allowed) or a masked one; never more of the number than that.
 fn card(value: &str) -> Option<String> {
-    let compact: String = value
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
+    let compact: String = value.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let bytes = compact.as_bytes();
     let keep = |head: &[u8], last4: &[u8]| {
         let ok = (6..=8).contains(&head.len())
@@ -232,7 +229,10 @@ impl Net {
     fn parse(value: &str) -> Option<Net> {
         let (addr, prefix) = match value.split_once('/') {
             Some((addr, prefix)) => {
-                if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                if prefix.is_empty()
+                    || prefix.len() > 3
+                    || !prefix.bytes().all(|b| b.is_ascii_digit())
+                {
                     return None;
                 }
                 (addr, Some(prefix.parse::<u8>().ok()?))
@@ -305,14 +305,17 @@ impl Compiled {
             return false;
         };
         let (v6, bits) = Net::address(ip);
-        self.prefixes.iter().filter(|(f, _)| *f == v6).any(|&(_, prefix)| {
-            let net = Net {
-                v6,
-                prefix,
-                bits: Net::masked(v6, bits, prefix),
-            };
-            self.nets.get(&net).is_some_and(|e| live(*e, now))
-        })
+        self.prefixes
+            .iter()
+            .filter(|(f, _)| *f == v6)
+            .any(|&(_, prefix)| {
+                let net = Net {
+                    v6,
+                    prefix,
+                    bits: Net::masked(v6, bits, prefix),
+                };
+                self.nets.get(&net).is_some_and(|e| live(*e, now))
+            })
     }
 
     fn matches(&self, input: &Input, now: i64) -> bool {
@@ -399,7 +402,8 @@ impl ListIndex {
         }
         list.prefixes = prefixes.into_iter().collect();
         // Longest prefixes first: a single address is the likeliest hit.
-        list.prefixes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.prefixes
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         self.lists.push(list);
     }
 
@@ -434,9 +438,7 @@ impl ListHits {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0
-            .binary_search_by(|n| n.as_str().cmp(name))
-            .is_ok()
+        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
     }
 
     pub fn names(&self) -> &[String] {
@@ -475,11 +477,17 @@ mod tests {
     #[test]
     fn values_are_normalized_for_their_kind() {
         use ListKind::*;
-        assert_eq!(norm(Email, " Jane.Doe@Example.COM ").unwrap(), "jane.doe@example.com");
+        assert_eq!(
+            norm(Email, " Jane.Doe@Example.COM ").unwrap(),
+            "jane.doe@example.com"
+        );
         assert!(norm(Email, "no-at-sign").is_err());
         assert!(norm(Email, "@example.com").is_err());
         assert!(norm(Email, "a b@example.com").is_err());
-        assert_eq!(norm(EmailDomain, "@Mailinator.COM.").unwrap(), "mailinator.com");
+        assert_eq!(
+            norm(EmailDomain, "@Mailinator.COM.").unwrap(),
+            "mailinator.com"
+        );
         assert!(norm(EmailDomain, "a@b.com").is_err());
         assert!(norm(EmailDomain, "a..b").is_err());
         assert_eq!(norm(Ip, "192.0.2.10").unwrap(), "192.0.2.10");
@@ -490,7 +498,14 @@ mod tests {
         assert_eq!(norm(Ip, "::ffff:192.0.2.1").unwrap(), "192.0.2.1");
         assert_eq!(norm(Ip, "::ffff:192.0.2.1/120").unwrap(), "192.0.2.0/24");
         assert_eq!(norm(Ip, "0.0.0.0/0").unwrap(), "0.0.0.0/0");
-        for bad in ["1.2.3.4/33", "::1/129", "1.2.3", "1.2.3.4/", "1.2.3.4/+8", "host"] {
+        for bad in [
+            "1.2.3.4/33",
+            "::1/129",
+            "1.2.3",
+            "1.2.3.4/",
+            "1.2.3.4/+8",
+            "host",
+        ] {
             assert!(norm(Ip, bad).is_err(), "{bad}");
         }
         assert_eq!(norm(Bin, "41111111").unwrap(), "41111111");
@@ -566,7 +581,15 @@ mod tests {
     #[test]
     fn ip_lists_match_by_range_and_fall_back_to_the_device_ip() {
         let mut index = ListIndex::new();
-        index.add_list("nets", "ip", [("10.0.0.0/8", None), ("2001:db8::/32", None), ("203.0.113.7", None)]);
+        index.add_list(
+            "nets",
+            "ip",
+            [
+                ("10.0.0.0/8", None),
+                ("2001:db8::/32", None),
+                ("203.0.113.7", None),
+            ],
+        );
         let mut input = input();
         for (ip, on) in [
             ("10.200.3.4", true),
@@ -605,7 +628,10 @@ mod tests {
         assert!(hits.contains("bins") && hits.contains("cards"));
         input.bin = Some("411111".into());
         let hits = index.hits(&input, 0);
-        assert!(!hits.contains("bins"), "a 7-digit entry cannot say of a 6-digit BIN");
+        assert!(
+            !hits.contains("bins"),
+            "a 7-digit entry cannot say of a 6-digit BIN"
+        );
         input.last4 = None;
         assert!(!index.hits(&input, 0).contains("cards"));
     }

@@ -358,14 +358,16 @@ mod tests {
 
     #[test]
     fn a_final_block_beats_a_final_allow_which_beats_every_other_action() {
-        let set = rules(json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
-            {"name": "risky", "expression": "flag_risky == true", "weight": 0.9},
-            {"name": "stolen", "expression": "lists.stolen_cards", "weight": 0.2, "action": "block"},
-            {"name": "soft", "expression": "flag_soft == true", "weight": 0, "action": "review"},
-            {"name": "mild", "expression": "flag_mild == true", "weight": 0, "action": "allow"},
-            {"name": "trusted", "expression": "lists.trusted_users", "weight": 0, "action": "allow", "final": true},
-            {"name": "sanctioned", "expression": "lists.sanctioned", "weight": 0, "action": "block", "final": true}
-        ]}));
+        let set = rules(
+            json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
+                {"name": "risky", "expression": "flag_risky == true", "weight": 0.9},
+                {"name": "stolen", "expression": "lists.stolen_cards", "weight": 0.2, "action": "block"},
+                {"name": "soft", "expression": "flag_soft == true", "weight": 0, "action": "review"},
+                {"name": "mild", "expression": "flag_mild == true", "weight": 0, "action": "allow"},
+                {"name": "trusted", "expression": "lists.trusted_users", "weight": 0, "action": "allow", "final": true},
+                {"name": "sanctioned", "expression": "lists.sanctioned", "weight": 0, "action": "block", "final": true}
+            ]}),
+        );
         let case = |flags: &[&str], lists: &[&str]| {
             let mut input = input(50.0);
             for flag in flags {
@@ -375,23 +377,49 @@ mod tests {
             decide(&set, &input)
         };
         let outcome = case(&["flag_risky"], &[]);
-        assert_eq!((outcome.risk_level.as_str(), outcome.action), ("high", Action::Block));
+        assert_eq!(
+            (outcome.risk_level.as_str(), outcome.action),
+            ("high", Action::Block)
+        );
         // An ordinary allow is the mildest action, as it always was.
-        assert_eq!(case(&["flag_risky", "flag_mild"], &[]).action, Action::Block);
-        assert_eq!(case(&["flag_soft", "flag_mild"], &[]).action, Action::Review);
+        assert_eq!(
+            case(&["flag_risky", "flag_mild"], &[]).action,
+            Action::Block
+        );
+        assert_eq!(
+            case(&["flag_soft", "flag_mild"], &[]).action,
+            Action::Review
+        );
         assert_eq!(case(&[], &["stolen_cards"]).action, Action::Block);
         // A final allow: whatever the score and the other rules force.
-        let trusted = case(&["flag_risky", "flag_soft"], &["stolen_cards", "trusted_users"]);
+        let trusted = case(
+            &["flag_risky", "flag_soft"],
+            &["stolen_cards", "trusted_users"],
+        );
         assert_eq!(trusted.action, Action::Allow);
-        assert_eq!((trusted.risk_score, trusted.risk_level.as_str()), (1.0, "high"));
-        let hit = trusted.rule_hits.iter().find(|h| h.rule == "trusted").unwrap();
+        assert_eq!(
+            (trusted.risk_score, trusted.risk_level.as_str()),
+            (1.0, "high")
+        );
+        let hit = trusted
+            .rule_hits
+            .iter()
+            .find(|h| h.rule == "trusted")
+            .unwrap();
         assert!(hit.is_final);
         assert_eq!(serde_json::to_value(hit).unwrap()["final"], true);
-        let plain = trusted.rule_hits.iter().find(|h| h.rule == "stolen").unwrap();
+        let plain = trusted
+            .rule_hits
+            .iter()
+            .find(|h| h.rule == "stolen")
+            .unwrap();
         assert!(serde_json::to_value(plain).unwrap().get("final").is_none());
         // A final block beats the final allow.
         let sanctioned = case(&[], &["trusted_users", "sanctioned"]);
-        assert_eq!((sanctioned.risk_level.as_str(), sanctioned.action), ("low", Action::Block));
+        assert_eq!(
+            (sanctioned.risk_level.as_str(), sanctioned.action),
+            ("low", Action::Block)
+        );
         // A list no entry names, or that does not exist, reads false.
         assert_eq!(case(&[], &["some_other_list"]).action, Action::Allow);
     }
@@ -399,12 +427,30 @@ mod tests {
     #[test]
     fn final_needs_an_allow_or_a_block() {
         for (rule, ok) in [
-            (json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": true}), true),
-            (json!({"name": "a", "expression": "true", "weight": 0, "action": "allow", "final": true}), true),
-            (json!({"name": "a", "expression": "true", "weight": 0, "action": "review", "final": true}), false),
-            (json!({"name": "a", "expression": "true", "weight": 0, "final": true}), false),
-            (json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": "yes"}), false),
-            (json!({"name": "a", "expression": "true", "weight": 0, "final": false}), true),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": true}),
+                true,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "allow", "final": true}),
+                true,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "review", "final": true}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "final": true}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": "yes"}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "final": false}),
+                true,
+            ),
         ] {
             let parsed = parse_rule_set(json!({"rules": [rule]}).as_object().unwrap());
             assert_eq!(parsed.is_ok(), ok, "{rule}: {parsed:?}");

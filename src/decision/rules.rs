@@ -201,9 +201,7 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
             Some(_) => return Err(format!("{label}: 'final' must be a boolean")),
         };
         if is_final && !matches!(action, Some(Action::Allow | Action::Block)) {
-            return Err(format!(
-                "{label}: 'final' needs 'action' allow or block"
-            ));
+            return Err(format!("{label}: 'final' needs 'action' allow or block"));
         }
         let description = string(rule, "description", &label, MAX_DESCRIPTION)?
             .map(|d| masked_id(d).into_owned());

@@ -569,6 +569,11 @@ pub struct RuleInput {
     /// The action a hit forces (at least).
     #[schema(nullable)]
     action: Option<RuleAction>,
+    /// With `action` `allow` or `block` only (else `400`): the action
+    /// overrides the others; a final `block` beats a final `allow`, which
+    /// beats every other action and the score. Default `false`.
+    #[schema(rename = "final", nullable)]
+    is_final: Option<bool>,
     #[schema(schema_with = description_1024)]
     description: Option<String>,
     /// Default `true`.
@@ -681,7 +686,11 @@ fn async_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 }
 
 fn list_description() -> RefOr<Schema> {
-    nullable(text(1024).description(Some("At most 1024 characters; `null` clears it")).into())
+    nullable(
+        text(1024)
+            .description(Some("At most 1024 characters; `null` clears it"))
+            .into(),
+    )
 }
 
 /// `PUT /lists/{name}` body: creates the list, or sets its kind (only while

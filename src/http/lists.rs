@@ -62,16 +62,28 @@ struct SubscriberId {
 #[into_params(parameter_in = Query)]
 struct Page {
     /// The `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(pattern = "^([0-9a-fA-F]{2}){1,1024}$")]
     cursor: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
-async fn show(app: &AppState, subscriber: &str, name: &str, page: Page) -> Result<ListDetail, ApiError> {
+async fn show(
+    app: &AppState,
+    subscriber: &str,
+    name: &str,
+    page: Page,
+) -> Result<ListDetail, ApiError> {
     let limit = lists::page_limit(page.limit.as_deref())?;
-    Ok(lists::show(app.store.as_ref(), subscriber, name, page.cursor.as_deref(), limit).await?)
+    Ok(lists::show(
+        app.store.as_ref(),
+        subscriber,
+        name,
+        page.cursor.as_deref(),
+        limit,
+    )
+    .await?)
 }
 
 async fn put(
@@ -81,9 +93,20 @@ async fn put(
     body: &serde_json::Map<String, serde_json::Value>,
     actor: Actor,
 ) -> Result<(StatusCode, Json<ListView>), ApiError> {
-    let (created, view) =
-        lists::put(&app.store, &app.scoring.lists, subscriber, name, body, actor).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (created, view) = lists::put(
+        &app.store,
+        &app.scoring.lists,
+        subscriber,
+        name,
+        body,
+        actor,
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)))
 }
 
@@ -196,9 +219,15 @@ async fn add_entry(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<ListEntryView>), ApiError> {
     let actor = Actor::ApiKey(subscriber.key_id);
-    let entry =
-        lists::add_entry(&app.store, &app.scoring.lists, &subscriber.id, &name, &body, actor)
-            .await?;
+    let entry = lists::add_entry(
+        &app.store,
+        &app.scoring.lists,
+        &subscriber.id,
+        &name,
+        &body,
+        actor,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -220,8 +249,15 @@ async fn remove_entry(
     Path((name, value)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let actor = Actor::ApiKey(subscriber.key_id);
-    lists::remove_entry(&app.store, &app.scoring.lists, &subscriber.id, &name, &value, actor)
-        .await?;
+    lists::remove_entry(
+        &app.store,
+        &app.scoring.lists,
+        &subscriber.id,
+        &name,
+        &value,
+        actor,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -332,9 +368,15 @@ async fn admin_add_entry(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<ListEntryView>), ApiError> {
     existing(app.store.as_ref(), &id).await?;
-    let entry =
-        lists::add_entry(&app.store, &app.scoring.lists, &id, &name, &body, Actor::Operator)
-            .await?;
+    let entry = lists::add_entry(
+        &app.store,
+        &app.scoring.lists,
+        &id,
+        &name,
+        &body,
+        Actor::Operator,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -355,7 +397,14 @@ async fn admin_remove_entry(
     Path((id, name, value)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     existing(app.store.as_ref(), &id).await?;
-    lists::remove_entry(&app.store, &app.scoring.lists, &id, &name, &value, Actor::Operator)
-        .await?;
+    lists::remove_entry(
+        &app.store,
+        &app.scoring.lists,
+        &id,
+        &name,
+        &value,
+        Actor::Operator,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

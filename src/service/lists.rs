@@ -271,7 +271,14 @@ pub async fn put(
     let (store, sub) = (store.clone(), subscriber.to_owned());
     let put = change(book, subscriber, async move {
         Ok(store
-            .put_list(&sub, &name, kind.as_str(), description.as_deref(), MAX_LISTS, &actor)
+            .put_list(
+                &sub,
+                &name,
+                kind.as_str(),
+                description.as_deref(),
+                MAX_LISTS,
+                &actor,
+            )
             .await?)
     })
     .await?;
@@ -313,9 +320,11 @@ pub async fn delete(
 fn cursor_value(cursor: &str) -> ServiceResult<String> {
     hex::decode(cursor)
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ServiceError::invalid("cursor", "not a cursor this API gave"))
+        .filter(|bytes| !bytes.is_empty() && bytes.len() <= 1024)
+        // Pages resume after whatever the cursor spells: one this API did
+        // not give still names a place in the order.
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .ok_or_else(|| ServiceError::invalid("cursor", "expected the next_cursor of a page"))
 }
 
 /// A page size: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
@@ -326,7 +335,9 @@ pub fn page_limit(limit: Option<&str>) -> ServiceResult<i64> {
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ServiceError::invalid("limit", "expected a whole number from 1 to 1000")),
+            .ok_or_else(|| {
+                ServiceError::invalid("limit", "expected a whole number from 1 to 1000")
+            }),
     }
 }
 
@@ -390,7 +401,10 @@ pub fn parse_rfc3339(text: &str) -> Option<Millis> {
     let mut at = 19;
     let mut millis = 0;
     if b.get(at) == Some(&b'.') {
-        let digits = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits == 0 {
             return None;
         }
@@ -473,7 +487,10 @@ pub async fn add_entry(
     let kind = ListKind::parse(&list.kind)
         .ok_or_else(|| StoreError::Corrupt(format!("list kind '{}'", list.kind)))?;
     let value = normalize(kind, &raw).map_err(|why| {
-        ServiceError::invalid("value", &format!("not a value for a {} list: {why}", kind.as_str()))
+        ServiceError::invalid(
+            "value",
+            &format!("not a value for a {} list: {why}", kind.as_str()),
+        )
     })?;
     let entry = NewListEntry {
         value,
@@ -539,9 +556,18 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00-00:30"), Some(1_800_000));
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59.9Z"), Some(-100));
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00.123456Z"), Some(1_709_164_800_123));
-        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), Some(-62_135_596_800_000));
-        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), parse_rfc3339("2016-12-31T23:59:59Z"));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00.123456Z"),
+            Some(1_709_164_800_123)
+        );
+        assert_eq!(
+            parse_rfc3339("0001-01-01T00:00:00Z"),
+            Some(-62_135_596_800_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2016-12-31T23:59:60Z"),
+            parse_rfc3339("2016-12-31T23:59:59Z")
+        );
         assert_eq!(
             parse_rfc3339("2026-01-31T12:00:00Z"),
             Some(1_769_860_800_000)

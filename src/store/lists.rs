@@ -96,8 +96,12 @@ pub trait Lists: Send + Sync {
         actor: &Actor,
     ) -> StoreResult<PutList>;
     /// Deletes the list and its entries; `false` when there was none.
-    async fn delete_list(&self, subscriber_id: &str, name: &str, actor: &Actor)
-        -> StoreResult<bool>;
+    async fn delete_list(
+        &self,
+        subscriber_id: &str,
+        name: &str,
+        actor: &Actor,
+    ) -> StoreResult<bool>;
     /// Up to `limit` entries of the list by value, after `after` when given.
     async fn list_entries(
         &self,

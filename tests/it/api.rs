@@ -771,7 +771,10 @@ async fn openapi_documents_every_route() {
         ("/admin/subscribers/{id}/lists/{name}", "put"),
         ("/admin/subscribers/{id}/lists/{name}", "delete"),
         ("/admin/subscribers/{id}/lists/{name}/entries", "post"),
-        ("/admin/subscribers/{id}/lists/{name}/entries/{value}", "delete"),
+        (
+            "/admin/subscribers/{id}/lists/{name}/entries/{value}",
+            "delete",
+        ),
     ];
     for (path, method) in expected {
         assert!(
