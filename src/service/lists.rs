@@ -98,13 +98,17 @@ impl ListBook {
             }
             _ => {
                 let snapshot = store.list_snapshot(subscriber_id).await?;
+                let mut by_list: std::collections::HashMap<&str, Vec<(&str, Option<Millis>)>> =
+                    std::collections::HashMap::new();
+                for (list, value, expiry) in &snapshot.entries {
+                    by_list
+                        .entry(list.as_str())
+                        .or_default()
+                        .push((value.as_str(), *expiry));
+                }
                 let mut index = ListIndex::new();
                 for (name, kind) in &snapshot.lists {
-                    let entries = snapshot
-                        .entries
-                        .iter()
-                        .filter(|(list, _, _)| list == name)
-                        .map(|(_, value, expiry)| (value.as_str(), *expiry));
+                    let entries = by_list.remove(name.as_str()).unwrap_or_default();
                     index.add_list(name, kind, entries);
                 }
                 Arc::new(Cached {
