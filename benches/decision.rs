@@ -145,6 +145,47 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rules only: context + default pack", |b| {
         b.iter(|| black_box(decision::decide(&rules, black_box(&input))))
     });
+    // Lists: one of each kind, 10 000 entries each (IP ranges of 8 prefix
+    // lengths), matched as the score path does, in memory.
+    let mut index = riskgate::decision::lists::ListIndex::new();
+    let kinds = [
+        "email",
+        "email_domain",
+        "bin",
+        "card",
+        "device",
+        "user",
+        "country",
+    ];
+    for kind in kinds {
+        let values: Vec<String> = (0..10_000).map(|i| format!("{kind}-{i}")).collect();
+        index.add_list(kind, kind, values.iter().map(|v| (v.as_str(), None)));
+    }
+    let nets: Vec<String> = (0..10_000)
+        .map(|i| format!("10.{}.{}.0/{}", i % 256, i / 256, 17 + i % 8))
+        .collect();
+    index.add_list("nets", "ip", nets.iter().map(|v| (v.as_str(), None)));
+    group.bench_function("lists only: 8 lists of 10 000 entries", |b| {
+        b.iter(|| black_box(index.hits(black_box(&input), 0)))
+    });
+    let mut with_lists = default_rule_set().unwrap().clone();
+    let Value::Object(extra) = json!({"rules": [
+        {"name": "Stolen card", "expression": "lists.card", "weight": 0.5, "action": "block"},
+        {"name": "Trusted", "expression": "lists.user", "weight": 0, "action": "allow", "final": true},
+        {"name": "Sanctioned", "expression": "lists.country", "weight": 0, "action": "block", "final": true}
+    ]}) else {
+        unreachable!()
+    };
+    with_lists.rules.extend(
+        riskgate::decision::rules::parse_rule_set(&extra)
+            .unwrap()
+            .rules,
+    );
+    let with_lists = compile(&with_lists, 1).unwrap();
+    assert!(with_lists.runs_directly());
+    group.bench_function("rules only: default pack + 3 list rules", |b| {
+        b.iter(|| black_box(decision::decide(&with_lists, black_box(&input))))
+    });
     group.bench_function("context only (every feature)", |b| {
         b.iter(|| black_box(black_box(&input).to_variable()))
     });

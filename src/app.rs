@@ -24,7 +24,7 @@ use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{
-    audit, connections, customers, decisions, ingest, labels, operator, ops, rule_versions,
+    audit, connections, customers, decisions, ingest, labels, lists, operator, ops, rule_versions,
 };
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
@@ -78,6 +78,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(decisions::router())
         .merge(labels::router())
         .merge(customers::router())
+        .merge(lists::router())
         .merge(operator::router())
         .merge(audit::router())
         .merge(rule_versions::router())
@@ -85,7 +86,34 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     provider_paths(&mut openapi);
     optional_bodies(&mut openapi);
+    unique_parameters(&mut openapi);
     (router, openapi)
+}
+
+/// A path parameter documented with its limits (`params(ListName)`) is
+/// listed again, bare, by the extractor's inference; a parameter is named
+/// once per location, and the documented one (listed first) stays.
+fn unique_parameters(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            if let Some(parameters) = op.parameters.as_mut() {
+                let mut seen = std::collections::HashSet::new();
+                parameters.retain(|p| {
+                    seen.insert((
+                        p.name.clone(),
+                        serde_json::to_string(&p.parameter_in).unwrap_or_default(),
+                    ))
+                });
+            }
+        }
+    }
 }
 
 /// Bodies an operation may omit (an empty body is an empty object there).
@@ -476,6 +504,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         store: store.clone(),
         velocity,
         rulebook,
+        lists: Arc::new(crate::service::ListBook::new()),
         devices: devices.clone(),
         metrics: metrics.clone(),
         allow_private_callbacks: config.allow_private_callbacks,

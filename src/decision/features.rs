@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use zen_expression::variable::{Variable, VariableMap};
 
 use super::device::{device_risk, DeviceEvidence};
+use super::lists::ListHits;
 use super::velocity::{VelocitySnapshot, WindowCounts};
 
 /// Where a feature comes from: the request (a payload field with a meaning of
@@ -130,6 +131,7 @@ features! {
     device: DeviceInput, Computed, "The device signals (`device.vpn`, `device.bot`, …).";
     velocity: VelocityInput, Computed, "The subscriber's velocity counters, this transaction included (`velocity.card.count_1h`, …).";
     customer: CustomerInput, Computed, "The end customer's profile before this transaction (`customer.age_days`, …).";
+    lists: ListHits, Computed, "The subscriber's lists this transaction is on, as `{\"name\": true}`; rules read `lists.<name>`, `false` for any other name.";
 }
 
 /// Payload fields the parser reads itself; every other one is an extra.
@@ -162,6 +164,8 @@ pub enum Val<'a> {
     /// An array or object the request sent (a payload extra, an odd
     /// `subscriber_id`); scalars the request sent read as the variants above.
     Json(&'a Value),
+    /// The lists that matched, as a whole (`lists`, not `lists.<name>`).
+    Lists(&'a ListHits),
 }
 
 impl Val<'_> {
@@ -181,7 +185,36 @@ impl Val<'_> {
                 Variable::from_object(map)
             }
             Val::Json(value) => Variable::from(value),
+            Val::Lists(hits) => lists_variable(hits, None),
         }
+    }
+}
+
+/// The `lists` object of the context: every name in `names` (the lists the
+/// rules read) with whether the transaction is on it; without `names`, the
+/// lists that matched.
+fn lists_variable(hits: &ListHits, names: Option<&[Box<str>]>) -> Variable {
+    match names {
+        None => {
+            let mut map = VariableMap::with_capacity(hits.names().len());
+            for name in hits.names() {
+                map.insert_str(name, Variable::Bool(true));
+            }
+            Variable::from_object(map)
+        }
+        Some(names) => {
+            let mut map = VariableMap::with_capacity(names.len());
+            for name in names {
+                map.insert_str(name, Variable::Bool(hits.contains(name)));
+            }
+            Variable::from_object(map)
+        }
+    }
+}
+
+impl Read for ListHits {
+    fn read(&self) -> Val<'_> {
+        Val::Lists(self)
     }
 }
 
@@ -569,12 +602,17 @@ pub struct Uses {
     /// Payload extras and `gateway_*` fields (names not in
     /// [`CONTEXT_NAMES`]) the rules read; `None` for all of them.
     extras: Option<Vec<String>>,
+    /// The list names the rules read as `lists.<name>`: the context's
+    /// `lists` holds each, `false` when the transaction is not on it. `None`:
+    /// only the lists that matched (and any other name reads null).
+    lists: Option<Box<[Box<str>]>>,
 }
 
 impl Uses {
     pub const ALL: Uses = Uses {
         names: u64::MAX,
         extras: None,
+        lists: None,
     };
 
     /// The names `expressions` read, found by scanning for identifiers
@@ -584,9 +622,19 @@ impl Uses {
     pub fn of<'a>(expressions: impl IntoIterator<Item = &'a str>) -> Uses {
         let mut names = 0;
         let mut extras: Vec<String> = Vec::new();
+        let mut lists: Vec<Box<str>> = Vec::new();
+        let mut everything = false;
         for expression in expressions {
+            for name in list_names(expression) {
+                if !lists.iter().any(|l| **l == *name) {
+                    lists.push(name.into());
+                }
+            }
             if expression.contains('$') {
-                return Uses::ALL;
+                everything = true;
+            }
+            if everything {
+                continue;
             }
             for ident in identifiers(expression) {
                 match CONTEXT_NAMES.iter().position(|n| *n == ident) {
@@ -596,10 +644,27 @@ impl Uses {
                 }
             }
         }
+        lists.sort_unstable();
+        if everything {
+            return Uses {
+                lists: (!lists.is_empty()).then(|| lists.into()),
+                ..Uses::ALL
+            };
+        }
         Uses {
             names,
             extras: Some(extras),
+            lists: Some(lists.into()),
         }
+    }
+
+    /// Whether the context's `lists` holds `name` (reading `false` or
+    /// `true`); else `lists.<name>` reads null there, unless it matched and
+    /// the context shows the matches only.
+    fn declares_list(&self, name: &str) -> Option<bool> {
+        self.lists
+            .as_ref()
+            .map(|names| names.iter().any(|n| **n == *name))
     }
 
     /// Whether the rules read the extra field `name`.
@@ -618,6 +683,37 @@ impl Uses {
 /// `.`, not a keyword, not a function being called. A name this misreads
 /// only makes the context carry extras it did not need.
 fn identifiers(expression: &str) -> Vec<&str> {
+    identifier_spans(expression)
+        .into_iter()
+        .map(|(start, end)| &expression[start..end])
+        .collect()
+}
+
+/// The names read as `lists.<name>` (a root `lists`, a `.`, a name).
+fn list_names(expression: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (start, end) in identifier_spans(expression) {
+        if &expression[start..end] != "lists" {
+            continue;
+        }
+        let rest = expression[end..].trim_start();
+        let Some(rest) = rest.strip_prefix('.') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if len > 0 {
+            out.push(&rest[..len]);
+        }
+    }
+    out
+}
+
+/// The byte ranges of [`identifiers`].
+fn identifier_spans(expression: &str) -> Vec<(usize, usize)> {
     let bytes = expression.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -647,7 +743,7 @@ fn identifiers(expression: &str) -> Vec<&str> {
                 "and" | "or" | "not" | "in" | "true" | "false" | "null"
             );
             if !(member || call || keyword) {
-                out.push(word);
+                out.push((start, i));
             }
             continue;
         }
@@ -690,6 +786,12 @@ impl Input {
             }
         }
         self.put_features(uses, &mut map);
+        if uses.wants(bit("lists")) && uses.lists.is_some() {
+            map.insert(
+                key("lists"),
+                lists_variable(&self.lists, uses.lists.as_deref()),
+            );
+        }
         Variable::from_object(map)
     }
 }
@@ -716,6 +818,10 @@ enum Root {
     Extra(Box<str>),
     /// A name the rule set's context leaves out ([`Uses`]): null there.
     Absent,
+    /// `lists.<name>`: whether the transaction is on that list; `declared`
+    /// when the context holds the name whatever the answer (else it holds
+    /// only the lists that matched).
+    List { name: Box<str>, declared: bool },
 }
 
 /// A value [`Input::at`] leaves to the rule engine: something below an array
@@ -728,6 +834,19 @@ impl Place {
     /// `uses`; `None` for an empty path or a part too large to index.
     pub fn of(path: &[&str], uses: &Uses) -> Option<Place> {
         let (first, rest) = path.split_first()?;
+        if let (["lists", name, more @ ..], true) = (path, uses.wants(bit("lists"))) {
+            return Some(Place {
+                root: match uses.declares_list(name) {
+                    Some(false) => Root::Absent,
+                    declared => Root::List {
+                        name: (*name).into(),
+                        declared: declared.is_some(),
+                    },
+                },
+                members: Box::new([]),
+                beyond: !more.is_empty(),
+            });
+        }
         let root = match CONTEXT_NAMES.iter().position(|n| n == first) {
             Some(i) if uses.wants(1 << i) => Root::Feature(i),
             Some(_) => Root::Absent,
@@ -771,6 +890,11 @@ impl Input {
             Root::Feature(i) => self.feature(*i),
             Root::Extra(name) => self.extra.get(&**name).map_or(Val::Null, json),
             Root::Absent => Val::Null,
+            Root::List { name, declared } => match (self.lists.contains(name), declared) {
+                (true, _) => Val::Bool(true),
+                (false, true) => Val::Bool(false),
+                (false, false) => Val::Null,
+            },
         };
         for &m in &place.members {
             let Val::Part(part) = value else {

@@ -12,11 +12,15 @@
 //! 0, 1)`, rounded to 4 decimals; `risk_level` is `low` below the review
 //! threshold, `medium` below the block threshold, `high` from it on; `action`
 //! is the stricter of the level's (allow / review / block) and every action a
-//! hit rule forces.
+//! hit rule forces, unless a hit rule's forced action is `final`: then a final
+//! `block` wins over everything, else a final `allow` does (an allow-list
+//! beats the blocking rules, a final block-list beats the allow-list). The
+//! score and level are reported as computed either way.
 
 pub mod device;
 pub mod features;
 pub mod gateways;
+pub mod lists;
 pub mod reference;
 pub mod rules;
 pub mod scrub;
@@ -41,6 +45,9 @@ pub struct RuleHit {
     /// The action the rule forces, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// The forced action overrides the others (see [`decide`]).
+    #[serde(default, rename = "final", skip_serializing_if = "rules::is_false")]
+    pub is_final: bool,
 }
 
 /// One rule that could not be evaluated on this input (it did not hit).
@@ -136,6 +143,8 @@ pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
     let evaluation = rules.evaluate_input(input);
     let mut sum = 0.0;
     let mut forced = Action::Allow;
+    // The strictest final action of the hits, if any.
+    let mut overriding: Option<Action> = None;
     let mut rule_hits = Vec::with_capacity(evaluation.hits.len());
     for index in evaluation.hits {
         let Some(rule) = rules.rules.get(index) else {
@@ -144,11 +153,15 @@ pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
         sum += rule.weight;
         if let Some(action) = rule.action {
             forced = forced.max(action);
+            if rule.is_final {
+                overriding = Some(overriding.map_or(action, |o| o.max(action)));
+            }
         }
         rule_hits.push(RuleHit {
             rule: rule.name.clone(),
             weight: rule.weight,
             action: rule.action,
+            is_final: rule.is_final,
         });
     }
     let rule_errors = evaluation
@@ -177,7 +190,7 @@ pub fn decide(rules: &CompiledRuleSet, input: &Input) -> Outcome {
     Outcome {
         risk_score,
         risk_level: risk_level.to_owned(),
-        action: level_action.max(forced),
+        action: overriding.unwrap_or(level_action.max(forced)),
         rule_hits,
         rule_errors,
         rules_version: rules.version,
@@ -407,6 +420,131 @@ mod tests {
         let hits: Vec<_> = seen.rule_hits.iter().map(|h| h.rule.as_str()).collect();
         assert_eq!(hits, ["big", "usd"]);
         assert_eq!(decide_with_shadow(&live, None, &input(500.0)).1, None);
+    }
+
+    #[test]
+    fn a_final_block_beats_a_final_allow_which_beats_every_other_action() {
+        let set = rules(
+            json!({"review_threshold": 0.3, "block_threshold": 0.6, "rules": [
+                {"name": "risky", "expression": "flag_risky == true", "weight": 0.9},
+                {"name": "stolen", "expression": "lists.stolen_cards", "weight": 0.2, "action": "block"},
+                {"name": "soft", "expression": "flag_soft == true", "weight": 0, "action": "review"},
+                {"name": "mild", "expression": "flag_mild == true", "weight": 0, "action": "allow"},
+                {"name": "trusted", "expression": "lists.trusted_users", "weight": 0, "action": "allow", "final": true},
+                {"name": "sanctioned", "expression": "lists.sanctioned", "weight": 0, "action": "block", "final": true}
+            ]}),
+        );
+        let case = |flags: &[&str], lists: &[&str]| {
+            let mut input = input(50.0);
+            for flag in flags {
+                input.extra.insert((*flag).to_owned(), json!(true));
+            }
+            input.lists = lists::ListHits::new(lists.iter().map(|l| (*l).to_owned()));
+            decide(&set, &input)
+        };
+        let outcome = case(&["flag_risky"], &[]);
+        assert_eq!(
+            (outcome.risk_level.as_str(), outcome.action),
+            ("high", Action::Block)
+        );
+        // An ordinary allow is the mildest action, as it always was.
+        assert_eq!(
+            case(&["flag_risky", "flag_mild"], &[]).action,
+            Action::Block
+        );
+        assert_eq!(
+            case(&["flag_soft", "flag_mild"], &[]).action,
+            Action::Review
+        );
+        assert_eq!(case(&[], &["stolen_cards"]).action, Action::Block);
+        // A final allow: whatever the score and the other rules force.
+        let trusted = case(
+            &["flag_risky", "flag_soft"],
+            &["stolen_cards", "trusted_users"],
+        );
+        assert_eq!(trusted.action, Action::Allow);
+        assert_eq!(
+            (trusted.risk_score, trusted.risk_level.as_str()),
+            (1.0, "high")
+        );
+        let hit = trusted
+            .rule_hits
+            .iter()
+            .find(|h| h.rule == "trusted")
+            .unwrap();
+        assert!(hit.is_final);
+        assert_eq!(serde_json::to_value(hit).unwrap()["final"], true);
+        let plain = trusted
+            .rule_hits
+            .iter()
+            .find(|h| h.rule == "stolen")
+            .unwrap();
+        assert!(serde_json::to_value(plain).unwrap().get("final").is_none());
+        // A final block beats the final allow.
+        let sanctioned = case(&[], &["trusted_users", "sanctioned"]);
+        assert_eq!(
+            (sanctioned.risk_level.as_str(), sanctioned.action),
+            ("low", Action::Block)
+        );
+        // A list no entry names, or that does not exist, reads false.
+        assert_eq!(case(&[], &["some_other_list"]).action, Action::Allow);
+    }
+
+    #[test]
+    fn final_needs_an_allow_or_a_block() {
+        for (rule, ok) in [
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": true}),
+                true,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "allow", "final": true}),
+                true,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "review", "final": true}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "final": true}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "action": "block", "final": "yes"}),
+                false,
+            ),
+            (
+                json!({"name": "a", "expression": "true", "weight": 0, "final": false}),
+                true,
+            ),
+        ] {
+            let parsed = parse_rule_set(json!({"rules": [rule]}).as_object().unwrap());
+            assert_eq!(parsed.is_ok(), ok, "{rule}: {parsed:?}");
+            if let Err(err) = parsed {
+                assert!(err.starts_with("Invalid rule 'a': 'final'"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn rules_read_lists_directly_and_on_the_engine_alike() {
+        let set = rules(json!({"rules": [
+            {"name": "on", "expression": "lists.blocked_cards", "weight": 0.1},
+            {"name": "off", "expression": "lists.missing_list", "weight": 0.1},
+            {"name": "not", "expression": "not lists.missing_list and amount > 1", "weight": 0.1},
+            {"name": "either", "expression": "lists.blocked_cards or lists . vip", "weight": 0.1}
+        ]}));
+        assert!(set.runs_directly(), "lists need no engine");
+        let mut input = input(50.0);
+        input.lists = lists::ListHits::new(["blocked_cards".to_owned()]);
+        let direct = set.evaluate_input(&input);
+        let engine = set.evaluate(&input.context(&set.uses));
+        assert_eq!(direct.hits, vec![0, 2, 3]);
+        assert_eq!(engine.hits, direct.hits);
+        assert!(engine.faults.is_empty(), "{:?}", engine.faults);
+        // The stored input shows only the lists that matched.
+        let shown = serde_json::to_value(&input).unwrap();
+        assert_eq!(shown["lists"], json!({"blocked_cards": true}));
     }
 
     #[test]

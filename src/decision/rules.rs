@@ -70,10 +70,20 @@ pub struct Rule {
     /// An action the rule forces when it hits (the stricter action wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// With `action` `allow` or `block`: the action overrides the others
+    /// (a final `block` beats a final `allow`, which beats everything else;
+    /// see [`crate::decision::decide`]).
+    #[serde(default, rename = "final", skip_serializing_if = "is_false")]
+    pub is_final: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn enabled_by_default() -> bool {
@@ -185,6 +195,14 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
                     .ok_or_else(|| format!("{label}: 'action' must be allow, review or block"))
             })
             .transpose()?;
+        let is_final = match rule.get("final") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return Err(format!("{label}: 'final' must be a boolean")),
+        };
+        if is_final && !matches!(action, Some(Action::Allow | Action::Block)) {
+            return Err(format!("{label}: 'final' needs 'action' allow or block"));
+        }
         let description = string(rule, "description", &label, MAX_DESCRIPTION)?
             .map(|d| masked_id(d).into_owned());
         let enabled = match rule.get("enabled") {
@@ -197,6 +215,7 @@ pub fn parse_rule_set(body: &Map<String, Value>) -> Result<RuleSet, String> {
             expression: expression.to_owned(),
             weight,
             action,
+            is_final,
             description,
             enabled,
         });
@@ -230,6 +249,7 @@ pub struct CompiledRule {
     pub name: String,
     pub weight: f64,
     pub action: Option<Action>,
+    pub is_final: bool,
     program: Expression<Standard>,
 }
 
@@ -338,6 +358,7 @@ pub fn compile(set: &RuleSet, version: i64) -> Result<CompiledRuleSet, String> {
             name: rule.name.clone(),
             weight: rule.weight,
             action: rule.action,
+            is_final: rule.is_final && rule.action.is_some(),
             program,
         });
     }
@@ -382,6 +403,12 @@ fn kind(value: &Variable) -> &'static str {
 }
 
 impl CompiledRuleSet {
+    /// Whether every rule runs on the input itself, without the engine's
+    /// context (see [`direct`]).
+    pub fn runs_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// Runs every rule over `input`: on the input itself when the set allows
     /// and the rules all give a boolean, else on the engine over the
     /// context, so the outcome is the engine's either way.
@@ -487,6 +514,7 @@ mod tests {
                     expression: "!``".into(),
                     weight: 0.1,
                     action: None,
+                    is_final: false,
                     description: None,
                     enabled: true,
                 },
@@ -495,6 +523,7 @@ mod tests {
                     expression: "true".into(),
                     weight: 0.1,
                     action: None,
+                    is_final: false,
                     description: None,
                     enabled: true,
                 },
@@ -526,6 +555,7 @@ mod tests {
                 expression: expression.into(),
                 weight: 0.1,
                 action: None,
+                is_final: false,
                 description: None,
                 enabled: true,
             }],

@@ -569,6 +569,11 @@ pub struct RuleInput {
     /// The action a hit forces (at least).
     #[schema(nullable)]
     action: Option<RuleAction>,
+    /// With `action` `allow` or `block` only (else `400`): the action
+    /// overrides the others; a final `block` beats a final `allow`, which
+    /// beats every other action and the score. Default `false`.
+    #[schema(rename = "final", nullable)]
+    is_final: Option<bool>,
     #[schema(schema_with = description_1024)]
     description: Option<String>,
     /// Default `true`.
@@ -819,3 +824,61 @@ impl utoipa::PartialSchema for GatewayReport {
 }
 
 impl ToSchema for GatewayReport {}
+
+fn list_description() -> RefOr<Schema> {
+    nullable(
+        text(1024)
+            .description(Some("At most 1024 characters; `null` clears it"))
+            .into(),
+    )
+}
+
+/// `PUT /lists/{name}` body: creates the list, or sets its kind (only while
+/// it is empty) and description.
+#[derive(ToSchema)]
+pub struct ListInput {
+    kind: crate::service::lists::ListKindName,
+    #[schema(schema_with = list_description)]
+    description: Option<String>,
+}
+
+fn entry_value() -> RefOr<Schema> {
+    text(256)
+        .description(Some(
+            "Normalized for the list's kind: an email lower-cased, an IP address or CIDR range \
+             parsed (host bits cleared), a card number kept as its first 6 and last 4 digits \
+             (`411111:1111`; a full, masked or `BIN:last4` number is accepted), a BIN of 6 to 8 \
+             digits, a country code upper-cased. A value that does not fit the kind is a `400`.",
+        ))
+        .into()
+}
+
+fn entry_reason() -> RefOr<Schema> {
+    nullable(text(1024).description(Some("Why it is on the list")).into())
+}
+
+fn entry_expiry() -> RefOr<Schema> {
+    nullable(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .description(Some(
+                "RFC 3339; from then on the entry no longer matches (it stays listed)",
+            ))
+            .into(),
+    )
+}
+
+/// `POST /lists/{name}/entries` body. An entry with the same value is
+/// replaced.
+#[derive(ToSchema)]
+pub struct ListEntryInput {
+    #[schema(schema_with = entry_value)]
+    value: String,
+    #[schema(schema_with = entry_reason)]
+    reason: Option<String>,
+    #[schema(schema_with = entry_expiry)]
+    expires_at: Option<String>,
+}

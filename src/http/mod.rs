@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod error;
 pub mod ingest;
 pub mod labels;
+pub mod lists;
 pub mod operator;
 pub mod ops;
 pub mod request;

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod devices;
 pub mod gateway_labels;
 pub mod ingest;
+pub mod lists;
 pub mod operator;
 pub mod rate_limits;
 pub mod rule_versions;
@@ -18,6 +19,7 @@ pub mod scoring;
 
 pub use self::devices::Devices;
 pub use self::ingest::Ingest;
+pub use self::lists::ListBook;
 pub use self::rulebook::RuleBook;
 pub use self::scoring::Scoring;
 

@@ -37,6 +37,8 @@ pub struct Scoring {
     pub store: Arc<dyn Store>,
     pub velocity: Arc<dyn VelocityStore>,
     pub rulebook: Arc<RuleBook>,
+    /// Each subscriber's lists, in memory: matching one costs no query.
+    pub lists: Arc<super::lists::ListBook>,
     pub devices: Devices,
     pub metrics: Metrics,
     /// Whether `callback_url` may point at loopback or private addresses.
@@ -235,7 +237,7 @@ impl Scoring {
         velocity_mode: Velocity,
         now: Millis,
     ) -> Result<Assessment, ServiceError> {
-        let (device, rules) = tokio::join!(
+        let (device, rules, lists) = tokio::join!(
             self.devices.lookup(
                 subscriber_id,
                 &tx.input.request_id,
@@ -243,8 +245,9 @@ impl Scoring {
                 tx.input.user_id.as_deref()
             ),
             self.rulebook.active(self.store.as_ref(), subscriber_id),
+            self.lists.current(self.store.as_ref(), subscriber_id),
         );
-        let (lookup, rules) = (device?, rules?);
+        let (lookup, rules, lists) = (device?, rules?, lists?);
         let mut degraded = Vec::new();
         if lookup.cache_failed {
             // Scored without the device a session or user pointer would
@@ -305,6 +308,9 @@ impl Scoring {
         });
         let mut input = decision::build_input(tx, evidence.as_ref(), &velocity, customer);
         input.degraded = degraded;
+        if !lists.is_empty() {
+            input.lists = lists.hits(&input, now);
+        }
         let (outcome, shadow) =
             decision::decide_with_shadow(&rules.live, rules.shadow.as_deref(), &input);
         if !outcome.rule_errors.is_empty() {

@@ -4,7 +4,7 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`], [`Audit`], [`GatewayRefs`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`], [`GatewayRefs`], [`Lists`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
@@ -17,6 +17,7 @@ mod gateway_refs;
 mod group_commit;
 mod ingested;
 mod jobs;
+mod lists;
 mod postgres;
 mod rule_sets;
 mod settings;
@@ -35,6 +36,7 @@ pub use customers::*;
 pub use decisions::*;
 pub use gateway_refs::GatewayRefs;
 pub use jobs::*;
+pub use lists::*;
 pub use postgres::PgStore;
 pub use rule_sets::*;
 pub use settings::*;
@@ -127,6 +129,7 @@ pub trait Store:
     + Customers
     + Audit
     + GatewayRefs
+    + Lists
     + Send
     + Sync
     + 'static
@@ -143,6 +146,7 @@ impl<T> Store for T where
         + Customers
         + Audit
         + GatewayRefs
+        + Lists
         + Send
         + Sync
         + 'static

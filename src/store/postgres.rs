@@ -159,3 +159,4 @@ store_impls!(PgStore, PgCommitter, sqlx::Postgres, sqlx::PgConnection);
 super::audit::audit_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::gateway_refs::gateway_refs_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::rule_sets::rule_versions_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::lists::lists_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);

@@ -160,8 +160,14 @@ const FOREIGN_WRITE_POLL: Duration = Duration::from_secs(1);
 fn watch_foreign_writes(writes: SqlitePool, count: Arc<AtomicU64>) {
     tokio::spawn(async move {
         let mut seen: Option<i64> = None;
+        let mut first = true;
         loop {
-            tokio::time::sleep(FOREIGN_WRITE_POLL).await;
+            // The first version is read at once: one read a poll later would
+            // take another process's commit in between for the start, and a
+            // copy filled before it would never be dropped.
+            if !std::mem::take(&mut first) {
+                tokio::time::sleep(FOREIGN_WRITE_POLL).await;
+            }
             if writes.is_closed() {
                 return;
             }
@@ -358,3 +364,4 @@ store_impls!(
 super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::gateway_refs::gateway_refs_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::rule_sets::rule_versions_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::lists::lists_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);

@@ -784,6 +784,21 @@ async fn openapi_documents_every_route() {
             "/admin/subscribers/{id}/callbacks/{decision_id}/retry",
             "post",
         ),
+        ("/lists", "get"),
+        ("/lists/{name}", "get"),
+        ("/lists/{name}", "put"),
+        ("/lists/{name}", "delete"),
+        ("/lists/{name}/entries", "post"),
+        ("/lists/{name}/entries/{value}", "delete"),
+        ("/admin/subscribers/{id}/lists", "get"),
+        ("/admin/subscribers/{id}/lists/{name}", "get"),
+        ("/admin/subscribers/{id}/lists/{name}", "put"),
+        ("/admin/subscribers/{id}/lists/{name}", "delete"),
+        ("/admin/subscribers/{id}/lists/{name}/entries", "post"),
+        (
+            "/admin/subscribers/{id}/lists/{name}/entries/{value}",
+            "delete",
+        ),
     ];
     for (path, method) in expected {
         assert!(
@@ -832,6 +847,10 @@ async fn openapi_lists_every_error_and_types_every_body() {
             let statuses: Vec<u16> = responses.keys().map(|s| s.parse().unwrap()).collect();
             for (status, response) in responses {
                 let schema = &response["content"]["application/json"]["schema"];
+                if status == "204" {
+                    assert!(response.get("content").is_none(), "{what} 204 has a body");
+                    continue;
+                }
                 if status.starts_with('4') || status.starts_with('5') {
                     assert_eq!(schema["$ref"], error_ref, "{what} {status}");
                 } else if path != "/metrics" && path != "/openapi.json" {

@@ -13,6 +13,7 @@ mod card_data;
 mod connections;
 mod gateway_labels;
 mod hardening;
+mod lists;
 mod outages;
 mod prefetch;
 mod process;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         connections::trials(),
         gateway_labels::trials(),
         hardening::trials(),
+        lists::trials(),
         outages::trials(),
         prefetch::trials(),
         process::trials(),

@@ -104,7 +104,7 @@ impl<'a> Item<'a> {
             Val::Bool(b) => Item::Bool(b),
             Val::Number(n) => Item::Number(n),
             Val::Text(s) => Item::Text(s),
-            Val::Part(_) | Val::Json(_) => Item::Other,
+            Val::Part(_) | Val::Json(_) | Val::Lists(_) => Item::Other,
         }
     }
 
@@ -473,6 +473,7 @@ mod tests {
                     expression: (*e).to_owned(),
                     weight: 0.1,
                     action: None,
+                    is_final: false,
                     description: None,
                     enabled: true,
                 })
