@@ -23,8 +23,10 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{connections, customers, decisions, ingest, operator, ops};
-use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
+use crate::http::{backtests, connections, customers, decisions, ingest, operator, ops};
+use crate::jobs::{
+    BacktestWorker, CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream,
+};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
 use crate::service::auth::{AdminAuth, KeyCache};
@@ -76,6 +78,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(decisions::router())
         .merge(customers::router())
         .merge(operator::router())
+        .merge(backtests::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
@@ -487,7 +490,9 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         pending,
     };
     let rate_limits = RateLimits::new(store.clone(), limiter, metrics.clone());
+    let backtest_wake = Arc::new(Notify::new());
     let state = AppState::new(Inner {
+        backtest_wake: backtest_wake.clone(),
         rate_limits,
         store: store.clone(),
         cache,
@@ -537,7 +542,12 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     );
     let keeper = tokio::spawn(runner.clone().keep_leases(stop.clone()));
     let worker = tokio::spawn(runner.clone().run(prefetcher, wake, stop.clone()));
-    let callback_worker = tokio::spawn(runner.run(callbacks, callback_wake, stop.clone()));
+    let callback_worker = tokio::spawn(runner.clone().run(callbacks, callback_wake, stop.clone()));
+    let backtest_worker = tokio::spawn(runner.run(
+        Arc::new(BacktestWorker::new(store.clone(), stop.clone())),
+        backtest_wake,
+        stop.clone(),
+    ));
     let app = router(state.clone());
     let limits = connection_limits(config);
     let task = tokio::spawn(async move {
@@ -557,6 +567,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         // their leases renewed until the last one ends.
         let _ = worker.await;
         let _ = callback_worker.await;
+        let _ = backtest_worker.await;
         let _ = keeper.await;
         store.close().await;
         served

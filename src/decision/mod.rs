@@ -18,6 +18,7 @@ pub mod device;
 pub mod features;
 pub mod gateways;
 pub mod reference;
+pub mod replay;
 pub mod rules;
 pub mod scrub;
 pub mod signals;

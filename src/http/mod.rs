@@ -3,6 +3,7 @@
 //! Nothing below this module imports it.
 
 pub mod auth;
+pub mod backtests;
 pub mod bodies;
 pub mod connections;
 pub mod customers;

@@ -5,6 +5,7 @@
 //! velocity counters, the rule book), never the HTTP state.
 
 pub mod auth;
+pub mod backtests;
 pub mod customers;
 pub mod devices;
 pub mod ingest;

@@ -4,11 +4,12 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`], [`Audit`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`], [`Backtests`]); [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
 mod audit;
+mod backtests;
 mod customer_memory;
 mod customers;
 mod decisions;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use audit::*;
+pub use backtests::*;
 pub use customers::*;
 pub use decisions::*;
 pub use jobs::*;
@@ -118,6 +120,7 @@ pub trait Store:
     + Decisions
     + Customers
     + Audit
+    + Backtests
     + Send
     + Sync
     + 'static
@@ -133,6 +136,7 @@ impl<T> Store for T where
         + Decisions
         + Customers
         + Audit
+        + Backtests
         + Send
         + Sync
         + 'static

@@ -120,3 +120,4 @@ impl Lifecycle for PgStore {
 
 store_impls!(PgStore, PgCommitter, sqlx::Postgres, sqlx::PgConnection);
 super::audit::audit_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::backtests::backtests_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);

@@ -350,3 +350,4 @@ store_impls!(
     sqlx::SqliteConnection
 );
 super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::backtests::backtests_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
