@@ -408,3 +408,193 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
     #[allow(clippy::cast_precision_loss)]
     (whole > 0).then(|| ((part as f64 / whole as f64) * 10_000.0).round() / 10_000.0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::decision::rules::{compile, default_rule_set, parse_rule_set};
+    use crate::decision::sample_input;
+    use serde_json::json;
+
+    fn rules(body: serde_json::Value) -> CompiledRuleSet {
+        compile(&parse_rule_set(body.as_object().unwrap()).unwrap(), 1).unwrap()
+    }
+
+    fn stored(amount: i64, currency: &'static str, vpn: bool) -> (String, Input) {
+        let mut input = sample_input();
+        input.amount = Decimal::new(amount, 0);
+        input.transaction_amount = input.amount;
+        input.currency = Cow::Borrowed(currency);
+        input.device.vpn = vpn;
+        input.velocity.card.count_1h = u64::try_from(amount % 7).unwrap();
+        (serde_json::to_string(&input).unwrap(), input)
+    }
+
+    #[test]
+    fn a_stored_input_replays_to_the_outcome_it_was_given() {
+        let pack = compile(default_rule_set().unwrap(), 0).unwrap();
+        for amount in [1, 99, 250, 999, 5_000, 40_000] {
+            for vpn in [false, true] {
+                let (text, input) = stored(amount, "EUR", vpn);
+                let (_, replayed) = replay(&pack, &text).unwrap();
+                assert_eq!(replayed, decide(&pack, &input), "{amount} {vpn}");
+            }
+        }
+        assert!(replay(&pack, "not json").is_none());
+    }
+
+    #[test]
+    fn the_tally_counts_actions_matrices_amounts_and_rules() {
+        let candidate = rules(json!({"rules": [
+            {"name": "Big", "expression": "amount > 500", "weight": 0, "action": "block"},
+            {"name": "VPN", "expression": "device.vpn", "weight": 0.4},
+            {"name": "Odd", "expression": "no_such > 1", "weight": 0.1}
+        ]}));
+        let cases = [
+            // amount, currency, vpn, live action, truth
+            (600, "USD", false, "allow", Some(Truth::Fraud)),
+            (700, "EUR", true, "review", Some(Truth::Good)),
+            (50, "USD", true, "allow", Some(Truth::Fraud)),
+            (40, "USD", false, "block", Some(Truth::Good)),
+            (900, "USD", false, "block", None),
+        ];
+        let live_result = json!({"rule_hits": [{"rule": "Old", "weight": 0.1}],
+                                 "rule_errors": []})
+        .to_string();
+        let mut replay = Replay::new(&candidate);
+        let texts: Vec<String> = cases.iter().map(|c| stored(c.0, c.1, c.2).0).collect();
+        for (i, (case, text)) in cases.iter().zip(&texts).enumerate() {
+            replay.add(
+                &candidate,
+                &StoredDecision {
+                    id: &format!("dec_{i}"),
+                    input: text,
+                    result: &live_result,
+                    action: case.3,
+                    truth: case.4,
+                },
+            );
+        }
+        replay.add(
+            &candidate,
+            &StoredDecision {
+                id: "dec_bad",
+                input: "{",
+                result: "{}",
+                action: "allow",
+                truth: None,
+            },
+        );
+        let result = replay.finish();
+        assert_eq!((result.decisions, result.skipped), (5, 1));
+        assert_eq!(
+            result.labels,
+            LabelCounts {
+                fraud: 2,
+                good: 2,
+                unlabelled: 1
+            }
+        );
+        // Candidate: 600 block, 700 block, 50 review (VPN 0.4), 40 allow, 900 block.
+        let cand = &result.candidate;
+        assert_eq!(
+            cand.actions,
+            ActionCounts {
+                allow: 1,
+                review: 1,
+                block: 3
+            }
+        );
+        assert_eq!(
+            (
+                cand.flagged.tp,
+                cand.flagged.fp,
+                cand.flagged.tn,
+                cand.flagged.fn_
+            ),
+            (2, 1, 1, 0)
+        );
+        assert_eq!(cand.flagged.unlabelled_positive, 1);
+        assert_eq!(
+            (cand.flagged.precision, cand.flagged.recall),
+            (Some(0.6667), Some(1.0))
+        );
+        assert_eq!(
+            (
+                cand.blocked.tp,
+                cand.blocked.fp,
+                cand.blocked.tn,
+                cand.blocked.fn_
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            cand.fraud_amount_caught,
+            BTreeMap::from([("USD".into(), 650.0)])
+        );
+        assert_eq!(
+            cand.good_amount_declined,
+            BTreeMap::from([("EUR".into(), 700.0)])
+        );
+        let names: Vec<_> = cand
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    r.rule.as_str(),
+                    r.hits,
+                    r.labelled_hits,
+                    r.precision,
+                    r.errors,
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Big", 3, 2, Some(0.5), 0),
+                ("VPN", 2, 2, Some(0.5), 0),
+                ("Odd", 0, 0, None, 5)
+            ]
+        );
+        // Live, as recorded: 600 allow, 700 review, 50 allow, 40 block, 900 block.
+        let live = &result.live;
+        assert_eq!(
+            (
+                live.flagged.tp,
+                live.flagged.fp,
+                live.flagged.tn,
+                live.flagged.fn_
+            ),
+            (0, 2, 0, 2)
+        );
+        assert_eq!(live.flagged.precision, Some(0.0));
+        assert_eq!(live.blocked.precision, Some(0.0));
+        assert_eq!(
+            live.good_amount_declined,
+            BTreeMap::from([("USD".into(), 40.0)])
+        );
+        assert_eq!(live.rules.len(), 1);
+        assert_eq!(
+            (live.rules[0].rule.as_str(), live.rules[0].hits),
+            ("Old", 5)
+        );
+        let changed: Vec<_> = result
+            .changed
+            .sample
+            .iter()
+            .map(|c| (c.decision_id.as_str(), c.live, c.candidate))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("dec_0", Action::Allow, Action::Block),
+                ("dec_1", Action::Review, Action::Block),
+                ("dec_2", Action::Allow, Action::Review),
+                ("dec_3", Action::Block, Action::Allow),
+            ]
+        );
+        assert_eq!(result.changed.count, 4);
+    }
+}

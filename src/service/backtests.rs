@@ -49,6 +49,7 @@ pub struct BacktestQueued {
 /// `queued`, `running`, `done` or `failed`.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = BacktestStatus)]
 pub enum StatusView {
     Queued,
     Running,
