@@ -368,6 +368,9 @@ macro_rules! backtests_impls {
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::ReplayDecision>> {
                 // Without a position, (from - 1, "") is before every row.
+                // The position's time is also the page's lower bound, so the
+                // index range starts there: filtered, the rows before it
+                // would be read again for every page.
                 let (after_at, after_id) =
                     after.unwrap_or((from.saturating_sub(1), String::new()));
                 sqlx::query_as(
@@ -377,7 +380,7 @@ macro_rules! backtests_impls {
                      ORDER BY created_at, id LIMIT $6",
                 )
                 .bind(subscriber_id)
-                .bind(from)
+                .bind(after_at.max(from))
                 .bind(to)
                 .bind(after_at)
                 .bind(after_id)

@@ -542,9 +542,81 @@ async fn a_queued_backtest_runs_after_a_restart(backend: Backend) {
     app.stop().await;
 }
 
+/// `kill -9` right after the `202`, whether the backtest was still queued
+/// or already replaying: after the restart it runs to the end, on every
+/// decision.
+async fn kill9_after_the_202_loses_no_backtest(backend: Backend) {
+    use crate::common::binary::Server;
+    let db = crate::common::fresh_db(backend).await;
+    let mut server = Server::start(&db.url, &[]);
+    let client = reqwest::Client::new();
+    let key = server.subscriber_with_key(&client, "12").await;
+    let (from, to) = window();
+    const DECISIONS: usize = 1_500;
+    let mut scoring = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (client, key, base) = (client.clone(), key.clone(), server.base.clone());
+        scoring.spawn(async move {
+            for i in (worker..DECISIONS).step_by(16) {
+                let body = json!({"request_id": format!("r-{i}"), "subscriber_id": "12",
+                    "payload": {"transaction_amount": 10 + i % 900, "currency": "USD",
+                                "bin": "411111", "last4": format!("{:04}", i % 50)}});
+                let resp = client
+                    .post(format!("{base}/risk/bin/score"))
+                    .header("X-API-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            }
+        });
+    }
+    while let Some(done) = scoring.join_next().await {
+        done.unwrap();
+    }
+    let resp = client
+        .post(format!("{}/admin/subscribers/12/backtests", server.base))
+        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .json(&json!({"version": 0, "from": from, "to": to}))
+        .send()
+        .await
+        .unwrap();
+    let (status, queued) = read(resp).await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["backtest_id"].as_str().unwrap().to_owned();
+    server.kill9();
+
+    let store = riskgate::store::connect(&db.url).await.unwrap();
+    let at_kill = store.get_backtest("12", &id).await.unwrap().unwrap();
+    assert!(!at_kill.status.is_final(), "{at_kill:?}");
+    let server = Server::start(&db.url, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let row = store.get_backtest("12", &id).await.unwrap().unwrap();
+        if row.status.is_final() {
+            break row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not done a minute after the restart: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.status.as_str(), "done", "{done:?}");
+    assert_eq!((done.progress_done, done.progress_total), (1_500, 1_500));
+    let result: Value = serde_json::from_str(done.result.as_deref().unwrap()).unwrap();
+    assert_eq!(result["decisions"], 1_500);
+    assert_eq!(result["changed"]["count"], 0, "version 0 decided them all");
+    eprintln!("backtest was {} at the kill", at_kill.status.as_str());
+    store.close().await;
+    server.stop();
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
+            kill9_after_the_202_loses_no_backtest,
             a_stricter_candidate_is_measured_against_the_labels,
             backtests_replay_each_decision_as_its_moment_saw_it,
             backtest_requests_are_validated,
