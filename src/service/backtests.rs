@@ -371,18 +371,15 @@ pub async fn run(
     // The window ends now at the latest: the count and the pages then see
     // the same decisions, however many are being made meanwhile.
     let (from, to) = (request.from, request.to.min(started));
-    let total = if from < to {
-        store.count_decisions_between(subscriber, from, to).await?
-    } else {
-        0
-    };
+    // (A window wholly in the future is empty: `to` is before `from` now.)
+    let total = store.count_decisions_between(subscriber, from, to).await?;
     if !store.start_backtest(backtest_id, total, started).await? {
         return Ok(Ran::Finished);
     }
     let mut replay = Replay::new(&rules);
     let mut after = None;
     let mut seen: i64 = 0;
-    while from < to {
+    loop {
         if stopping() {
             return Ok(Ran::Interrupted);
         }
