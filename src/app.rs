@@ -24,9 +24,12 @@ use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{
-    audit, connections, customers, decisions, ingest, labels, lists, operator, ops, rule_versions,
+    audit, backtests, connections, customers, decisions, ingest, labels, lists, operator, ops,
+    rule_versions,
 };
-use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
+use crate::jobs::{
+    BacktestWorker, CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream,
+};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
 use crate::service::auth::{AdminAuth, KeyCache};
@@ -82,6 +85,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(operator::router())
         .merge(audit::router())
         .merge(rule_versions::router())
+        .merge(backtests::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
@@ -521,7 +525,9 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         pending,
     };
     let rate_limits = RateLimits::new(store.clone(), limiter, metrics.clone());
+    let backtest_wake = Arc::new(Notify::new());
     let state = AppState::new(Inner {
+        backtest_wake: backtest_wake.clone(),
         rate_limits,
         store: store.clone(),
         cache,
@@ -571,7 +577,12 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     );
     let keeper = tokio::spawn(runner.clone().keep_leases(stop.clone()));
     let worker = tokio::spawn(runner.clone().run(prefetcher, wake, stop.clone()));
-    let callback_worker = tokio::spawn(runner.run(callbacks, callback_wake, stop.clone()));
+    let callback_worker = tokio::spawn(runner.clone().run(callbacks, callback_wake, stop.clone()));
+    let backtest_worker = tokio::spawn(runner.run(
+        Arc::new(BacktestWorker::new(store.clone(), stop.clone())),
+        backtest_wake,
+        stop.clone(),
+    ));
     let app = router(state.clone());
     let limits = connection_limits(config);
     let task = tokio::spawn(async move {
@@ -591,6 +602,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
         // their leases renewed until the last one ends.
         let _ = worker.await;
         let _ = callback_worker.await;
+        let _ = backtest_worker.await;
         let _ = keeper.await;
         store.close().await;
         served

@@ -27,6 +27,8 @@ pub struct Inner {
     pub ingest: Ingest,
     pub scoring: Scoring,
     pub rate_limits: RateLimits,
+    /// Wakes the backtest worker when a backtest is queued.
+    pub backtest_wake: Arc<tokio::sync::Notify>,
     /// The OpenAPI document of the whole API (`GET /openapi.json`).
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }

@@ -22,6 +22,7 @@ pub mod features;
 pub mod gateways;
 pub mod lists;
 pub mod reference;
+pub mod replay;
 pub mod rules;
 pub mod scrub;
 pub mod signals;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backtests;
 pub mod bodies;
 pub mod connections;
 pub mod customers;

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backtests;
 pub mod customers;
 pub mod devices;
 pub mod gateway_labels;

@@ -1,4 +1,5 @@
-//! Durable jobs: device fetches and decision callbacks, leased by workers.
+//! Durable jobs: device fetches, decision callbacks and backtests, leased by
+//! workers.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -16,15 +17,19 @@ pub enum JobKind {
     /// Delivering a decision's signed callback; the `dedupe_key` is the
     /// decision id.
     DecisionCallback,
+    /// Replaying a candidate rule set over stored decisions; the
+    /// `dedupe_key` is the backtest id.
+    Backtest,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [Self::DeviceFetch, Self::DecisionCallback];
+    pub const ALL: [JobKind; 3] = [Self::DeviceFetch, Self::DecisionCallback, Self::Backtest];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::DeviceFetch => "device_fetch",
             Self::DecisionCallback => "decision_callback",
+            Self::Backtest => "backtest",
         }
     }
 

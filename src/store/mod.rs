@@ -4,11 +4,13 @@
 //! Everything riskgate promises with a `2xx` is written through the [`Store`]
 //! before the response leaves. [`Store`] is the sum of one small trait per
 //! aggregate ([`Settings`], [`Subscribers`], [`RuleSets`], [`Jobs`],
-//! [`Decisions`], [`Customers`], [`Audit`], [`GatewayRefs`], [`Lists`]); [`connect`] picks the backend from the URL:
+//! [`Decisions`], [`Customers`], [`Audit`], [`GatewayRefs`], [`Lists`], [`Backtests`]);
+//! [`connect`] picks the backend from the URL:
 //! SQLite, the embedded default, or PostgreSQL for production. One contract
 //! test suite (`tests/it/store_contract.rs`) runs against both.
 
 mod audit;
+mod backtests;
 mod circuit;
 mod customer_memory;
 mod customers;
@@ -32,6 +34,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use audit::*;
+pub use backtests::*;
 pub use customers::*;
 pub use decisions::*;
 pub use gateway_refs::GatewayRefs;
@@ -130,6 +133,7 @@ pub trait Store:
     + Audit
     + GatewayRefs
     + Lists
+    + Backtests
     + Send
     + Sync
     + 'static
@@ -147,6 +151,7 @@ impl<T> Store for T where
         + Audit
         + GatewayRefs
         + Lists
+        + Backtests
         + Send
         + Sync
         + 'static

@@ -160,3 +160,4 @@ super::audit::audit_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::gateway_refs::gateway_refs_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::rule_sets::rule_versions_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::lists::lists_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::backtests::backtests_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);

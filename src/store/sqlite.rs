@@ -365,3 +365,4 @@ super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::gateway_refs::gateway_refs_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::rule_sets::rule_versions_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::lists::lists_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::backtests::backtests_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);

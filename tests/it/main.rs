@@ -8,6 +8,7 @@ mod common;
 
 mod adapters;
 mod api;
+mod backtests;
 mod callbacks;
 mod card_data;
 mod connections;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     let trials: Vec<_> = [
         adapters::trials(),
         api::trials(),
+        backtests::trials(),
         callbacks::trials(),
         card_data::trials(),
         connections::trials(),
