@@ -53,6 +53,7 @@ fn candidate() -> CompiledRuleSet {
         expression: "velocity.card.count_1h >= 3 and amount > 500".into(),
         weight: 0.4,
         action: Some(decision::Action::Review),
+        is_final: false,
         description: None,
         enabled: true,
     });
