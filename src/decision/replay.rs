@@ -72,6 +72,7 @@ struct Named<'a> {
 
 /// Decisions by action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = BacktestActionCounts)]
 pub struct ActionCounts {
     pub allow: u64,
     pub review: u64,
@@ -128,8 +129,11 @@ impl Confusion {
     }
 }
 
-/// One rule's record over the replayed decisions.
+/// One rule's record over the replayed decisions. Named apart in the
+/// OpenAPI document: `RuleStats` is the rule statistics' (`rules/stats`), and
+/// two schemas of one name would silently become one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = BacktestRuleStats)]
 pub struct RuleStats {
     pub rule: String,
     pub hits: u64,
