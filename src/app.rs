@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{audit, connections, customers, decisions, ingest, labels, operator, ops};
+use crate::http::{audit, connections, console_users, customers, decisions, ingest, labels, operator, ops};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;
@@ -78,6 +78,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(customers::router())
         .merge(operator::router())
         .merge(audit::router())
+        .merge(console_users::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
@@ -145,6 +146,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api();
     routes
+        .merge(crate::console::router())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -276,11 +278,12 @@ async fn reject_nul_paths(req: Request, next: Next) -> Response {
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
+    // The console's own error pages are HTML and stay so.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -491,6 +494,8 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let rate_limits = RateLimits::new(store.clone(), limiter, metrics.clone());
     let state = AppState::new(Inner {
         rate_limits,
+        login_throttle: Default::default(),
+        secure_cookies: config.console_secure_cookies,
         store: store.clone(),
         cache,
         sealer: sealer.clone(),

@@ -27,6 +27,10 @@ pub struct Inner {
     pub ingest: Ingest,
     pub scoring: Scoring,
     pub rate_limits: RateLimits,
+    /// Failed console sign-ins, per account and client address.
+    pub login_throttle: crate::service::console::LoginThrottle,
+    /// Whether console cookies carry `Secure` (served over HTTPS).
+    pub secure_cookies: bool,
     /// The OpenAPI document of the whole API (`GET /openapi.json`).
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }

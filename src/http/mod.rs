@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bodies;
 pub mod connections;
+pub mod console_users;
 pub mod customers;
 pub mod decisions;
 pub mod error;

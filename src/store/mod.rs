@@ -10,6 +10,7 @@
 
 mod audit;
 mod circuit;
+mod console;
 mod customer_memory;
 mod customers;
 mod decisions;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use audit::*;
+pub use console::{ActionBucket, ConsoleSession, ConsoleStore, ConsoleUser, DecisionFilter, DecisionSample};
 pub use customers::*;
 pub use decisions::*;
 pub use gateway_refs::GatewayRefs;
@@ -127,6 +129,7 @@ pub trait Store:
     + Customers
     + Audit
     + GatewayRefs
+    + ConsoleStore
     + Send
     + Sync
     + 'static
@@ -143,6 +146,7 @@ impl<T> Store for T where
         + Customers
         + Audit
         + GatewayRefs
+        + ConsoleStore
         + Send
         + Sync
         + 'static

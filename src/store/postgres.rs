@@ -158,3 +158,4 @@ impl Lifecycle for PgStore {
 store_impls!(PgStore, PgCommitter, sqlx::Postgres, sqlx::PgConnection);
 super::audit::audit_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::gateway_refs::gateway_refs_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::console::console_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);

@@ -357,3 +357,4 @@ store_impls!(
 );
 super::audit::audit_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::gateway_refs::gateway_refs_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::console::console_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
