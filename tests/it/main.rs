@@ -11,6 +11,7 @@ mod api;
 mod callbacks;
 mod card_data;
 mod connections;
+mod console;
 mod gateway_labels;
 mod hardening;
 mod outages;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         callbacks::trials(),
         card_data::trials(),
         connections::trials(),
+        console::trials(),
         gateway_labels::trials(),
         hardening::trials(),
         outages::trials(),
