@@ -23,7 +23,9 @@ use crate::config::ServeConfig;
 use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::{audit, connections, console_users, customers, decisions, ingest, labels, operator, ops};
+use crate::http::{
+    audit, connections, console_users, customers, decisions, ingest, labels, operator, ops,
+};
 use crate::jobs::{CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream};
 use crate::metrics::Metrics;
 use crate::providers::client::Endpoints;

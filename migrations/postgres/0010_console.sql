@@ -40,3 +40,5 @@ CREATE INDEX decisions_queue ON decisions (subscriber_id, action, created_at, id
 CREATE INDEX decisions_action_time ON decisions (subscriber_id, action, created_at, id);
 -- A customer's decisions, newest first.
 CREATE INDEX decisions_user_time ON decisions (subscriber_id, user_id, created_at, id);
+-- The overview counts actions per hour from the index alone.
+CREATE INDEX decisions_overview ON decisions (subscriber_id, created_at, action, duration_us);

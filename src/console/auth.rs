@@ -161,9 +161,14 @@ pub async fn login(State(app): State<AppState>, request: axum::extract::Request)
     let address = connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
     let store = app.store.as_ref();
     let (signed_in, operator) = if field("kind") == "operator" {
-        let done =
-            svc::sign_in_operator(store, &app.admin, &app.login_throttle, field("token"), &address)
-                .await;
+        let done = svc::sign_in_operator(
+            store,
+            &app.admin,
+            &app.login_throttle,
+            field("token"),
+            &address,
+        )
+        .await;
         (done, true)
     } else {
         let done = svc::sign_in_user(
@@ -178,7 +183,11 @@ pub async fn login(State(app): State<AppState>, request: axum::extract::Request)
     };
     match signed_in {
         Ok(signed) => {
-            let target = if operator { "/console/subscribers" } else { "/console/overview" };
+            let target = if operator {
+                "/console/subscribers"
+            } else {
+                "/console/overview"
+            };
             let mut response = Redirect::to(target).into_response();
             let cookie = set_cookie(&app, &signed.token, SESSION_ABSOLUTE.as_secs());
             if let Ok(v) = HeaderValue::from_str(&cookie) {

@@ -165,7 +165,11 @@ mod tests {
         let svg = stacked_bars(&[(0, [1, 0, 2]), (1, [0, 0, 0])], |_| "<t>".into());
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("&lt;t&gt;") && !svg.contains("<t>"));
-        let parts = score_parts(&[("device".into(), 0.2), ("<r>".into(), 0.5)], Some(0.3), None);
+        let parts = score_parts(
+            &[("device".into(), 0.2), ("<r>".into(), 0.5)],
+            Some(0.3),
+            None,
+        );
         assert!(parts.contains("&lt;r&gt;"));
     }
 }

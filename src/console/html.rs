@@ -58,7 +58,11 @@ impl Html {
 
     /// `<tag attrs>text</tag>` with the text escaped; `attrs` is markup.
     pub fn el(&mut self, tag: &str, attrs: &str, text: &str) -> &mut Self {
-        let _ = write!(self.0, "<{tag}{}{attrs}>", if attrs.is_empty() { "" } else { " " });
+        let _ = write!(
+            self.0,
+            "<{tag}{}{attrs}>",
+            if attrs.is_empty() { "" } else { " " }
+        );
         self.text(text);
         let _ = write!(self.0, "</{tag}>");
         self
@@ -86,7 +90,8 @@ impl Html {
         label: &str,
         extra: &str,
     ) -> &mut Self {
-        self.0.push_str("<form method=\"post\" class=\"inline\" action=\"");
+        self.0
+            .push_str("<form method=\"post\" class=\"inline\" action=\"");
         push_esc(&mut self.0, action);
         self.0.push_str("\">");
         self.hidden("csrf", csrf);
@@ -125,7 +130,8 @@ mod tests {
     #[test]
     fn text_and_attributes_are_escaped() {
         let mut h = Html::new();
-        h.el("p", "class=\"x\"", "<script>\"'&").link("/a?b=\"1\"", "<b>");
+        h.el("p", "class=\"x\"", "<script>\"'&")
+            .link("/a?b=\"1\"", "<b>");
         assert_eq!(
             h.0,
             "<p class=\"x\">&lt;script&gt;&quot;&#39;&amp;</p><a href=\"/a?b=&quot;1&quot;\">&lt;b&gt;</a>"

@@ -29,11 +29,20 @@ const JS: &str = include_str!("assets/console.js");
 pub fn router() -> Router<AppState> {
     use pages::*;
     Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/overview") }))
-        .route("/console/", get(|| async { Redirect::to("/console/overview") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/overview") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/overview") }),
+        )
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
-        .route("/console/subscribers", get(subscribers::page).post(subscribers::pick))
+        .route(
+            "/console/subscribers",
+            get(subscribers::page).post(subscribers::pick),
+        )
         .route("/console/overview", get(overview::page))
         .route("/console/review", get(review::page))
         .route("/console/decisions", get(decisions::list))
@@ -41,12 +50,21 @@ pub fn router() -> Router<AppState> {
         .route("/console/decisions/{id}/label", post(decisions::label))
         .route("/console/customers", get(customers::find))
         .route("/console/customers/{user_id}", get(customers::show))
-        .route("/console/customers/{user_id}/status", post(customers::set_status))
+        .route(
+            "/console/customers/{user_id}/status",
+            post(customers::set_status),
+        )
         .route("/console/audit", get(audit::page))
         .route("/console/users", get(users::page))
         .route("/console/rules", get(rules::page))
-        .route("/console/assets/console.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
-        .route("/console/assets/console.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
+        .route(
+            "/console/assets/console.css",
+            get(|| async { asset(CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/console/assets/console.js",
+            get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
+        )
         .fallback(|| async { PageError::NotFound.into_response() })
 }
 
@@ -93,8 +111,14 @@ fn harden(mut response: Response) -> Response {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -127,8 +151,14 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: &st
             if *need == Need::Admin && !s.principal.is_admin() {
                 continue;
             }
-            let current = if *path == active { " aria-current=\"page\"" } else { "" };
-            h.fmt(format_args!("<li><a href=\"{path}\"{current}>{label}</a></li>"));
+            let current = if *path == active {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
+            h.fmt(format_args!(
+                "<li><a href=\"{path}\"{current}>{label}</a></li>"
+            ));
         }
         h.raw("</ul></nav><div class=\"who\">");
         let who = s.principal.email.as_deref().unwrap_or("operator");
@@ -141,8 +171,16 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: &st
                 h.text(sub);
             }
         }
-        h.text(" · ").el("span", "class=\"role\"", &s.principal.role);
-        h.post_button("/console/logout", &s.principal.csrf_token, &[], "link", "Sign out", "");
+        h.text(" · ")
+            .el("span", "class=\"role\"", &s.principal.role);
+        h.post_button(
+            "/console/logout",
+            &s.principal.csrf_token,
+            &[],
+            "link",
+            "Sign out",
+            "",
+        );
         h.raw("</div>");
     }
     h.raw("</header><main id=\"main\" tabindex=\"-1\">")
@@ -169,9 +207,9 @@ pub enum PageError {
 impl From<ServiceError> for PageError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::Invalid(m) | ServiceError::Unprocessable(m) | ServiceError::Conflict(m) => {
-                Self::Invalid(m)
-            }
+            ServiceError::Invalid(m)
+            | ServiceError::Unprocessable(m)
+            | ServiceError::Conflict(m) => Self::Invalid(m),
             ServiceError::Forbidden(m) => Self::Forbidden(m),
             ServiceError::NotFound(_) => Self::NotFound,
             ServiceError::RateLimited { retry_after, .. } => Self::TooMany(retry_after),
@@ -211,7 +249,10 @@ impl IntoResponse for PageError {
             Self::TooMany(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                format!("Too many failed sign-ins; try again in {} minutes.", wait.div_ceil(60)),
+                format!(
+                    "Too many failed sign-ins; try again in {} minutes.",
+                    wait.div_ceil(60)
+                ),
             ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -36,7 +36,10 @@ pub enum ConsoleRole {
 pub struct NewConsoleUser {
     /// Unique across subscribers (compared in lower case): one `@` between
     /// non-empty parts, no spaces or control characters.
-    #[schema(max_length = 254, pattern = "^[^@\\x00-\\x20\\x7f-\\x9f]+@[^@\\x00-\\x20\\x7f-\\x9f]+$")]
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\x00-\\x20\\x7f-\\x9f]+@[^@\\x00-\\x20\\x7f-\\x9f]+$"
+    )]
     email: String,
     role: ConsoleRole,
     /// The initial password (12 to 256 characters); when absent, one is
@@ -125,6 +128,7 @@ async fn update_user(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ConsoleUserView>, ApiError> {
     Ok(Json(
-        console::set_user_status(app.store.as_ref(), &id, &user_id, &body, &Actor::Operator).await?,
+        console::set_user_status(app.store.as_ref(), &id, &user_id, &body, &Actor::Operator)
+            .await?,
     ))
 }

@@ -192,7 +192,9 @@ pub fn normalize_email(value: &Value) -> ServiceResult<String> {
     };
     let text = value.as_str().ok_or_else(invalid)?;
     if text.chars().count() > EMAIL_MAX
-        || text.chars().any(|c| c <= ' ' || ('\u{7f}'..='\u{9f}').contains(&c))
+        || text
+            .chars()
+            .any(|c| c <= ' ' || ('\u{7f}'..='\u{9f}').contains(&c))
     {
         return Err(invalid());
     }
@@ -500,7 +502,10 @@ mod tests {
     #[tokio::test]
     async fn passwords_hash_with_argon2id_and_verify() {
         let hash = hash_password("correct horse battery").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_password("correct horse battery", &hash).await);
         assert!(!verify_password("correct horse batterx", &hash).await);
         assert!(!verify_password("x", "not a hash").await);

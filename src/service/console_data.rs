@@ -110,7 +110,9 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
         return None;
     }
     let rank = ((sorted.len() as f64) * p).ceil() as usize;
-    sorted.get(rank.saturating_sub(1).min(sorted.len() - 1)).copied()
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len() - 1))
+        .copied()
 }
 
 pub async fn overview(
@@ -306,7 +308,11 @@ pub fn search_filter(q: &HashMap<String, String>) -> ServiceResult<DecisionFilte
     };
     let time = |k: &str| -> ServiceResult<Option<Millis>> {
         get(k)
-            .map(|v| parse_time(&v).ok_or_else(|| ServiceError::invalid(k, "expected a date and time like 2025-01-31T09:30")))
+            .map(|v| {
+                parse_time(&v).ok_or_else(|| {
+                    ServiceError::invalid(k, "expected a date and time like 2025-01-31T09:30")
+                })
+            })
             .transpose()
     };
     let one_of = |k: &str, allowed: &[&str]| -> ServiceResult<Option<String>> {
@@ -351,7 +357,10 @@ pub fn search_filter(q: &HashMap<String, String>) -> ServiceResult<DecisionFilte
                 filter.bin = Some((*bin).to_owned());
                 filter.last4 = Some((*last4).to_owned());
             }
-            [one] if one.len() == 4 && !card.trim_start().starts_with(|c: char| c.is_ascii_digit()) => {
+            [one]
+                if one.len() == 4
+                    && !card.trim_start().starts_with(|c: char| c.is_ascii_digit()) =>
+            {
                 filter.last4 = Some((*one).to_owned());
             }
             [one] if (6..=8).contains(&one.len()) => filter.bin = Some((*one).to_owned()),
@@ -377,7 +386,11 @@ pub fn search_filter(q: &HashMap<String, String>) -> ServiceResult<DecisionFilte
 /// `datetime-local` input sends).
 pub fn parse_time(s: &str) -> Option<Millis> {
     let s = s.trim().trim_end_matches('Z');
-    let full = if s.len() == 16 { format!("{s}:00") } else { s.to_owned() };
+    let full = if s.len() == 16 {
+        format!("{s}:00")
+    } else {
+        s.to_owned()
+    };
     let t = humantime::parse_rfc3339_weak(&full).ok()?;
     let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
     i64::try_from(ms).ok()
@@ -490,7 +503,10 @@ mod tests {
             search_filter(&m)
         };
         let f = q("411111…1111").unwrap();
-        assert_eq!((f.bin.as_deref(), f.last4.as_deref()), (Some("411111"), Some("1111")));
+        assert_eq!(
+            (f.bin.as_deref(), f.last4.as_deref()),
+            (Some("411111"), Some("1111"))
+        );
         let f = q("…4242").unwrap();
         assert_eq!((f.bin, f.last4.as_deref()), (None, Some("4242")));
         assert!(f.from.is_some(), "a JSON search is bounded in time");

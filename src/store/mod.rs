@@ -32,7 +32,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use audit::*;
-pub use console::{ActionBucket, ConsoleSession, ConsoleStore, ConsoleUser, DecisionFilter, DecisionSample};
+pub use console::{
+    ActionBucket, ConsoleSession, ConsoleStore, ConsoleUser, DecisionFilter, DecisionSample,
+};
 pub use customers::*;
 pub use decisions::*;
 pub use gateway_refs::GatewayRefs;

@@ -48,9 +48,12 @@ async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> (String, String) {
 }
 
 async fn sign_in_user(app: &TestApp, email: &str) -> String {
-    sign_in(app, &[("kind", "user"), ("email", email), ("password", PASSWORD)])
-        .await
-        .0
+    sign_in(
+        app,
+        &[("kind", "user"), ("email", email), ("password", PASSWORD)],
+    )
+    .await
+    .0
 }
 
 async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String, Option<String>) {
@@ -86,7 +89,10 @@ async fn post(
 }
 
 fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a token") + 19;
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
     page[at..at + 32].to_owned()
 }
 
@@ -127,27 +133,47 @@ async fn console_users_are_created_listed_and_disabled(backend: Backend) {
         (json!({"email": "ann@example.com", "role": "analyst"}), 409),
         (json!({"email": "not-an-email", "role": "analyst"}), 400),
         (json!({"email": "b@example.com", "role": "root"}), 400),
-        (json!({"email": "b@example.com", "role": "admin", "password": "short"}), 400),
+        (
+            json!({"email": "b@example.com", "role": "admin", "password": "short"}),
+            400,
+        ),
     ] {
         let (got, answer) = app
-            .admin(Method::POST, "/admin/subscribers/shop/users", Some(body.clone()))
+            .admin(
+                Method::POST,
+                "/admin/subscribers/shop/users",
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(got, status, "{body} -> {answer}");
     }
     let (status, _) = app
-        .admin(Method::POST, "/admin/subscribers/nope/users", Some(json!({"email": "c@x.io", "role": "admin"})))
+        .admin(
+            Method::POST,
+            "/admin/subscribers/nope/users",
+            Some(json!({"email": "c@x.io", "role": "admin"})),
+        )
         .await;
     assert_eq!(status, 404);
-    let (_, list) = app.admin(Method::GET, "/admin/subscribers/shop/users", None).await;
+    let (_, list) = app
+        .admin(Method::GET, "/admin/subscribers/shop/users", None)
+        .await;
     assert_eq!(list["users"].as_array().unwrap().len(), 1);
     assert!(!list.to_string().contains("argon2"), "no hash is listed");
 
     let (cookie, _) = sign_in(
         &app,
-        &[("kind", "user"), ("email", "ANN@example.com"), ("password", &generated)],
+        &[
+            ("kind", "user"),
+            ("email", "ANN@example.com"),
+            ("password", &generated),
+        ],
     )
     .await;
-    assert_eq!(get(&app, &cookie, "/console/overview").await.0, StatusCode::OK);
+    assert_eq!(
+        get(&app, &cookie, "/console/overview").await.0,
+        StatusCode::OK
+    );
     let (status, view) = app
         .admin(
             Method::PATCH,
@@ -157,23 +183,35 @@ async fn console_users_are_created_listed_and_disabled(backend: Backend) {
         .await;
     assert_eq!((status, view["status"].as_str()), (200, Some("disabled")));
     let (status, _, location) = get(&app, &cookie, "/console/overview").await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "a disabled user is signed out");
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "a disabled user is signed out"
+    );
     assert_eq!(location.as_deref(), Some("/console/login"));
     let refused = client()
         .post(app.url("/console/login"))
-        .form(&[("email", "ann@example.com"), ("password", generated.as_str())])
+        .form(&[
+            ("email", "ann@example.com"),
+            ("password", generated.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let (_, audit) = app.admin(Method::GET, "/admin/subscribers/shop/audit", None).await;
+    let (_, audit) = app
+        .admin(Method::GET, "/admin/subscribers/shop/audit", None)
+        .await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"console_user.create") && actions.contains(&"console_user.status"), "{actions:?}");
+    assert!(
+        actions.contains(&"console_user.create") && actions.contains(&"console_user.status"),
+        "{actions:?}"
+    );
     app.stop().await;
 }
 
@@ -183,10 +221,20 @@ async fn console_cookies_are_httponly_strict_and_expire(backend: Backend) {
     user(&app, "shop", "ann@example.com", "analyst").await;
     let (cookie, line) = sign_in(
         &app,
-        &[("kind", "user"), ("email", "ann@example.com"), ("password", PASSWORD)],
+        &[
+            ("kind", "user"),
+            ("email", "ann@example.com"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=43200", "Secure"] {
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=43200",
+        "Secure",
+    ] {
         assert!(line.contains(flag), "{flag} in {line}");
     }
     let (status, page, _) = get(&app, &cookie, "/console/overview").await;
@@ -196,11 +244,22 @@ async fn console_cookies_are_httponly_strict_and_expire(backend: Backend) {
     let hash = riskgate::secrets::sha256_hex(&cookie);
     let now = riskgate::store::now_millis();
     let store = app.store();
-    assert!(store.console_session(&hash, now, 0).await.unwrap().is_some());
-    assert!(store.console_session(&cookie, now, 0).await.unwrap().is_none());
+    assert!(store
+        .console_session(&hash, now, 0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .console_session(&cookie, now, 0)
+        .await
+        .unwrap()
+        .is_none());
 
     // A session past its absolute end, and one idle for too long, are gone.
-    for (created, last_seen, expires) in [(now - 1000, now, now - 1), (now - 3 * 3600_000, now - 3 * 3600_000, now + 3600_000)] {
+    for (created, last_seen, expires) in [
+        (now - 1000, now, now - 1),
+        (now - 3 * 3600_000, now - 3 * 3600_000, now + 3600_000),
+    ] {
         let token = format!("rgs_{}", riskgate::secrets::random_id(43));
         store
             .create_console_session(&riskgate::store::ConsoleSession {
@@ -216,14 +275,30 @@ async fn console_cookies_are_httponly_strict_and_expire(backend: Backend) {
             .await
             .unwrap();
         let (status, _, location) = get(&app, &token, "/console/overview").await;
-        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/console/login")));
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/console/login"))
+        );
     }
 
     // Signing out deletes the session: the same cookie no longer works.
     let page = get(&app, &cookie, "/console/overview").await.1;
-    assert_eq!(post(&app, &cookie, "/console/logout", &[("csrf", &csrf_of(&page))], None).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(
+            &app,
+            &cookie,
+            "/console/logout",
+            &[("csrf", &csrf_of(&page))],
+            None
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
     let (status, _, location) = get(&app, &cookie, "/console/overview").await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/console/login")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/login"))
+    );
     app.stop().await;
 }
 
@@ -233,17 +308,35 @@ async fn console_forms_need_their_csrf_token_and_the_same_site(backend: Backend)
     user(&app, "shop", "ann@example.com", "analyst").await;
     let id = decision(&app, &key, "shop", "u-1").await;
     let cookie = sign_in_user(&app, "ann@example.com").await;
-    let page = get(&app, &cookie, &format!("/console/decisions/{id}")).await.1;
+    let page = get(&app, &cookie, &format!("/console/decisions/{id}"))
+        .await
+        .1;
     let csrf = csrf_of(&page);
     let path = format!("/console/decisions/{id}/label");
     let forged = [
         (vec![("label", "fraud")], None),
-        (vec![("label", "fraud"), ("csrf", "0123456789abcdef0123456789abcdef")], None),
-        (vec![("label", "fraud"), ("csrf", csrf.as_str())], Some("https://evil.example")),
-        (vec![("label", "fraud"), ("csrf", csrf.as_str())], Some("null")),
+        (
+            vec![
+                ("label", "fraud"),
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+            ],
+            None,
+        ),
+        (
+            vec![("label", "fraud"), ("csrf", csrf.as_str())],
+            Some("https://evil.example"),
+        ),
+        (
+            vec![("label", "fraud"), ("csrf", csrf.as_str())],
+            Some("null"),
+        ),
     ];
     for (form, origin) in &forged {
-        assert_eq!(post(&app, &cookie, &path, form, *origin).await, StatusCode::FORBIDDEN, "{form:?} {origin:?}");
+        assert_eq!(
+            post(&app, &cookie, &path, form, *origin).await,
+            StatusCode::FORBIDDEN,
+            "{form:?} {origin:?}"
+        );
     }
     let api = |id: &str| {
         app.client
@@ -254,7 +347,18 @@ async fn console_forms_need_their_csrf_token_and_the_same_site(backend: Backend)
     let (_, body) = read(api(&id).await.unwrap()).await;
     assert_eq!(body["label"], Value::Null, "no forged request labelled it");
     let own_origin = app.base.clone();
-    let ok = post(&app, &cookie, &path, &[("label", "fraud"), ("csrf", &csrf), ("next", "/console/review")], Some(&own_origin)).await;
+    let ok = post(
+        &app,
+        &cookie,
+        &path,
+        &[
+            ("label", "fraud"),
+            ("csrf", &csrf),
+            ("next", "/console/review"),
+        ],
+        Some(&own_origin),
+    )
+    .await;
     assert_eq!(ok, StatusCode::SEE_OTHER);
     let (_, body) = read(api(&id).await.unwrap()).await;
     assert_eq!(body["label"], "fraud");
@@ -277,17 +381,40 @@ async fn console_users_see_only_their_subscriber(backend: Backend) {
     user(&app, "b", "bob@b.example", "admin").await;
     let id = decision(&app, &key_a, "a", "u-a").await;
     let bob = sign_in_user(&app, "bob@b.example").await;
-    assert_eq!(get(&app, &bob, &format!("/console/decisions/{id}")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(get(&app, &bob, "/console/customers/u-a").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, &bob, &format!("/console/decisions/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, &bob, "/console/customers/u-a").await.0,
+        StatusCode::NOT_FOUND
+    );
     let page = get(&app, &bob, "/console/decisions").await.1;
     assert!(!page.contains(&id), "A's decision is not listed to B");
     let csrf = csrf_of(&page);
-    let label = post(&app, &bob, &format!("/console/decisions/{id}/label"), &[("label", "legit"), ("csrf", &csrf)], None).await;
+    let label = post(
+        &app,
+        &bob,
+        &format!("/console/decisions/{id}/label"),
+        &[("label", "legit"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
     assert_eq!(label, StatusCode::NOT_FOUND);
     // B may not pick another subscriber either: only the operator picks.
-    let pick = post(&app, &bob, "/console/subscribers", &[("subscriber_id", "a"), ("csrf", &csrf)], None).await;
+    let pick = post(
+        &app,
+        &bob,
+        "/console/subscribers",
+        &[("subscriber_id", "a"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
     assert_eq!(pick, StatusCode::FORBIDDEN);
-    assert_eq!(get(&app, &bob, &format!("/console/decisions/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, &bob, &format!("/console/decisions/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     app.stop().await;
 }
 
@@ -305,14 +432,37 @@ async fn console_roles_gate_admin_pages(backend: Backend) {
     }
     assert_eq!(get(&app, &ada, "/console/users").await.0, StatusCode::OK);
     assert_eq!(get(&app, &ada, "/console/rules").await.0, StatusCode::OK);
-    assert!(!get(&app, &ann, "/console/overview").await.1.contains("/console/users"), "no admin link for analysts");
+    assert!(
+        !get(&app, &ann, "/console/overview")
+            .await
+            .1
+            .contains("/console/users"),
+        "no admin link for analysts"
+    );
 
     // The operator signs in with the admin token and picks a subscriber.
-    let (op, _) = sign_in(&app, &[("kind", "operator"), ("token", crate::common::ADMIN_TOKEN)]).await;
+    let (op, _) = sign_in(
+        &app,
+        &[("kind", "operator"), ("token", crate::common::ADMIN_TOKEN)],
+    )
+    .await;
     let (status, _, location) = get(&app, &op, "/console/overview").await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/console/subscribers")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/subscribers"))
+    );
     let page = get(&app, &op, "/console/subscribers").await.1;
-    assert_eq!(post(&app, &op, "/console/subscribers", &[("subscriber_id", "shop"), ("csrf", &csrf_of(&page))], None).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(
+            &app,
+            &op,
+            "/console/subscribers",
+            &[("subscriber_id", "shop"), ("csrf", &csrf_of(&page))],
+            None
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(get(&app, &op, "/console/users").await.0, StatusCode::OK);
     let bad = client()
         .post(app.url("/console/login"))
@@ -335,10 +485,17 @@ async fn console_sign_in_failures_are_throttled(backend: Backend) {
             .send()
     };
     for _ in 0..riskgate::service::console::ACCOUNT_FAILURES {
-        assert_eq!(attempt("wrong-password-00").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attempt("wrong-password-00").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let throttled = attempt(PASSWORD).await.unwrap();
-    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
     assert!(throttled.headers().contains_key("retry-after"));
     app.stop().await;
 }

@@ -29,8 +29,15 @@ pub async fn find(session: Session, RawQuery(q): RawQuery) -> PageResult {
     let mut h = Html::new();
     h.raw("<h1>Customers</h1>");
     search_form(&mut h, "");
-    h.el("p", "class=\"muted\"", "Or open one from a decision or the review queue.");
-    Ok(html(StatusCode::OK, layout("Customers", Some(&session), "/console/customers", &h.0)))
+    h.el(
+        "p",
+        "class=\"muted\"",
+        "Or open one from a decision or the review queue.",
+    );
+    Ok(html(
+        StatusCode::OK,
+        layout("Customers", Some(&session), "/console/customers", &h.0),
+    ))
 }
 
 pub async fn show(
@@ -45,13 +52,35 @@ pub async fn show(
     let page = console_data::customer(app.store.as_ref(), sub, &user_id, before).await?;
     let href = format!("/console/customers/{}", url(&user_id));
     let mut h = Html::new();
-    h.raw("<div class=\"head\"><h1>Customer ").el("code", "", &user_id).raw("</h1>");
-    let status = page.profile.as_ref().map_or("normal", |p| p.customer.status.as_str());
-    h.fmt(format_args!("<span class=\"tag s-{status}\">{status}</span></div>"));
+    h.raw("<div class=\"head\"><h1>Customer ")
+        .el("code", "", &user_id)
+        .raw("</h1>");
+    let status = page
+        .profile
+        .as_ref()
+        .map_or("normal", |p| p.customer.status.as_str());
+    h.fmt(format_args!(
+        "<span class=\"tag s-{status}\">{status}</span></div>"
+    ));
     h.raw("<section><h2>Status</h2><div class=\"acts\">");
-    for (value, text) in [("trusted", "Trust"), ("blocked", "Block"), ("normal", "Normal")] {
-        let extra = if value == status { "aria-pressed=\"true\"" } else { "aria-pressed=\"false\"" };
-        h.post_button(&format!("{href}/status"), session.csrf(), &[("status", value), ("next", &href)], "", text, extra);
+    for (value, text) in [
+        ("trusted", "Trust"),
+        ("blocked", "Block"),
+        ("normal", "Normal"),
+    ] {
+        let extra = if value == status {
+            "aria-pressed=\"true\""
+        } else {
+            "aria-pressed=\"false\""
+        };
+        h.post_button(
+            &format!("{href}/status"),
+            session.csrf(),
+            &[("status", value), ("next", &href)],
+            "",
+            text,
+            extra,
+        );
     }
     h.raw("</div><p class=\"muted\">Rules read it as <code>customer.status</code>.</p></section>");
     if let Some(p) = &page.profile {
@@ -65,22 +94,39 @@ pub async fn show(
             ("Blocked", c.decisions_block.to_string()),
             ("Fraud labels", c.fraud_labels.to_string()),
         ] {
-            h.raw("<div class=\"card\">").el("div", "class=\"k\"", k).el("div", "class=\"v\"", &v).raw("</div>");
+            h.raw("<div class=\"card\">")
+                .el("div", "class=\"k\"", k)
+                .el("div", "class=\"v\"", &v)
+                .raw("</div>");
         }
         h.raw("</div><div class=\"two\"><section>");
         h.el("h2", "", &format!("Devices ({})", p.devices_total));
         h.raw("<ul class=\"plain\">");
         for d in &p.devices {
-            h.raw("<li>").link(&format!("/console/decisions?device={}", url(&d.visitor_id)), &d.visitor_id);
-            h.el("span", "class=\"muted\"", &format!(" {} → {}", time(d.first_seen), time(d.last_seen))).raw("</li>");
+            h.raw("<li>").link(
+                &format!("/console/decisions?device={}", url(&d.visitor_id)),
+                &d.visitor_id,
+            );
+            h.el(
+                "span",
+                "class=\"muted\"",
+                &format!(" {} → {}", time(d.first_seen), time(d.last_seen)),
+            )
+            .raw("</li>");
         }
         h.raw("</ul></section><section>");
         h.el("h2", "", &format!("Cards ({})", p.cards_total));
         h.raw("<ul class=\"plain\">");
         for card in &p.cards {
             let shown = format!("{}…{}", card.bin, card.last4);
-            h.raw("<li>").link(&format!("/console/decisions?card={}", url(&shown)), &shown);
-            h.el("span", "class=\"muted\"", &format!(" {} → {}", time(card.first_seen), time(card.last_seen))).raw("</li>");
+            h.raw("<li>")
+                .link(&format!("/console/decisions?card={}", url(&shown)), &shown);
+            h.el(
+                "span",
+                "class=\"muted\"",
+                &format!(" {} → {}", time(card.first_seen), time(card.last_seen)),
+            )
+            .raw("</li>");
         }
         h.raw("</ul></section></div>");
     }
@@ -89,7 +135,10 @@ pub async fn show(
     let keep: Vec<(String, String)> = q.into_iter().collect();
     pager(&mut h, &page.decisions, &href, "before", &keep);
     h.raw("</section>");
-    Ok(html(StatusCode::OK, layout("Customer", Some(&session), "/console/customers", &h.0)))
+    Ok(html(
+        StatusCode::OK,
+        layout("Customer", Some(&session), "/console/customers", &h.0),
+    ))
 }
 
 pub async fn set_status(
@@ -102,9 +151,22 @@ pub async fn set_status(
     let form = pairs(&body);
     session.check_form(&headers, &form)?;
     let sub = session.subscriber()?;
-    let status = form.get("status").cloned().ok_or_else(|| PageError::Invalid("Pick a status.".into()))?;
+    let status = form
+        .get("status")
+        .cloned()
+        .ok_or_else(|| PageError::Invalid("Pick a status.".into()))?;
     let mut map = Map::new();
     map.insert("status".into(), Value::String(status));
-    customers::set_status(app.store.as_ref(), sub, &user_id, &map, &session.principal.actor()).await?;
-    Ok(see_other(form.get("next").map(String::as_str), &format!("/console/customers/{}", url(&user_id))))
+    customers::set_status(
+        app.store.as_ref(),
+        sub,
+        &user_id,
+        &map,
+        &session.principal.actor(),
+    )
+    .await?;
+    Ok(see_other(
+        form.get("next").map(String::as_str),
+        &format!("/console/customers/{}", url(&user_id)),
+    ))
 }

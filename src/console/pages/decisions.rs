@@ -15,9 +15,11 @@ use crate::state::AppState;
 fn field(h: &mut Html, name: &str, label: &str, kind: &str, value: &str, extra: &str) {
     h.raw("<div class=\"f\">");
     h.fmt(format_args!("<label for=\"f-{name}\">{label}</label>"));
-    h.fmt(format_args!("<input id=\"f-{name}\" name=\"{name}\" type=\"{kind}\" {extra} value=\""))
-        .text(value)
-        .raw("\"></div>");
+    h.fmt(format_args!(
+        "<input id=\"f-{name}\" name=\"{name}\" type=\"{kind}\" {extra} value=\""
+    ))
+    .text(value)
+    .raw("\"></div>");
 }
 
 fn select(h: &mut Html, name: &str, label: &str, options: &[&str], value: &str) {
@@ -30,28 +32,83 @@ fn select(h: &mut Html, name: &str, label: &str, options: &[&str], value: &str) 
     h.raw("</select></div>");
 }
 
-pub async fn list(State(app): State<AppState>, session: Session, RawQuery(q): RawQuery) -> PageResult {
+pub async fn list(
+    State(app): State<AppState>,
+    session: Session,
+    RawQuery(q): RawQuery,
+) -> PageResult {
     let sub = session.subscriber()?;
     let q = query(q);
     let v = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     let mut h = Html::new();
-    h.raw("<h1>Decisions</h1><form method=\"get\" action=\"/console/decisions\" class=\"filters\">");
-    field(&mut h, "from", "From (UTC)", "datetime-local", v("from"), "");
+    h.raw(
+        "<h1>Decisions</h1><form method=\"get\" action=\"/console/decisions\" class=\"filters\">",
+    );
+    field(
+        &mut h,
+        "from",
+        "From (UTC)",
+        "datetime-local",
+        v("from"),
+        "",
+    );
     field(&mut h, "to", "To (UTC)", "datetime-local", v("to"), "");
-    select(&mut h, "action", "Action", &["allow", "review", "block"], v("action"));
-    select(&mut h, "level", "Level", &["low", "medium", "high"], v("level"));
-    select(&mut h, "label", "Label", &["fraud", "legit", "chargeback", "none"], v("label"));
+    select(
+        &mut h,
+        "action",
+        "Action",
+        &["allow", "review", "block"],
+        v("action"),
+    );
+    select(
+        &mut h,
+        "level",
+        "Level",
+        &["low", "medium", "high"],
+        v("level"),
+    );
+    select(
+        &mut h,
+        "label",
+        "Label",
+        &["fraud", "legit", "chargeback", "none"],
+        v("label"),
+    );
     field(&mut h, "rule", "Rule hit", "text", v("rule"), "");
     field(&mut h, "user", "User", "text", v("user"), "");
-    field(&mut h, "card", "Card (BIN…last4)", "text", v("card"), "placeholder=\"411111…1111\"");
-    field(&mut h, "device", "Device (visitor id)", "text", v("device"), "");
+    field(
+        &mut h,
+        "card",
+        "Card (BIN…last4)",
+        "text",
+        v("card"),
+        "placeholder=\"411111…1111\"",
+    );
+    field(
+        &mut h,
+        "device",
+        "Device (visitor id)",
+        "text",
+        v("device"),
+        "",
+    );
     field(&mut h, "ip", "IP", "text", v("ip"), "");
-    field(&mut h, "email_domain", "Email domain", "text", v("email_domain"), "");
+    field(
+        &mut h,
+        "email_domain",
+        "Email domain",
+        "text",
+        v("email_domain"),
+        "",
+    );
     h.raw("<div class=\"f go\"><button type=\"submit\" class=\"primary\">Search</button> <a href=\"/console/decisions\">Clear</a></div></form>");
     let result = match console_data::search_filter(&q) {
         Ok(filter) => {
             let before = console_data::parse_cursor(q.get("before").map(String::as_str))?;
-            Some((console_data::search(app.store.as_ref(), sub, &filter, before).await?, filter))
+            Some((
+                console_data::search(app.store.as_ref(), sub, &filter, before).await?,
+                filter,
+            ))
         }
         Err(crate::service::ServiceError::Invalid(m)) => {
             h.el("p", "class=\"error\" role=\"alert\"", &m);
@@ -70,7 +127,10 @@ pub async fn list(State(app): State<AppState>, session: Session, RawQuery(q): Ra
     } else {
         StatusCode::BAD_REQUEST
     };
-    Ok(html(status, layout("Decisions", Some(&session), "/console/decisions", &h.0)))
+    Ok(html(
+        status,
+        layout("Decisions", Some(&session), "/console/decisions", &h.0),
+    ))
 }
 
 /// A JSON object's scalar fields as a definition list (nested objects
@@ -104,9 +164,13 @@ fn windows(h: &mut Html, velocity: &Value) {
     for (k, v) in map {
         if let Some(w) = v.as_object() {
             for what in ["count", "amount"] {
-                h.raw("<tr>").el("th", "scope=\"row\"", &format!("{k} {what}"));
+                h.raw("<tr>")
+                    .el("th", "scope=\"row\"", &format!("{k} {what}"));
                 for win in ["5m", "1h", "24h"] {
-                    let cell = w.get(&format!("{what}_{win}")).map(Value::to_string).unwrap_or_else(|| "—".into());
+                    let cell = w
+                        .get(&format!("{what}_{win}"))
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "—".into());
                     h.el("td", "class=\"num\"", &cell);
                 }
                 h.raw("</tr>");
@@ -117,29 +181,69 @@ fn windows(h: &mut Html, velocity: &Value) {
     kv(h, velocity, &[]);
 }
 
-pub async fn show(State(app): State<AppState>, session: Session, Path(id): Path<String>) -> PageResult {
+pub async fn show(
+    State(app): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
     let sub = session.subscriber()?;
     let e = console_data::explain(app.scoring.decision(sub, &id).await?);
     let row = &e.detail.row;
     let csrf = session.csrf();
     let href = format!("/console/decisions/{}", url(&row.id));
     let mut h = Html::new();
-    h.raw("<div class=\"head\"><h1>Decision ").el("code", "", &row.id).raw("</h1>");
-    h.raw(&action_tag(&row.action)).raw(" ").raw(&label_tag(row.label.map(|l| l.as_str()))).raw("</div>");
-    h.el("p", "class=\"muted\"", &format!(
-        "{} UTC · request {} · rules v{} · scored in {:.1} ms",
-        time(row.created_at), row.request_id, row.rules_version, row.duration_us as f64 / 1000.0
-    ));
+    h.raw("<div class=\"head\"><h1>Decision ")
+        .el("code", "", &row.id)
+        .raw("</h1>");
+    h.raw(&action_tag(&row.action))
+        .raw(" ")
+        .raw(&label_tag(row.label.map(|l| l.as_str())))
+        .raw("</div>");
+    h.el(
+        "p",
+        "class=\"muted\"",
+        &format!(
+            "{} UTC · request {} · rules v{} · scored in {:.1} ms",
+            time(row.created_at),
+            row.request_id,
+            row.rules_version,
+            row.duration_us as f64 / 1000.0
+        ),
+    );
     h.raw("<section><h2>Label</h2><div class=\"acts\">");
-    for (label, class, key) in [("legit", "ok", "a"), ("fraud", "bad", "d"), ("chargeback", "bad", "c")] {
+    for (label, class, key) in [
+        ("legit", "ok", "a"),
+        ("fraud", "bad", "d"),
+        ("chargeback", "bad", "c"),
+    ] {
         let extra = format!("data-key=\"{key}\"");
-        h.post_button(&format!("{href}/label"), csrf, &[("label", label), ("next", &href)], class, &format!("Label {label}"), &extra);
+        h.post_button(
+            &format!("{href}/label"),
+            csrf,
+            &[("label", label), ("next", &href)],
+            class,
+            &format!("Label {label}"),
+            &extra,
+        );
     }
     if let Some(user) = &row.user_id {
         let status_url = format!("/console/customers/{}/status", url(user));
-        h.raw("<span class=\"sep\"></span>Customer ").link(&format!("/console/customers/{}", url(user)), user).raw(": ");
-        for (status, text) in [("trusted", "Trust"), ("blocked", "Block"), ("normal", "Normal")] {
-            h.post_button(&status_url, csrf, &[("status", status), ("next", &href)], "", text, "");
+        h.raw("<span class=\"sep\"></span>Customer ")
+            .link(&format!("/console/customers/{}", url(user)), user)
+            .raw(": ");
+        for (status, text) in [
+            ("trusted", "Trust"),
+            ("blocked", "Block"),
+            ("normal", "Normal"),
+        ] {
+            h.post_button(
+                &status_url,
+                csrf,
+                &[("status", status), ("next", &href)],
+                "",
+                text,
+                "",
+            );
         }
     }
     h.raw("<button type=\"button\" class=\"hook\" data-hook=\"add-to-list\" disabled title=\"Lists arrive with the lists API\">Add to list…</button>");
@@ -148,7 +252,10 @@ pub async fn show(State(app): State<AppState>, session: Session, Path(id): Path<
     parts.extend(e.hits.iter().map(|(r, w, _)| (r.clone(), *w)));
     h.raw(&score_parts(&parts, None, None));
     h.raw("<table class=\"list breakdown\"><tbody><tr><th scope=\"row\">Device risk</th>");
-    h.fmt(format_args!("<td class=\"num\">{:.4}</td><td></td></tr>", e.device_risk));
+    h.fmt(format_args!(
+        "<td class=\"num\">{:.4}</td><td></td></tr>",
+        e.device_risk
+    ));
     for (rule, weight, action) in &e.hits {
         h.raw("<tr>").el("th", "scope=\"row\"", rule);
         h.fmt(format_args!("<td class=\"num\">{weight:+.4}</td><td>"));
@@ -170,7 +277,15 @@ pub async fn show(State(app): State<AppState>, session: Session, Path(id): Path<
         h.el("h3", "", "Rules that could not run (counted as not hit)");
         h.raw("<ul>");
         for err in errors {
-            h.el("li", "", &format!("{}: {}", err["rule"].as_str().unwrap_or("?"), err["error"].as_str().unwrap_or("?")));
+            h.el(
+                "li",
+                "",
+                &format!(
+                    "{}: {}",
+                    err["rule"].as_str().unwrap_or("?"),
+                    err["error"].as_str().unwrap_or("?")
+                ),
+            );
         }
         h.raw("</ul>");
     }
@@ -196,7 +311,11 @@ pub async fn show(State(app): State<AppState>, session: Session, Path(id): Path<
                 for a in &e.detail.attempts {
                     h.fmt(format_args!("<tr><td>{}</td>", a.attempt));
                     h.el("td", "", &time(a.at));
-                    h.el("td", "", &a.status_code.map_or("—".to_owned(), |s| s.to_string()));
+                    h.el(
+                        "td",
+                        "",
+                        &a.status_code.map_or("—".to_owned(), |s| s.to_string()),
+                    );
                     h.el("td", "class=\"num\"", &format!("{} ms", a.duration_ms));
                     h.el("td", "", a.error.as_deref().unwrap_or(""));
                     h.raw("</tr>");
@@ -206,7 +325,10 @@ pub async fn show(State(app): State<AppState>, session: Session, Path(id): Path<
         }
     }
     h.raw("</section>");
-    Ok(html(StatusCode::OK, layout("Decision", Some(&session), "/console/decisions", &h.0)))
+    Ok(html(
+        StatusCode::OK,
+        layout("Decision", Some(&session), "/console/decisions", &h.0),
+    ))
 }
 
 pub async fn label(
@@ -220,8 +342,16 @@ pub async fn label(
     session.check_form(&headers, &form)?;
     let sub = session.subscriber()?;
     let mut map = Map::new();
-    let label = form.get("label").cloned().ok_or_else(|| PageError::Invalid("Pick a label.".into()))?;
+    let label = form
+        .get("label")
+        .cloned()
+        .ok_or_else(|| PageError::Invalid("Pick a label.".into()))?;
     map.insert("label".into(), Value::String(label));
-    app.scoring.label(sub, &id, &map, &session.principal.actor()).await?;
-    Ok(see_other(form.get("next").map(String::as_str), &format!("/console/decisions/{}", url(&id))))
+    app.scoring
+        .label(sub, &id, &map, &session.principal.actor())
+        .await?;
+    Ok(see_other(
+        form.get("next").map(String::as_str),
+        &format!("/console/decisions/{}", url(&id)),
+    ))
 }

@@ -31,17 +31,27 @@ pub fn decision_table(h: &mut Html, rows: &[DecisionSummary]) {
         h.el("p", "class=\"empty\"", "No decisions match.");
         return;
     }
-    h.raw("<div class=\"scroll\"><table class=\"list\"><thead><tr><th scope=\"col\">Time (UTC)</th>\
+    h.raw(
+        "<div class=\"scroll\"><table class=\"list\"><thead><tr><th scope=\"col\">Time (UTC)</th>\
            <th scope=\"col\">Action</th><th scope=\"col\">Score</th><th scope=\"col\">Amount</th>\
            <th scope=\"col\">Card</th><th scope=\"col\">Country</th><th scope=\"col\">User</th>\
-           <th scope=\"col\">Top rules</th><th scope=\"col\">Label</th></tr></thead><tbody>");
+           <th scope=\"col\">Top rules</th><th scope=\"col\">Label</th></tr></thead><tbody>",
+    );
     for d in rows {
         h.raw("<tr><td>");
-        h.link(&format!("/console/decisions/{}", url(&d.id)), &time(d.created_at));
+        h.link(
+            &format!("/console/decisions/{}", url(&d.id)),
+            &time(d.created_at),
+        );
         h.raw("</td><td>").raw(&action_tag(&d.action)).raw("</td>");
-        h.fmt(format_args!("<td class=\"num\">{:.2}</td><td class=\"num\">", d.risk_score));
+        h.fmt(format_args!(
+            "<td class=\"num\">{:.2}</td><td class=\"num\">",
+            d.risk_score
+        ));
         amount(h, d);
-        h.raw("</td><td>").text(d.card.as_deref().unwrap_or("—")).raw("</td><td>");
+        h.raw("</td><td>")
+            .text(d.card.as_deref().unwrap_or("—"))
+            .raw("</td><td>");
         h.text(d.country.as_deref().unwrap_or("—")).raw("</td><td>");
         match &d.user_id {
             Some(u) => {
@@ -53,7 +63,9 @@ pub fn decision_table(h: &mut Html, rows: &[DecisionSummary]) {
         }
         h.raw("</td><td>");
         rules_list(h, d);
-        h.raw("</td><td>").raw(&label_tag(d.label)).raw("</td></tr>");
+        h.raw("</td><td>")
+            .raw(&label_tag(d.label))
+            .raw("</td></tr>");
     }
     h.raw("</tbody></table></div>");
 }
@@ -74,7 +86,8 @@ pub fn rules_list(h: &mut Html, d: &DecisionSummary) {
         if i > 0 {
             h.raw(", ");
         }
-        h.text(rule).el("span", "class=\"muted\"", &format!(" +{weight}"));
+        h.text(rule)
+            .el("span", "class=\"muted\"", &format!(" +{weight}"));
     }
 }
 

@@ -11,7 +11,9 @@ use crate::state::AppState;
 
 pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
     if !session.principal.is_operator() {
-        return Err(PageError::Forbidden("Only the operator picks a subscriber.".into()));
+        return Err(PageError::Forbidden(
+            "Only the operator picks a subscriber.".into(),
+        ));
     }
     let list = operator::list_subscribers(app.store.as_ref()).await?;
     let mut h = Html::new();
@@ -22,11 +24,21 @@ pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
     h.raw("<ul class=\"plain pick\">");
     for s in &list.subscribers {
         h.raw("<li>");
-        h.post_button("/console/subscribers", session.csrf(), &[("subscriber_id", &s.id)], "", &format!("{} ({})", s.name, s.id), "");
+        h.post_button(
+            "/console/subscribers",
+            session.csrf(),
+            &[("subscriber_id", &s.id)],
+            "",
+            &format!("{} ({})", s.name, s.id),
+            "",
+        );
         h.raw("</li>");
     }
     h.raw("</ul>");
-    Ok(html(StatusCode::OK, layout("Subscribers", Some(&session), "", &h.0)))
+    Ok(html(
+        StatusCode::OK,
+        layout("Subscribers", Some(&session), "", &h.0),
+    ))
 }
 
 pub async fn pick(
@@ -37,7 +49,10 @@ pub async fn pick(
 ) -> PageResult {
     let form = pairs(&body);
     session.check_form(&headers, &form)?;
-    let id = form.get("subscriber_id").map(String::as_str).unwrap_or_default();
+    let id = form
+        .get("subscriber_id")
+        .map(String::as_str)
+        .unwrap_or_default();
     console::pick_subscriber(app.store.as_ref(), &session.principal, id).await?;
     Ok(see_other(None, "/console/overview"))
 }

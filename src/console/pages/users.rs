@@ -16,13 +16,22 @@ pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
     let mut h = Html::new();
     h.raw("<h1>Console users</h1><p class=\"muted\">The operator creates and disables users \
            (<code>POST /admin/subscribers/{id}/users</code> or <code>riskgate user create</code>).</p>");
-    h.raw("<table class=\"list\"><thead><tr><th scope=\"col\">Email</th><th scope=\"col\">Role</th>\
-           <th scope=\"col\">Status</th><th scope=\"col\">Last sign-in</th></tr></thead><tbody>");
+    h.raw(
+        "<table class=\"list\"><thead><tr><th scope=\"col\">Email</th><th scope=\"col\">Role</th>\
+           <th scope=\"col\">Status</th><th scope=\"col\">Last sign-in</th></tr></thead><tbody>",
+    );
     for u in &list.users {
         h.raw("<tr>").el("td", "", &u.email).el("td", "", &u.role);
-        h.fmt(format_args!("<td><span class=\"tag\">{}</span></td>", esc(&u.status)));
-        h.el("td", "", u.last_sign_in_at.as_deref().unwrap_or("never")).raw("</tr>");
+        h.fmt(format_args!(
+            "<td><span class=\"tag\">{}</span></td>",
+            esc(&u.status)
+        ));
+        h.el("td", "", u.last_sign_in_at.as_deref().unwrap_or("never"))
+            .raw("</tr>");
     }
     h.raw("</tbody></table>");
-    Ok(html(StatusCode::OK, layout("Users", Some(&session), "/console/users", &h.0)))
+    Ok(html(
+        StatusCode::OK,
+        layout("Users", Some(&session), "/console/users", &h.0),
+    ))
 }
