@@ -70,7 +70,16 @@ fn decision(i: usize, now: i64, rng: &mut rand::rngs::StdRng) -> NewDecision {
         user_id: Some(user),
         duration_us: rng.gen_range(300..4000),
         created_at,
-        customer: None,
+        customer: Some(riskgate::store::CustomerTouch {
+            user_id: format!("u{}", i % 60_000),
+            visitor_id: Some(format!("v{}", i % 70_000)),
+            card: Some((
+                format!("{}", 400_000 + i % 900),
+                format!("{:04}", i % 10_000),
+            )),
+            amount: Some((10 + i % 500) as f64),
+            action: None,
+        }),
         callback: None,
         references: Vec::new(),
     }
@@ -117,8 +126,8 @@ async fn main() {
     let all: Vec<NewDecision> = (0..n).map(|i| decision(i, now, &mut rng)).collect();
     for chunk in all.chunks(256) {
         let mut tasks = tokio::task::JoinSet::new();
-        for d in chunk.iter().cloned() {
-            let store = store.clone();
+        for d in chunk {
+            let (store, d) = (store.clone(), d.clone());
             tasks.spawn(async move { store.record_decision(&d, 0).await.map(|_| ()) });
         }
         while let Some(done) = tasks.join_next().await {

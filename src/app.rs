@@ -497,6 +497,7 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let state = AppState::new(Inner {
         rate_limits,
         login_throttle: Default::default(),
+        overview_cache: crate::service::console_data::overview_cache(),
         secure_cookies: config.console_secure_cookies,
         store: store.clone(),
         cache,

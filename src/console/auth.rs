@@ -193,7 +193,7 @@ pub async fn login(State(app): State<AppState>, request: axum::extract::Request)
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
             }
-            Ok(response)
+            Ok(super::harden(response))
         }
         Err(SignInError::Invalid) => Ok(html(
             StatusCode::UNAUTHORIZED,
@@ -220,5 +220,5 @@ pub async fn logout(
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, "", 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
-    Ok(response)
+    Ok(super::harden(response))
 }

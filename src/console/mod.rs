@@ -101,7 +101,7 @@ const NAV: &[(&str, &str, Need)] = &[
 
 /// Security headers every console page carries: no inline script or
 /// style, no framing, nothing cached.
-fn harden(mut response: Response) -> Response {
+pub(crate) fn harden(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

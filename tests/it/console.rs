@@ -258,7 +258,7 @@ async fn console_cookies_are_httponly_strict_and_expire(backend: Backend) {
     // A session past its absolute end, and one idle for too long, are gone.
     for (created, last_seen, expires) in [
         (now - 1000, now, now - 1),
-        (now - 3 * 3600_000, now - 3 * 3600_000, now + 3600_000),
+        (now - 3 * 3_600_000, now - 3 * 3_600_000, now + 3_600_000),
     ] {
         let token = format!("rgs_{}", riskgate::secrets::random_id(43));
         store

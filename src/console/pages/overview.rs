@@ -26,7 +26,14 @@ pub async fn page(
     let sub = session.subscriber()?;
     let q = query(q);
     let range = Range::parse(q.get("range").map(String::as_str));
-    let o = console_data::overview(app.store.as_ref(), &app.metrics, sub, range).await?;
+    let o = console_data::overview_cached(
+        &app.overview_cache,
+        app.store.as_ref(),
+        &app.metrics,
+        sub,
+        range,
+    )
+    .await?;
     let total: i64 = o.totals.iter().sum();
     let share = if total > 0 {
         o.totals[1] as f64 * 100.0 / total as f64
