@@ -34,11 +34,15 @@ CREATE INDEX console_sessions_user ON console_sessions (user_id);
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 
 -- The review queue (review decisions without a label, oldest first) and the
--- decision search's action filter read by these.
-CREATE INDEX decisions_queue ON decisions (subscriber_id, action, created_at, id)
-    WHERE label IS NULL;
+-- decision search's action filter read by these. The queue's index is not
+-- partial (WHERE label IS NULL): SQLite's planner then preferred the action
+-- index and read every review row to check its label.
+CREATE INDEX decisions_queue ON decisions (subscriber_id, action, label, created_at, id);
 CREATE INDEX decisions_action_time ON decisions (subscriber_id, action, created_at, id);
 -- A customer's decisions, newest first.
 CREATE INDEX decisions_user_time ON decisions (subscriber_id, user_id, created_at, id);
 -- The overview counts actions per hour from the index alone.
 CREATE INDEX decisions_overview ON decisions (subscriber_id, created_at, action, duration_us);
+-- The decision search by card or device finds the customers seen with it.
+CREATE INDEX customer_cards_by_card ON customer_cards (subscriber_id, bin, last4);
+CREATE INDEX customer_devices_by_device ON customer_devices (subscriber_id, visitor_id);

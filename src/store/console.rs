@@ -45,7 +45,8 @@ pub struct ConsoleSession {
 
 /// What the decision search filters on; every field narrows. Text filters
 /// on the stored input (card, device, IP, email domain) and on the rule hits
-/// are exact matches of the JSON value.
+/// are exact matches of the JSON value. A card or device search finds the
+/// decisions of customers (`user_id`) seen with that card or device.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionFilter {
     pub from: Option<Millis>,
@@ -65,14 +66,15 @@ pub struct DecisionFilter {
 }
 
 impl DecisionFilter {
-    /// Whether a filter reads inside the stored JSON (a bounded scan).
+    /// Whether a filter can only be checked by reading each decision's
+    /// stored JSON in the time range (a bounded scan). A card or a device
+    /// is looked up through the customers seen with it instead (indexed).
     pub fn reads_json(&self) -> bool {
-        self.rule.is_some()
+        let indexed = self.user_id.is_some()
             || self.bin.is_some()
             || self.last4.is_some()
-            || self.device.is_some()
-            || self.ip.is_some()
-            || self.email_domain.is_some()
+            || self.device.is_some();
+        !indexed && (self.rule.is_some() || self.ip.is_some() || self.email_domain.is_some())
     }
 }
 
@@ -551,6 +553,28 @@ macro_rules! console_impls {
                 }
                 if let Some(v) = &filter.rule {
                     text(&mut sql, &format!(" AND {contains}(result, $?) > 0"), json_pair("rule", v));
+                }
+                // A card or a device is found through the customers seen with
+                // it (indexed), then matched exactly in the decision's input.
+                if filter.bin.is_some() || filter.last4.is_some() {
+                    sql.push_str(
+                        " AND user_id IN (SELECT user_id FROM customer_cards WHERE subscriber_id = $1",
+                    );
+                    if let Some(v) = &filter.bin {
+                        text(&mut sql, " AND bin = $?", v.clone());
+                    }
+                    if let Some(v) = &filter.last4 {
+                        text(&mut sql, " AND last4 = $?", v.clone());
+                    }
+                    sql.push(')');
+                }
+                if let Some(v) = &filter.device {
+                    text(
+                        &mut sql,
+                        " AND user_id IN (SELECT user_id FROM customer_devices \
+                         WHERE subscriber_id = $1 AND visitor_id = $?)",
+                        v.clone(),
+                    );
                 }
                 for (key, value) in [
                     ("bin", &filter.bin),

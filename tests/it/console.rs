@@ -500,6 +500,122 @@ async fn console_sign_in_failures_are_throttled(backend: Backend) {
     app.stop().await;
 }
 
+/// The store's console reads: the search's filters (card and device through
+/// the customers seen with them, exact JSON matches), its paging, the queue.
+async fn console_store_searches_decisions_exactly(backend: Backend) {
+    use riskgate::store::DecisionFilter;
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("shop").await;
+    let other = app.subscriber_with_key("other").await;
+    let mut ids = Vec::new();
+    for (i, (user, bin, last4, ip)) in [
+        ("u1", "411111", "1111", "10.0.0.1"),
+        ("u2", "411111", "2222", "10.0.0.10"),
+        ("u3", "550000", "1111", "10.0.0.1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"request_id": format!("r{i}"), "subscriber_id": "shop",
+            "payload": {"transaction_amount": 5, "currency": "USD", "user_id": user,
+                        "bin": bin, "last4": last4, "ip_address": ip, "email": format!("{user}@Shop.example")}});
+        let resp = app
+            .client
+            .post(app.url("/risk/bin/score"))
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["decision_id"].as_str().unwrap().to_owned());
+    }
+    // Another subscriber's decision with the same card is never found.
+    decision(&app, &other, "other", "u1").await;
+    let store = app.store();
+    let search = |filter: DecisionFilter| {
+        let store = store.clone();
+        async move {
+            let rows = store
+                .search_decisions("shop", &filter, None, 50)
+                .await
+                .unwrap();
+            let mut found: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+            found.sort();
+            found
+        }
+    };
+    let sorted = |picked: &[usize]| {
+        let mut v: Vec<String> = picked.iter().map(|i| ids[*i].clone()).collect();
+        v.sort();
+        v
+    };
+    let card = |bin: Option<&str>, last4: Option<&str>| DecisionFilter {
+        bin: bin.map(str::to_owned),
+        last4: last4.map(str::to_owned),
+        ..DecisionFilter::default()
+    };
+    assert_eq!(
+        search(card(Some("411111"), Some("1111"))).await,
+        sorted(&[0])
+    );
+    assert_eq!(search(card(Some("411111"), None)).await, sorted(&[0, 1]));
+    assert_eq!(search(card(None, Some("1111"))).await, sorted(&[0, 2]));
+    let ip = DecisionFilter {
+        ip: Some("10.0.0.1".into()),
+        ..DecisionFilter::default()
+    };
+    assert_eq!(
+        search(ip).await,
+        sorted(&[0, 2]),
+        "10.0.0.1 is not 10.0.0.10"
+    );
+    let domain = DecisionFilter {
+        email_domain: Some("shop.example".into()),
+        ..DecisionFilter::default()
+    };
+    assert_eq!(
+        search(domain).await.len(),
+        3,
+        "the domain is stored lower case"
+    );
+    let user = DecisionFilter {
+        user_id: Some("u2".into()),
+        ..DecisionFilter::default()
+    };
+    assert_eq!(search(user).await, sorted(&[1]));
+    let wide = DecisionFilter {
+        rule: Some("no such rule".into()),
+        ..DecisionFilter::default()
+    };
+    assert!(search(wide).await.is_empty());
+    // Paging newest first by (created_at, id): two pages hold all three, once.
+    let first = store
+        .search_decisions("shop", &DecisionFilter::default(), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    let last = first.last().unwrap();
+    let rest = store
+        .search_decisions(
+            "shop",
+            &DecisionFilter::default(),
+            Some((last.created_at, last.id.clone())),
+            2,
+        )
+        .await
+        .unwrap();
+    let mut all: Vec<String> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|r| r.id.clone())
+        .collect();
+    all.sort();
+    assert_eq!(all, sorted(&[0, 1, 2]));
+    app.stop().await;
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -509,6 +625,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             console_users_see_only_their_subscriber,
             console_roles_gate_admin_pages,
             console_sign_in_failures_are_throttled,
+            console_store_searches_decisions_exactly,
         ],
     }
 }
