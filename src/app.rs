@@ -24,8 +24,8 @@ use crate::decision::scrub::scrub_str;
 use crate::http::error::error_response;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::{
-    audit, backtests, connections, customers, decisions, ingest, labels, lists, operator, ops,
-    rule_versions,
+    audit, backtests, connections, console_users, customers, decisions, ingest, labels, lists,
+    operator, ops, rule_versions,
 };
 use crate::jobs::{
     BacktestWorker, CallbackConfig, CallbackWorker, PrefetchConfig, Prefetcher, Runner, Upstream,
@@ -86,6 +86,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(rule_versions::router())
         .merge(backtests::router())
+        .merge(console_users::router())
         .merge(ops::router())
         .split_for_parts();
     provider_paths(&mut openapi);
@@ -180,6 +181,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api();
     routes
+        .merge(crate::console::router())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not found") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -311,11 +313,12 @@ async fn reject_nul_paths(req: Request, next: Next) -> Response {
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
+    // The console's own error pages are HTML and stay so.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -529,6 +532,9 @@ pub async fn start(config: &ServeConfig, handle_signals: bool) -> Result<Running
     let state = AppState::new(Inner {
         backtest_wake: backtest_wake.clone(),
         rate_limits,
+        login_throttle: Default::default(),
+        overview_cache: crate::service::console_data::overview_cache(),
+        secure_cookies: config.console_secure_cookies,
         store: store.clone(),
         cache,
         sealer: sealer.clone(),

@@ -59,6 +59,13 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Create, list and disable a subscriber's console users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Inspect recorded jobs.
     Job {
         #[command(subcommand)]
@@ -202,6 +209,35 @@ pub enum ProviderAction {
 }
 
 #[derive(Subcommand)]
+pub enum UserAction {
+    /// Create a console user; without --password (or
+    /// RISKGATE_USER_PASSWORD) a password is generated and printed once.
+    Create {
+        subscriber_id: String,
+        #[arg(long)]
+        email: String,
+        /// `analyst` or `admin`.
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        #[arg(long, env = "RISKGATE_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    List {
+        subscriber_id: String,
+    },
+    /// Disable a user: signed out at once, refused at sign-in.
+    Disable {
+        subscriber_id: String,
+        user_id: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        subscriber_id: String,
+        user_id: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum JobAction {
     /// List jobs, newest first.
     List {
@@ -282,6 +318,53 @@ async fn open_db(db: &DbArgs, may_create: bool) -> Result<Arc<dyn Store>, CliErr
             db.database_url.redacted()
         ))
     })
+}
+
+async fn user(store: &dyn Store, action: UserAction) -> Result<(), CliError> {
+    use crate::service::console;
+    match action {
+        UserAction::Create {
+            subscriber_id,
+            email,
+            role,
+            password,
+        } => {
+            let mut body = Map::new();
+            body.insert("email".into(), Value::String(email));
+            body.insert("role".into(), Value::String(role));
+            if let Some(password) = password {
+                body.insert("password".into(), Value::String(password));
+            }
+            print(&console::create_user(store, &subscriber_id, &body, &OPERATOR).await?)
+        }
+        UserAction::List { subscriber_id } => {
+            print(&console::list_users(store, &subscriber_id).await?)
+        }
+        UserAction::Disable {
+            subscriber_id,
+            user_id,
+        } => set_user_status(store, &subscriber_id, &user_id, "disabled").await,
+        UserAction::Enable {
+            subscriber_id,
+            user_id,
+        } => set_user_status(store, &subscriber_id, &user_id, "active").await,
+    }
+}
+
+async fn set_user_status(
+    store: &dyn Store,
+    subscriber_id: &str,
+    user_id: &str,
+    status: &str,
+) -> Result<(), CliError> {
+    let body = json!({ "status": status });
+    let Value::Object(body) = body else {
+        return Err(CliError::Other(anyhow::anyhow!("status body")));
+    };
+    print(
+        &crate::service::console::set_user_status(store, subscriber_id, user_id, &body, &OPERATOR)
+            .await?,
+    )
 }
 
 /// Runs one operator command to completion.
@@ -372,6 +455,12 @@ pub async fn run_operator_command(command: Command) -> Result<(), CliError> {
             .map_err(|e| CliError::Api(cli_field_names(&ApiError::from(e).message)));
             store.close().await;
             print(&result?)
+        }
+        Command::User { action, db } => {
+            let store = open_db(&db, false).await?;
+            let result = user(store.as_ref(), action).await;
+            store.close().await;
+            result
         }
         Command::Job {
             action:

@@ -85,6 +85,12 @@ pub struct ServeConfig {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_callbacks: bool,
 
+    /// Mark the console's session cookie `Secure` (set it when riskgate is
+    /// reached over HTTPS, e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "RISKGATE_CONSOLE_SECURE_COOKIES", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub console_secure_cookies: bool,
+
     /// How long a callback waits for the decision's pending device signals
     /// before it re-scores with what it has (e.g. `5s`).
     #[arg(long, env = "RISKGATE_CALLBACK_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -169,6 +175,7 @@ impl ServeConfig {
             stytch_base_url: None,
             fingerprintiq_base_url: None,
             allow_private_callbacks: false,
+            console_secure_cookies: false,
             callback_wait: Duration::from_secs(5),
             callback_timeout: Duration::from_secs(10),
             callback_retry_schedule: Schedule::default(),

@@ -2,7 +2,7 @@
 //!
 //! Layers, top to bottom, every arrow pointing down:
 //! - `main`, `cli`, `app` (state, router, start-up and shutdown);
-//! - `http` (thin handlers, auth extractors, the `{"error"}` contract) and
+//! - `http` and `console` (the analyst web console's pages) (thin handlers, auth extractors, the `{"error"}` contract) and
 //!   `jobs` (the job runner and its handlers: device fetches, callbacks);
 //! - `service` (assessing a transaction, finding a device, ingest, customers,
 //!   operator actions);
@@ -18,6 +18,7 @@ pub mod callbacks;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod decision;
 pub mod demo;
 pub mod fields;

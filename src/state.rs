@@ -29,6 +29,12 @@ pub struct Inner {
     pub rate_limits: RateLimits,
     /// Wakes the backtest worker when a backtest is queued.
     pub backtest_wake: Arc<tokio::sync::Notify>,
+    /// Failed console sign-ins, per account and client address.
+    pub login_throttle: crate::service::console::LoginThrottle,
+    /// The console overviews computed in the last seconds.
+    pub overview_cache: crate::service::console_data::OverviewCache,
+    /// Whether console cookies carry `Secure` (served over HTTPS).
+    pub secure_cookies: bool,
     /// The OpenAPI document of the whole API (`GET /openapi.json`).
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }

@@ -28,6 +28,8 @@ pub enum LabelTiming {
     Each,
     /// After every transaction was scored, as chargebacks arrive weeks later.
     End,
+    /// Never: the decisions wait for an analyst (the console's review queue).
+    None,
 }
 
 /// Flags of `riskgate simulate-traffic`, each also read from
@@ -74,7 +76,7 @@ pub struct TrafficConfig {
           value_parser = humantime::parse_duration)]
     pub duration: Duration,
 
-    /// When labels are posted: `each` (after each decision) or `end`.
+    /// When labels are posted: `each` (after each decision), `end`, or `none`.
     #[arg(
         long,
         env = "RISKGATE_TRAFFIC_LABELS",

@@ -294,6 +294,7 @@ async fn run_connection(
     });
     let service = TrackedService {
         app,
+        peer: conn.stream.peer_addr().ok(),
         conn: conn.clone(),
     };
     let mut serving = Box::pin(builder.serve_connection(io, service));
@@ -609,6 +610,9 @@ impl Drop for InFlight {
 #[derive(Clone)]
 struct TrackedService {
     app: Router,
+    /// The client's address, for handlers that count per address (the
+    /// console's sign-in throttle) as `ConnectInfo`.
+    peer: Option<std::net::SocketAddr>,
     conn: Arc<Conn>,
 }
 
@@ -617,7 +621,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let in_flight = self.conn.begin_request(req.version());
         let app = self.app.clone();
         Box::pin(async move {

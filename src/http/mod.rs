@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backtests;
 pub mod bodies;
 pub mod connections;
+pub mod console_users;
 pub mod customers;
 pub mod decisions;
 pub mod error;

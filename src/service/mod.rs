@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod auth;
 pub mod backtests;
+pub mod console;
+pub mod console_data;
 pub mod customers;
 pub mod devices;
 pub mod gateway_labels;

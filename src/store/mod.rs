@@ -12,6 +12,7 @@
 mod audit;
 mod backtests;
 mod circuit;
+mod console;
 mod customer_memory;
 mod customers;
 mod decisions;
@@ -35,6 +36,9 @@ use async_trait::async_trait;
 
 pub use audit::*;
 pub use backtests::*;
+pub use console::{
+    ActionBucket, ConsoleSession, ConsoleStore, ConsoleUser, DecisionFilter, DecisionSample,
+};
 pub use customers::*;
 pub use decisions::*;
 pub use gateway_refs::GatewayRefs;
@@ -134,6 +138,7 @@ pub trait Store:
     + GatewayRefs
     + Lists
     + Backtests
+    + ConsoleStore
     + Send
     + Sync
     + 'static
@@ -152,6 +157,7 @@ impl<T> Store for T where
         + GatewayRefs
         + Lists
         + Backtests
+        + ConsoleStore
         + Send
         + Sync
         + 'static

@@ -161,3 +161,4 @@ super::gateway_refs::gateway_refs_impls!(PgStore, sqlx::Postgres, sqlx::PgConnec
 super::rule_sets::rule_versions_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::lists::lists_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
 super::backtests::backtests_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+super::console::console_impls!(PgStore, sqlx::Postgres, sqlx::PgConnection);

@@ -366,3 +366,4 @@ super::gateway_refs::gateway_refs_impls!(SqliteStore, sqlx::Sqlite, sqlx::Sqlite
 super::rule_sets::rule_versions_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::lists::lists_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::backtests::backtests_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::console::console_impls!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);

@@ -12,6 +12,7 @@ mod backtests;
 mod callbacks;
 mod card_data;
 mod connections;
+mod console;
 mod gateway_labels;
 mod hardening;
 mod lists;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         callbacks::trials(),
         card_data::trials(),
         connections::trials(),
+        console::trials(),
         gateway_labels::trials(),
         hardening::trials(),
         lists::trials(),

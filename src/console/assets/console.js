@@ -1,0 +1,34 @@
+// Keyboard use of the review queue and the decision page; every action is
+// also a plain form that works without this script.
+(function () {
+  var rows = [].slice.call(document.querySelectorAll('.queue .item'));
+  var at = 0;
+  function select(i) {
+    if (!rows.length) return;
+    at = Math.max(0, Math.min(rows.length - 1, i));
+    rows.forEach(function (r, j) { r.classList.toggle('sel', j === at); });
+    rows[at].focus();
+  }
+  function press(scope, key) {
+    var b = scope.querySelector('button[data-key="' + key + '"]');
+    if (b && !b.disabled) b.form.requestSubmit ? b.form.requestSubmit(b) : b.form.submit();
+    return !!b;
+  }
+  document.addEventListener('keydown', function (e) {
+    var t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return;
+    var k = e.key;
+    if (rows.length) {
+      if (k === 'j') { select(at + 1); e.preventDefault(); return; }
+      if (k === 'k') { select(at - 1); e.preventDefault(); return; }
+      if (k === 'o' || (k === 'Enter' && t.classList.contains('item'))) {
+        var a = rows[at].querySelector('a.open'); if (a) { location.href = a.href; e.preventDefault(); } return;
+      }
+      if ('adtb'.indexOf(k) >= 0 && press(rows[at], k)) e.preventDefault();
+      return;
+    }
+    if ('adc'.indexOf(k) >= 0 && press(document, k)) e.preventDefault();
+  });
+  rows.forEach(function (r, j) { r.addEventListener('focus', function () { at = j; rows.forEach(function (x, i) { x.classList.toggle('sel', i === j); }); }); });
+  if (rows.length && !document.activeElement.closest('form')) select(0);
+})();
