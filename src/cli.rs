@@ -536,7 +536,15 @@ async fn subscriber(
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Api(format!("{}: {e}", file.display())))?;
             let body = crate::fields::parse_object(text.as_bytes())?;
-            print(&operator::put_rules(store, &id, &body, &crate::store::Actor::Operator).await?)
+            print(
+                &crate::service::rule_versions::put_rules(
+                    store,
+                    &id,
+                    &body,
+                    &crate::store::Actor::Operator,
+                )
+                .await?,
+            )
         }
         SubscriberAction::RotateSecret { id, grace } => {
             let sealer = checked_sealer(store, db).await?;

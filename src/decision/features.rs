@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 use zen_expression::variable::{Variable, VariableMap};
 
 use super::device::{device_risk, DeviceEvidence};
-use super::lists::ListHits;
 use super::velocity::{VelocitySnapshot, WindowCounts};
 
 /// Where a feature comes from: the request (a payload field with a meaning of
@@ -1006,5 +1005,46 @@ mod tests {
         assert_eq!(partial["amount"], full["amount"]);
         assert_eq!(partial["customer"], full["customer"]);
         assert!(partial.get("device").is_none());
+    }
+}
+
+/// The `lists` feature: the names of the lists the transaction is on, shown
+/// as `{"name": true}` (only the lists that matched, to keep decisions
+/// small); rules read every other name as `false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListHits(Vec<String>);
+
+impl ListHits {
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        let set: std::collections::BTreeSet<String> = names.into_iter().collect();
+        Self(set.into_iter().collect())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl serde::Serialize for ListHits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|name| (name, true)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ListHits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map: std::collections::HashMap<String, bool> =
+            serde::Deserialize::deserialize(deserializer)?;
+        Ok(Self::new(
+            map.into_iter().filter(|(_, on)| *on).map(|(name, _)| name),
+        ))
     }
 }

@@ -10,11 +10,10 @@
 //! Values are normalized once, when an entry is added ([`normalize`]), so
 //! matching compares like with like.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+pub use super::features::ListHits;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::features::Input;
 use super::scrub::{luhn_valid, masked_id};
@@ -409,59 +408,16 @@ impl ListIndex {
 
     /// The names of the lists this transaction is on at `now`.
     pub fn hits(&self, input: &Input, now: i64) -> ListHits {
-        let mut names: Vec<String> = self
-            .lists
-            .iter()
-            .filter(|l| l.matches(input, now))
-            .map(|l| l.name.clone())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        ListHits(names)
+        ListHits::new(
+            self.lists
+                .iter()
+                .filter(|l| l.matches(input, now))
+                .map(|l| l.name.clone()),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
-    }
-}
-
-/// The `lists` feature: the names of the lists the transaction is on, shown
-/// as `{"name": true}` (only the lists that matched, to keep decisions
-/// small); rules read every other name as `false`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListHits(Vec<String>);
-
-impl ListHits {
-    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
-        let set: BTreeSet<String> = names.into_iter().collect();
-        Self(set.into_iter().collect())
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
-    }
-
-    pub fn names(&self) -> &[String] {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for ListHits {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|name| (name, true)))
-    }
-}
-
-impl<'de> Deserialize<'de> for ListHits {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map: HashMap<String, bool> = HashMap::deserialize(deserializer)?;
-        Ok(Self::new(
-            map.into_iter().filter(|(_, on)| *on).map(|(name, _)| name),
-        ))
     }
 }
 

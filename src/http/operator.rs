@@ -415,7 +415,7 @@ async fn replace_rules(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<RuleSetView>, ApiError> {
-    let view = put_rules(
+    let view = crate::service::rule_versions::put_rules(
         app.store.as_ref(),
         &id,
         &body,

@@ -462,30 +462,6 @@ pub async fn get_rules(
     }
 }
 
-/// Validates a rule set and publishes it at once: a new version, live; the
-/// previous live one is retired.
-pub async fn put_rules(
-    store: &dyn Store,
-    subscriber_id: &str,
-    body: &Map<String, Value>,
-    actor: &Actor,
-) -> Result<RuleSetView, ServiceError> {
-    existing(store, subscriber_id).await?;
-    let valid = super::rule_versions::validate(body)?;
-    let (row, previous) = store
-        .put_rule_set(subscriber_id, valid.new_rule_set(), actor)
-        .await?;
-    tracing::info!(%subscriber_id, version = row.version, previous = ?previous,
-        rules = valid.rule_set.rules.len(), "rule set published");
-    Ok(RuleSetView {
-        subscriber_id: row.subscriber_id,
-        version: row.version,
-        rule_set: valid.rule_set,
-        updated_at: Some(rfc3339(row.created_at)),
-        warnings: valid.warnings,
-    })
-}
-
 pub async fn list_jobs(store: &dyn Store, filter: &JobFilter) -> Result<JobList, ServiceError> {
     if let Some(id) = &filter.subscriber_id {
         existing(store, id).await?;

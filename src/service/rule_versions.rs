@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::operator::{existing, rfc3339};
+use super::operator::{existing, RuleSetView};
 use super::ServiceError;
+use crate::clock::rfc3339;
 use crate::decision::rules::{compile, default_rule_set, parse_rule_set, Action, RuleSet};
 use crate::decision::scrub::masked_id;
 use crate::fields::optional_text;
@@ -566,6 +567,30 @@ pub async fn rule_stats(
         to: rfc3339(to),
         live: live.finish(),
         shadow: shadow.map(StatsTally::finish),
+    })
+}
+
+/// Validates a rule set and publishes it at once: a new version, live; the
+/// previous live one is retired.
+pub async fn put_rules(
+    store: &dyn Store,
+    subscriber_id: &str,
+    body: &Map<String, Value>,
+    actor: &Actor,
+) -> Result<RuleSetView, ServiceError> {
+    existing(store, subscriber_id).await?;
+    let valid = validate(body)?;
+    let (row, previous) = store
+        .put_rule_set(subscriber_id, valid.new_rule_set(), actor)
+        .await?;
+    tracing::info!(%subscriber_id, version = row.version, previous = ?previous,
+        rules = valid.rule_set.rules.len(), "rule set published");
+    Ok(RuleSetView {
+        subscriber_id: row.subscriber_id,
+        version: row.version,
+        rule_set: valid.rule_set,
+        updated_at: Some(rfc3339(row.created_at)),
+        warnings: valid.warnings,
     })
 }
 
