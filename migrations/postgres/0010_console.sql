@@ -43,6 +43,7 @@ CREATE INDEX decisions_action_time ON decisions (subscriber_id, action, created_
 CREATE INDEX decisions_user_time ON decisions (subscriber_id, user_id, created_at, id);
 -- The overview counts actions per hour from the index alone.
 CREATE INDEX decisions_overview ON decisions (subscriber_id, created_at, action, duration_us);
--- The decision search by card or device finds the customers seen with it.
-CREATE INDEX customer_cards_by_card ON customer_cards (subscriber_id, bin, last4);
-CREATE INDEX customer_devices_by_device ON customer_devices (subscriber_id, visitor_id);
+-- The decision search by card or device finds the customers seen with it
+-- (covering: SQLite's planner otherwise prefers the primary key's index).
+CREATE INDEX customer_cards_by_card ON customer_cards (subscriber_id, bin, last4, user_id);
+CREATE INDEX customer_devices_by_device ON customer_devices (subscriber_id, visitor_id, user_id);

@@ -587,7 +587,19 @@ macro_rules! console_impls {
                         text(&mut sql, &format!(" AND {contains}(input, $?) > 0"), json_pair(key, v));
                     }
                 }
-                sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", n + 1));
+                // Found through customers, the decisions are read by the
+                // customer index and sorted; SQLite's planner would walk the
+                // time index instead (hoping to stop early) unless told not
+                // to order by it (`+created_at`).
+                let by_customer = filter.bin.is_some()
+                    || filter.last4.is_some()
+                    || filter.device.is_some();
+                let order = if by_customer && <$db as sqlx::Database>::NAME != "PostgreSQL" {
+                    "+created_at"
+                } else {
+                    "created_at"
+                };
+                sql.push_str(&format!(" ORDER BY {order} DESC, id DESC LIMIT ${}", n + 1));
                 // Parameters bind in the order they were numbered: the time
                 // bounds first, then the texts.
                 let mut query = sqlx::query_as::<_, $crate::store::shared::DecisionRecord>(&sql)

@@ -118,7 +118,7 @@ pub async fn list(
     };
     let status = if let Some((page, filter)) = result {
         if filter.reads_json() {
-            h.el("p", "class=\"muted\"", "Searches by IP, email domain or rule alone look at 24 hours at most; add a user, card or device to search further back.");
+            h.el("p", "class=\"muted\"", "Searches by IP, email domain or rule alone look at 12 hours at most; add a user, card or device to search further back.");
         }
         decision_table(&mut h, &page.items);
         let keep: Vec<(String, String)> = q.into_iter().collect();
