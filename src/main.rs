@@ -8,6 +8,10 @@ use riskgate::cli::{run_operator_command, with_default_command, Cli, Command};
 use riskgate::config::{LogFormat, ServeConfig};
 use riskgate::simulator::SimulatorConfig;
 
+// See Cargo.toml: an allocator that gives memory back after a flood.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = with_default_command(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
