@@ -702,11 +702,7 @@ pub enum RuleChange<'a> {
 /// order (added or changed), then those only `before` has (removed).
 /// Unchanged rules are left out.
 pub fn diff<'a>(before: &'a RuleSet, after: &'a RuleSet) -> Vec<RuleChange<'a>> {
-    let old: HashMap<&str, &Rule> = before
-        .rules
-        .iter()
-        .map(|r| (r.name.as_str(), r))
-        .collect();
+    let old: HashMap<&str, &Rule> = before.rules.iter().map(|r| (r.name.as_str(), r)).collect();
     let new: std::collections::HashSet<&str> =
         after.rules.iter().map(|r| r.name.as_str()).collect();
     let mut changes: Vec<RuleChange<'a>> = after
@@ -853,7 +849,9 @@ mod tests {
         after.rules[2].name = "d".into();
         let changes = diff(&before, &after);
         assert_eq!(changes.len(), 3, "{changes:?}");
-        assert!(matches!(changes[0], RuleChange::Changed(was, now) if was.weight == 0.1 && now.weight == 0.3));
+        assert!(
+            matches!(changes[0], RuleChange::Changed(was, now) if was.weight == 0.1 && now.weight == 0.3)
+        );
         assert!(matches!(changes[1], RuleChange::Added(r) if r.name == "d"));
         assert!(matches!(changes[2], RuleChange::Removed(r) if r.name == "b"));
         assert!(diff(&before, &before).is_empty());

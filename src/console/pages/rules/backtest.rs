@@ -120,9 +120,11 @@ pub async fn start(
     let sub = session.subscriber()?;
     let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or_default();
     let instant = |k: &str, what: &str| {
-        parse_time(field(k))
-            .map(rfc3339)
-            .ok_or_else(|| PageError::Invalid(format!("{what}: expected a date and time like 2025-01-31T09:30")))
+        parse_time(field(k)).map(rfc3339).ok_or_else(|| {
+            PageError::Invalid(format!(
+                "{what}: expected a date and time like 2025-01-31T09:30"
+            ))
+        })
     };
     let version: i64 = field("version")
         .parse()
@@ -131,8 +133,13 @@ pub async fn start(
     request.insert("version".into(), Value::from(version));
     request.insert("from".into(), Value::String(instant("from", "From")?));
     request.insert("to".into(), Value::String(instant("to", "To")?));
-    let queued =
-        backtests::queue(app.store.as_ref(), sub, &request, &session.principal.actor()).await?;
+    let queued = backtests::queue(
+        app.store.as_ref(),
+        sub,
+        &request,
+        &session.principal.actor(),
+    )
+    .await?;
     app.backtest_wake.notify_one();
     Ok(see_other(
         None,
@@ -186,7 +193,12 @@ fn confusion(h: &mut Html, title: &str, live: &Confusion, cand: &Confusion) {
         live.unlabelled_positive,
         cand.unlabelled_positive,
     );
-    text_row(h, "Precision", &ratio(live.precision), &ratio(cand.precision));
+    text_row(
+        h,
+        "Precision",
+        &ratio(live.precision),
+        &ratio(cand.precision),
+    );
     text_row(h, "Recall", &ratio(live.recall), &ratio(cand.recall));
     h.raw("</tbody></table></div>");
 }
@@ -263,11 +275,14 @@ pub async fn page(
     h.raw("<div class=\"head\"><h1>Backtest <code>")
         .text(&b.backtest_id)
         .raw("</code></h1>")
-        .fmt(format_args!("<span class=\"tag b-{status}\">{status}</span></div>"));
+        .fmt(format_args!(
+            "<span class=\"tag b-{status}\">{status}</span></div>"
+        ));
     h.raw("<p class=\"muted\">");
     match b.version {
         Some(v) => {
-            h.text("Candidate: ").link(&version_href(v), &format!("version {v}"));
+            h.text("Candidate: ")
+                .link(&version_href(v), &format!("version {v}"));
         }
         None => {
             h.text("Candidate: a rule set given inline");
@@ -326,7 +341,10 @@ pub async fn page(
             h.el(
                 "p",
                 "class=\"muted\"",
-                &format!("{} stored decisions did not read back and were skipped.", r.skipped),
+                &format!(
+                    "{} stored decisions did not read back and were skipped.",
+                    r.skipped
+                ),
             );
         }
         let (live, cand) = (&r.live, &r.candidate);
@@ -340,8 +358,18 @@ pub async fn page(
         h.raw("</tbody></table>");
         amounts(&mut h, live, cand);
         h.raw("</div>");
-        confusion(&mut h, "Flagged (review or block) against the labels", &live.flagged, &cand.flagged);
-        confusion(&mut h, "Blocked against the labels", &live.blocked, &cand.blocked);
+        confusion(
+            &mut h,
+            "Flagged (review or block) against the labels",
+            &live.flagged,
+            &cand.flagged,
+        );
+        confusion(
+            &mut h,
+            "Blocked against the labels",
+            &live.blocked,
+            &cand.blocked,
+        );
         h.raw("</div></section>");
         h.raw("<section aria-labelledby=\"per-rule\"><h2 id=\"per-rule\">Per rule</h2><div class=\"two\">");
         rule_table(&mut h, "Live (rules that hit)", &live.rules);
@@ -349,7 +377,11 @@ pub async fn page(
         h.raw("</div></section>");
         h.raw("<section aria-labelledby=\"changed\"><h2 id=\"changed\">Changed decisions</h2>");
         if r.changed.sample.is_empty() {
-            h.el("p", "class=\"empty\"", "The candidate decides every decision as live did.");
+            h.el(
+                "p",
+                "class=\"empty\"",
+                "The candidate decides every decision as live did.",
+            );
         } else {
             h.el(
                 "p",
@@ -360,8 +392,10 @@ pub async fn page(
                     r.changed.sample.len()
                 ),
             );
-            h.raw("<table class=\"list changed\"><thead><tr><th scope=\"col\">Decision</th>\
-                   <th scope=\"col\">Live</th><th scope=\"col\">Candidate</th></tr></thead><tbody>");
+            h.raw(
+                "<table class=\"list changed\"><thead><tr><th scope=\"col\">Decision</th>\
+                   <th scope=\"col\">Live</th><th scope=\"col\">Candidate</th></tr></thead><tbody>",
+            );
             for c in &r.changed.sample {
                 h.raw("<tr><td>")
                     .link(

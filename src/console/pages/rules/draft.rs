@@ -52,7 +52,10 @@ impl Row {
             name: rule.name.clone(),
             expression: rule.expression.clone(),
             weight: rule.weight.to_string(),
-            action: rule.action.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            action: rule
+                .action
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
             is_final: rule.is_final,
             enabled: rule.enabled,
             description: rule.description.clone().unwrap_or_default(),
@@ -228,7 +231,12 @@ fn messages(h: &mut Html, class: &str, id: &str, list: &[String]) {
     .raw("</p>");
 }
 
-fn editor_page(session: &Session, status: StatusCode, editor: &Editor, found: &Found) -> PageResult {
+fn editor_page(
+    session: &Session,
+    status: StatusCode,
+    editor: &Editor,
+    found: &Found,
+) -> PageResult {
     let mut h = Html::new();
     h.raw("<h1>New draft</h1>");
     h.el(
@@ -256,9 +264,27 @@ fn editor_page(session: &Session, status: StatusCode, editor: &Editor, found: &F
     }
     messages(&mut h, "error set-errors", "set-errors", &found.set);
     h.raw("<div class=\"filters\">");
-    input(&mut h, "note", "Note (what this draft changes)", "type=\"text\" maxlength=\"1024\"", &editor.note);
-    input(&mut h, "review_threshold", "Review from score", "type=\"text\" inputmode=\"decimal\"", &editor.review_threshold);
-    input(&mut h, "block_threshold", "Block from score", "type=\"text\" inputmode=\"decimal\"", &editor.block_threshold);
+    input(
+        &mut h,
+        "note",
+        "Note (what this draft changes)",
+        "type=\"text\" maxlength=\"1024\"",
+        &editor.note,
+    );
+    input(
+        &mut h,
+        "review_threshold",
+        "Review from score",
+        "type=\"text\" inputmode=\"decimal\"",
+        &editor.review_threshold,
+    );
+    input(
+        &mut h,
+        "block_threshold",
+        "Block from score",
+        "type=\"text\" inputmode=\"decimal\"",
+        &editor.block_threshold,
+    );
     h.raw("</div>");
     h.el(
         "p",
@@ -268,7 +294,11 @@ fn editor_page(session: &Session, status: StatusCode, editor: &Editor, found: &F
     let empty = (Vec::new(), Vec::new());
     for (i, row) in editor.rows.iter().enumerate() {
         let (errors, warnings) = found.rows.get(&i).unwrap_or(&empty);
-        let cls = if errors.is_empty() { "rule" } else { "rule bad" };
+        let cls = if errors.is_empty() {
+            "rule"
+        } else {
+            "rule bad"
+        };
         h.fmt(format_args!(
             "<fieldset class=\"{cls}\" data-row=\"{i}\"><legend>"
         ));
@@ -278,14 +308,33 @@ fn editor_page(session: &Session, status: StatusCode, editor: &Editor, found: &F
             h.text(&row.name);
         }
         h.raw("</legend><div class=\"rule-grid\">");
-        input(&mut h, &format!("r{i}_name"), "Name", "type=\"text\" maxlength=\"128\"", &row.name);
-        input(&mut h, &format!("r{i}_weight"), "Weight", "type=\"text\" inputmode=\"decimal\"", &row.weight);
+        input(
+            &mut h,
+            &format!("r{i}_name"),
+            "Name",
+            "type=\"text\" maxlength=\"128\"",
+            &row.name,
+        );
+        input(
+            &mut h,
+            &format!("r{i}_weight"),
+            "Weight",
+            "type=\"text\" inputmode=\"decimal\"",
+            &row.weight,
+        );
         h.fmt(format_args!(
             "<div class=\"f\"><label for=\"r{i}_action\">Forces action</label><select id=\"r{i}_action\" name=\"r{i}_action\">"
         ));
-        for (value, text) in [("", "none"), ("allow", "allow"), ("review", "review"), ("block", "block")] {
+        for (value, text) in [
+            ("", "none"),
+            ("allow", "allow"),
+            ("review", "review"),
+            ("block", "block"),
+        ] {
             let sel = if row.action == value { " selected" } else { "" };
-            h.fmt(format_args!("<option value=\"{value}\"{sel}>{text}</option>"));
+            h.fmt(format_args!(
+                "<option value=\"{value}\"{sel}>{text}</option>"
+            ));
         }
         h.raw("</select></div>");
         check(&mut h, &format!("r{i}_final"), "Final", row.is_final);
@@ -301,13 +350,26 @@ fn editor_page(session: &Session, status: StatusCode, editor: &Editor, found: &F
         .text(&row.expression)
         .raw("</textarea></div>");
         messages(&mut h, "error rule-errors", &format!("r{i}_errors"), errors);
-        messages(&mut h, "warn rule-warnings", &format!("r{i}_warnings"), warnings);
-        input(&mut h, &format!("r{i}_description"), "Description", "type=\"text\" maxlength=\"1024\"", &row.description);
+        messages(
+            &mut h,
+            "warn rule-warnings",
+            &format!("r{i}_warnings"),
+            warnings,
+        );
+        input(
+            &mut h,
+            &format!("r{i}_description"),
+            "Description",
+            "type=\"text\" maxlength=\"1024\"",
+            &row.description,
+        );
         h.raw("</fieldset>");
     }
-    h.raw("<div class=\"acts sticky\"><button type=\"submit\" class=\"primary\">Save draft</button>\
+    h.raw(
+        "<div class=\"acts sticky\"><button type=\"submit\" class=\"primary\">Save draft</button>\
            <button type=\"submit\" name=\"more\" value=\"1\">Add rows</button>\
-           <a href=\"/console/rules\">Cancel</a></div></form>");
+           <a href=\"/console/rules\">Cancel</a></div></form>",
+    );
     Ok(rules_page(session, status, "New draft", &h.0))
 }
 
@@ -330,7 +392,12 @@ pub async fn form(
             .map_or(0, |v| v.version),
     };
     let (set, _) = rule_set_of(&app, sub, from).await?;
-    editor_page(&session, StatusCode::OK, &Editor::of(&set, from), &Found::default())
+    editor_page(
+        &session,
+        StatusCode::OK,
+        &Editor::of(&set, from),
+        &Found::default(),
+    )
 }
 
 /// Saves the draft, or shows the form again with what is wrong (`400`).
@@ -376,11 +443,7 @@ pub async fn create(
 
 /// `POST /console/rules/validate`: the editor's form, checked rule by rule;
 /// answers `{"valid", "errors", "rules": [{"row", "errors", "warnings"}]}`.
-pub async fn validate(
-    session: Session,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> PageResult {
+pub async fn validate(session: Session, headers: HeaderMap, body: axum::body::Bytes) -> PageResult {
     session.require_admin()?;
     let form = pairs(&body);
     session.check_form(&headers, &form)?;

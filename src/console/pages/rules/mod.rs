@@ -121,7 +121,11 @@ fn thresholds(h: &mut Html, set: &RuleSet) {
 /// The rules of a set, in order.
 fn rules_table(h: &mut Html, set: &RuleSet) {
     if set.rules.is_empty() {
-        h.el("p", "class=\"empty\"", "No rules: every score is device risk alone.");
+        h.el(
+            "p",
+            "class=\"empty\"",
+            "No rules: every score is device risk alone.",
+        );
         return;
     }
     h.raw(
@@ -188,8 +192,7 @@ fn diff_table(h: &mut Html, before: (&str, &RuleSet), after: (&str, &RuleSet)) {
     let (after_name, new) = after;
     let changes = rule_versions::diff(old, new);
     let mut summary = Vec::new();
-    if old.review_threshold != new.review_threshold || old.block_threshold != new.block_threshold
-    {
+    if old.review_threshold != new.review_threshold || old.block_threshold != new.block_threshold {
         summary.push(format!(
             "thresholds: review {} → {}, block {} → {}",
             old.review_threshold, new.review_threshold, old.block_threshold, new.block_threshold
@@ -220,7 +223,9 @@ fn diff_table(h: &mut Html, before: (&str, &RuleSet), after: (&str, &RuleSet)) {
         h.fmt(format_args!("<tr class=\"d-{what}\"><th scope=\"row\">"))
             .text(name)
             .raw("</th>")
-            .fmt(format_args!("<td><span class=\"tag d-{what}\">{what}</span></td><td>"));
+            .fmt(format_args!(
+                "<td><span class=\"tag d-{what}\">{what}</span></td><td>"
+            ));
         match was {
             Some(r) => rule_cell(h, r, now),
             None => {
@@ -261,7 +266,8 @@ pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
     let (live_set, _) = rule_set_of(&app, sub, live_version).await?;
     match live {
         Some(v) => {
-            h.raw("<p>").link(&version_href(v.version), &format!("Version {}", v.version));
+            h.raw("<p>")
+                .link(&version_href(v.version), &format!("Version {}", v.version));
             h.text(&format!(
                 " decides since {} UTC (stored by {}).",
                 v.published_at

@@ -46,11 +46,7 @@ fn cells(h: &mut Html, s: Option<&HitStats>) {
 fn totals(h: &mut Html, name: &str, s: &VersionStats) {
     h.raw("<div class=\"card\">")
         .el("div", "class=\"k\"", name)
-        .el(
-            "div",
-            "class=\"v\"",
-            &format!("{} decisions", s.decisions),
-        )
+        .el("div", "class=\"v\"", &format!("{} decisions", s.decisions))
         .el(
             "div",
             "class=\"muted\"",
@@ -77,11 +73,16 @@ pub async fn page(
         .find(|(key, ..)| *key == picked)
         .unwrap_or(RANGES[1]);
     let to = crate::store::now_millis();
-    let stats = rule_versions::rule_stats(app.store.as_ref(), sub, Some(to - span), Some(to)).await?;
+    let stats =
+        rule_versions::rule_stats(app.store.as_ref(), sub, Some(to - span), Some(to)).await?;
     let mut h = Html::new();
     h.raw("<div class=\"head\"><h1>Live and shadow statistics</h1><nav class=\"seg\" aria-label=\"Range\">");
     for (key, text, _) in RANGES {
-        let current = if key == range { " aria-current=\"page\"" } else { "" };
+        let current = if key == range {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
         h.fmt(format_args!(
             "<a href=\"/console/rules/stats?range={key}\"{current}>{text}</a> "
         ));
@@ -126,10 +127,18 @@ pub async fn page(
         }
     }
     let shadow_rules: HashMap<&str, &HitStats> = shadow
-        .map(|s| s.rules.iter().map(|r| (r.rule.as_str(), &r.stats)).collect())
+        .map(|s| {
+            s.rules
+                .iter()
+                .map(|r| (r.rule.as_str(), &r.stats))
+                .collect()
+        })
         .unwrap_or_default();
-    let live_rules: HashMap<&str, &HitStats> =
-        live.rules.iter().map(|r| (r.rule.as_str(), &r.stats)).collect();
+    let live_rules: HashMap<&str, &HitStats> = live
+        .rules
+        .iter()
+        .map(|r| (r.rule.as_str(), &r.stats))
+        .collect();
     let mut names: Vec<&str> = live.rules.iter().map(|r| r.rule.as_str()).collect();
     if let Some(s) = shadow {
         names.extend(
@@ -161,5 +170,10 @@ pub async fn page(
         h.raw("</tr>");
     }
     h.raw("</tbody></table></div>");
-    Ok(rules_page(&session, StatusCode::OK, "Rule statistics", &h.0))
+    Ok(rules_page(
+        &session,
+        StatusCode::OK,
+        "Rule statistics",
+        &h.0,
+    ))
 }

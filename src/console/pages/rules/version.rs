@@ -53,9 +53,8 @@ pub async fn page(
         });
     let q = query(q);
     let against = match q.get("against").filter(|a| !a.is_empty()) {
-        Some(a) => version_number(a).map_err(|_| {
-            PageError::Invalid("Pick a version to compare with.".into())
-        })?,
+        Some(a) => version_number(a)
+            .map_err(|_| PageError::Invalid("Pick a version to compare with.".into()))?,
         None if status != "live" => live,
         // The live version against the one it replaced.
         None => versions
@@ -165,7 +164,9 @@ pub async fn page(
             .text(text)
             .raw("</option>");
     }
-    h.raw("</select></div><div class=\"f go\"><button type=\"submit\">Compare</button></div></form>");
+    h.raw(
+        "</select></div><div class=\"f go\"><button type=\"submit\">Compare</button></div></form>",
+    );
     if against == v {
         h.el("p", "class=\"muted\"", "This is the version itself.");
     } else {
@@ -175,11 +176,7 @@ pub async fn page(
             .raw(" to ")
             .text(&name(v))
             .raw(":</p>");
-        diff_table(
-            &mut h,
-            (&name(against), &other),
-            (&name(v), &set),
-        );
+        diff_table(&mut h, (&name(against), &other), (&name(v), &set));
     }
     h.raw("</section>");
     let title = format!("Rules v{v}");
@@ -262,7 +259,11 @@ pub async fn confirm_publish(
     );
     h.link(&href, "Cancel").raw("</div>");
     let (current, _) = rule_set_of(&app, sub, live).await?;
-    h.el("h2", "", &format!("What changes against the live version (v{live})"));
+    h.el(
+        "h2",
+        "",
+        &format!("What changes against the live version (v{live})"),
+    );
     diff_table(
         &mut h,
         (&format!("Live (v{live})"), &current),
@@ -283,8 +284,7 @@ pub async fn publish(
     session.check_form(&headers, &form)?;
     let sub = session.subscriber()?;
     let v = version_number(&v)?;
-    let done =
-        rule_versions::publish(app.store.as_ref(), sub, v, &session.principal.actor()).await;
+    let done = rule_versions::publish(app.store.as_ref(), sub, v, &session.principal.actor()).await;
     // Forgotten either way: a failed commit may still have happened.
     app.scoring.rulebook.invalidate(sub);
     done?;
@@ -307,7 +307,10 @@ pub async fn shadow(
         rule_versions::start_shadow(app.store.as_ref(), sub, v, &session.principal.actor()).await;
     app.scoring.rulebook.invalidate(sub);
     done?;
-    Ok(see_other(form.get("next").map(String::as_str), "/console/rules"))
+    Ok(see_other(
+        form.get("next").map(String::as_str),
+        "/console/rules",
+    ))
 }
 
 pub async fn stop_shadow(
@@ -324,5 +327,8 @@ pub async fn stop_shadow(
         rule_versions::stop_shadow(app.store.as_ref(), sub, &session.principal.actor()).await;
     app.scoring.rulebook.invalidate(sub);
     done?;
-    Ok(see_other(form.get("next").map(String::as_str), "/console/rules"))
+    Ok(see_other(
+        form.get("next").map(String::as_str),
+        "/console/rules",
+    ))
 }
