@@ -205,7 +205,7 @@ fn confusion(h: &mut Html, title: &str, live: &Confusion, cand: &Confusion) {
 
 fn money(map: &BTreeMap<String, f64>, currency: &str) -> String {
     map.get(currency)
-        .map_or_else(|| "0".to_owned(), |a| format!("{a:.2}"))
+        .map_or_else(|| "0.00".to_owned(), |a| format!("{a:.2}"))
 }
 
 fn amounts(h: &mut Html, live: &SideResult, cand: &SideResult) {
@@ -356,8 +356,9 @@ pub async fn page(
         pair_row(&mut h, "review", live.actions.review, cand.actions.review);
         pair_row(&mut h, "block", live.actions.block, cand.actions.block);
         h.raw("</tbody></table>");
+        h.raw("</div><div>");
         amounts(&mut h, live, cand);
-        h.raw("</div>");
+        h.raw("</div></div><div class=\"two\">");
         confusion(
             &mut h,
             "Flagged (review or block) against the labels",

@@ -286,9 +286,7 @@ pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
             );
         }
     }
-    thresholds(&mut h, &live_set);
-    rules_table(&mut h, &live_set);
-    h.raw("</section>");
+    h.raw("<p><a href=\"#live-rules\">Its rules</a> are listed below.</p></section>");
 
     h.raw("<section aria-labelledby=\"shadow\"><h2 id=\"shadow\">Shadow</h2>");
     match shadow {
@@ -356,6 +354,13 @@ pub async fn page(State(app): State<AppState>, session: Session) -> PageResult {
     h.raw("<section aria-labelledby=\"backtests\"><h2 id=\"backtests\">Recent backtests</h2>");
     let recent = backtests::list(store, sub).await?.backtests;
     backtest::table(&mut h, &recent[..recent.len().min(10)]);
+    h.raw("</section>");
+
+    h.raw("<section aria-labelledby=\"live-rules\"><h2 id=\"live-rules\">")
+        .text(&format!("Live rules (v{live_version})"))
+        .raw("</h2>");
+    thresholds(&mut h, &live_set);
+    rules_table(&mut h, &live_set);
     h.raw("</section>");
     Ok(rules_page(&session, StatusCode::OK, "Rules", &h.0))
 }

@@ -141,11 +141,6 @@ pub async fn page(
         h.raw("</section>");
     }
 
-    h.raw("<section aria-labelledby=\"rules\"><h2 id=\"rules\">Rules</h2>");
-    thresholds(&mut h, &set);
-    rules_table(&mut h, &set);
-    h.raw("</section>");
-
     h.raw("<section aria-labelledby=\"diff\"><h2 id=\"diff\">Compared with another version</h2>");
     h.raw("<form method=\"get\" class=\"filters\" action=\"")
         .text(&href)
@@ -179,6 +174,11 @@ pub async fn page(
         diff_table(&mut h, (&name(against), &other), (&name(v), &set));
     }
     h.raw("</section>");
+    h.raw("<section aria-labelledby=\"rules\"><h2 id=\"rules\">Rules</h2>");
+    thresholds(&mut h, &set);
+    rules_table(&mut h, &set);
+    h.raw("</section>");
+
     let title = format!("Rules v{v}");
     Ok(rules_page(&session, StatusCode::OK, &title, &h.0))
 }
