@@ -1,6 +1,7 @@
 //! Console page-render benchmark: seeds 100,000 decisions of one subscriber
 //! (SQLite, spread over the last 7 days, 1 in 12 sent to review, 60,000
-//! customers) and times each console page, measured at the client over
+//! customers; a rule version run as the shadow and a finished backtest of
+//! it over 24 hours) and times each console page, measured at the client over
 //! loopback: the first request (the overview is then computed; later ones
 //! within 15 s reuse it), then p50/p99 of 50 more.
 //!
@@ -85,6 +86,25 @@ fn decision(i: usize, now: i64, rng: &mut rand::rngs::StdRng) -> NewDecision {
         shadow: None,
         references: Vec::new(),
     }
+}
+
+/// An operator API call: its status and JSON body.
+async fn admin_json(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth("rgadm_bench_console_token_0123456789");
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
 }
 
 #[tokio::main]
@@ -188,6 +208,71 @@ async fn main() {
         .next()
         .unwrap()
         .to_owned();
+    // Rules: a draft of the default pack plus one rule, run as the shadow
+    // (the decisions stay decided by the pack, v0, so the statistics read
+    // every decision of their window), and a backtest of it over 24 hours.
+    let (_, pack) = admin_json(
+        &http,
+        &base,
+        reqwest::Method::GET,
+        "/admin/subscribers/bench/rules",
+        None,
+    )
+    .await;
+    let mut draft = json!({"rules": pack["rules"].clone(), "note": "bench"});
+    draft["rules"].as_array_mut().unwrap().push(
+        json!({"name": "Big basket", "expression": "amount > 400", "weight": 0.5, "action": "block"}),
+    );
+    let (status, _) = admin_json(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/admin/subscribers/bench/rules/versions",
+        Some(draft),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = admin_json(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/admin/subscribers/bench/rules/versions/1/shadow",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let window = json!({"version": 1, "from": riskgate::clock::rfc3339(now - DAY), "to": riskgate::clock::rfc3339(now + 1)});
+    let (status, queued) = admin_json(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/admin/subscribers/bench/backtests",
+        Some(window),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let backtest = queued["backtest_id"].as_str().unwrap().to_owned();
+    let replayed = Instant::now();
+    loop {
+        let (_, b) = admin_json(
+            &http,
+            &base,
+            reqwest::Method::GET,
+            &format!("/admin/subscribers/bench/backtests/{backtest}"),
+            None,
+        )
+        .await;
+        match b["status"].as_str().unwrap() {
+            "done" => break,
+            "failed" => panic!("backtest failed: {b}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    println!(
+        "backtest of 24 h in {:.1} s",
+        replayed.elapsed().as_secs_f64()
+    );
+
     let pages = [
         ("overview 24h", "/console/overview".to_owned()),
         ("overview 7d", "/console/overview?range=7d".to_owned()),
@@ -220,6 +305,22 @@ async fn main() {
         ("decision", format!("/console/decisions/{}", review.id)),
         ("customer", "/console/customers/u42".to_owned()),
         ("audit log", "/console/audit".to_owned()),
+        ("rules", "/console/rules".to_owned()),
+        (
+            "rules version (diff)",
+            "/console/rules/versions/1".to_owned(),
+        ),
+        ("rules draft editor", "/console/rules/draft".to_owned()),
+        (
+            "rules publish confirm",
+            "/console/rules/versions/1/publish".to_owned(),
+        ),
+        ("rule stats 1h", "/console/rules/stats".to_owned()),
+        ("rule stats 3h", "/console/rules/stats?range=3h".to_owned()),
+        (
+            "backtest (done)",
+            format!("/console/rules/backtests/{backtest}"),
+        ),
     ];
     println!(
         "{:<26} {:>9} {:>9} {:>9} {:>9}",

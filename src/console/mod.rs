@@ -56,7 +56,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/audit", get(audit::page))
         .route("/console/users", get(users::page))
-        .route("/console/rules", get(rules::page))
+        // Rules (admins): overview, versions, draft editor, backtests, stats.
+        .merge(rules::router())
         .route(
             "/console/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
@@ -106,8 +107,8 @@ pub(crate) fn harden(mut response: Response) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+             img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::operator::{existing, RuleSetView};
 use super::ServiceError;
 use crate::clock::rfc3339;
-use crate::decision::rules::{compile, default_rule_set, parse_rule_set, Action, RuleSet};
+use crate::decision::rules::{compile, default_rule_set, parse_rule_set, Action, Rule, RuleSet};
 use crate::decision::scrub::masked_id;
 use crate::fields::optional_text;
 use crate::store::{
@@ -594,6 +594,136 @@ pub async fn put_rules(
     })
 }
 
+// ---- checking rule by rule, and comparing versions -------------------------
+
+/// What is wrong with one rule of a rule set, checked on its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleCheck {
+    /// Why the rule set would be refused because of this rule.
+    pub errors: Vec<String>,
+    /// It compiles but fails on a sample transaction (stored all the same).
+    pub warnings: Vec<String>,
+}
+
+/// Every problem of a rule set at once, each rule's apart: an editor shows
+/// each next to its rule rather than the first one [`validate`] stops at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleSetCheck {
+    /// Problems of the set itself (thresholds, note, too many rules).
+    pub errors: Vec<String>,
+    /// One per item of `rules`, in order.
+    pub rules: Vec<RuleCheck>,
+}
+
+impl RuleSetCheck {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty() && self.rules.iter().all(|r| r.errors.is_empty())
+    }
+}
+
+/// "Invalid rule 'x': the expression …" said next to rule x is "the
+/// expression …".
+fn about_the_rule(message: String) -> String {
+    let rest = message
+        .strip_prefix("Invalid rule #1: ")
+        .or_else(|| {
+            message
+                .strip_prefix("Invalid rule '")
+                .and_then(|r| r.split_once("': ").map(|(_, m)| m))
+        })
+        .map(str::to_owned);
+    rest.unwrap_or(message)
+}
+
+/// Checks a rule-set body as [`validate`] would, reporting every rule's
+/// problems (and the set's) instead of the first one.
+pub fn check_each(body: &Map<String, Value>) -> RuleSetCheck {
+    let mut check = RuleSetCheck::default();
+    let mut set_only = body.clone();
+    set_only.insert("rules".into(), Value::Array(Vec::new()));
+    if let Err(e) = parse_rule_set(&set_only) {
+        check.errors.push(e);
+    }
+    if let Err(e) = optional_text(body, "note", NOTE_MAX) {
+        check.errors.push(ServiceError::from(e).to_string());
+    }
+    let items = match body.get("rules") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => {
+            check.errors.push("Missing 'rules' in request body".into());
+            return check;
+        }
+    };
+    if items.len() > crate::decision::rules::MAX_RULES {
+        check.errors.push(format!(
+            "At most {} rules",
+            crate::decision::rules::MAX_RULES
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    for item in items {
+        let mut one = RuleCheck::default();
+        let mut alone = Map::new();
+        alone.insert("rules".into(), Value::Array(vec![item.clone()]));
+        match parse_rule_set(&alone) {
+            Err(e) => one.errors.push(about_the_rule(e)),
+            Ok(set) => {
+                if let Some(rule) = set.rules.first() {
+                    if !names.insert(rule.name.clone()) {
+                        one.errors.push("the name is used twice".into());
+                    }
+                }
+                match compile(&set, 0) {
+                    Err(e) => one.errors.push(about_the_rule(e)),
+                    Ok(compiled) => {
+                        one.warnings = crate::decision::sample_faults(&compiled)
+                            .into_iter()
+                            .map(|(_, fault)| format!("fails on a sample transaction: {fault}"))
+                            .collect();
+                    }
+                }
+            }
+        }
+        check.rules.push(one);
+    }
+    check
+}
+
+/// How one rule differs between two versions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleChange<'a> {
+    Added(&'a Rule),
+    Removed(&'a Rule),
+    /// (before, after), with at least one difference.
+    Changed(&'a Rule, &'a Rule),
+}
+
+/// `after` against `before`, by rule name: the rules of `after` in its
+/// order (added or changed), then those only `before` has (removed).
+/// Unchanged rules are left out.
+pub fn diff<'a>(before: &'a RuleSet, after: &'a RuleSet) -> Vec<RuleChange<'a>> {
+    let old: HashMap<&str, &Rule> = before.rules.iter().map(|r| (r.name.as_str(), r)).collect();
+    let new: std::collections::HashSet<&str> =
+        after.rules.iter().map(|r| r.name.as_str()).collect();
+    let mut changes: Vec<RuleChange<'a>> = after
+        .rules
+        .iter()
+        .filter_map(|rule| match old.get(rule.name.as_str()) {
+            None => Some(RuleChange::Added(rule)),
+            Some(was) if *was != rule => Some(RuleChange::Changed(was, rule)),
+            Some(_) => None,
+        })
+        .collect();
+    changes.extend(
+        before
+            .rules
+            .iter()
+            .filter(|r| !new.contains(r.name.as_str()))
+            .map(RuleChange::Removed),
+    );
+    changes
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -682,5 +812,48 @@ mod tests {
         );
         let names: Vec<&str> = outcome.rule_hits.iter().map(|h| &*h.rule).collect();
         assert_eq!(names, ["big \"one\"", "b"]);
+    }
+
+    #[test]
+    fn every_rule_is_checked_on_its_own() {
+        let body = json!({"review_threshold": 2, "rules": [
+            {"name": "ok", "expression": "amount > 1", "weight": 0.1},
+            {"name": "broken", "expression": "amount >", "weight": 0.1},
+            {"name": "ok", "expression": "amount > 2", "weight": 0.1},
+            {"name": "no weight", "expression": "amount > 3"}
+        ]});
+        let check = check_each(body.as_object().unwrap());
+        assert!(!check.is_valid());
+        assert_eq!(check.errors.len(), 1, "{:?}", check.errors);
+        assert!(check.errors[0].contains("threshold"), "{:?}", check.errors);
+        assert_eq!(check.rules.len(), 4);
+        assert!(check.rules[0].errors.is_empty(), "{:?}", check.rules[0]);
+        assert!(
+            check.rules[1].errors[0].starts_with("the expression does not compile"),
+            "{:?}",
+            check.rules[1]
+        );
+        assert_eq!(check.rules[2].errors, ["the name is used twice"]);
+        assert_eq!(check.rules[3].errors, ["missing 'weight'"]);
+        let fine = json!({"rules": [{"name": "a", "expression": "amount > 1", "weight": 0.1}]});
+        assert!(check_each(fine.as_object().unwrap()).is_valid());
+    }
+
+    #[test]
+    fn a_diff_names_added_removed_and_changed_rules() {
+        let before = set();
+        let mut after = set();
+        after.rules.remove(1);
+        after.rules[0].weight = 0.3;
+        after.rules.push(after.rules[1].clone());
+        after.rules[2].name = "d".into();
+        let changes = diff(&before, &after);
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert!(
+            matches!(changes[0], RuleChange::Changed(was, now) if was.weight == 0.1 && now.weight == 0.3)
+        );
+        assert!(matches!(changes[1], RuleChange::Added(r) if r.name == "d"));
+        assert!(matches!(changes[2], RuleChange::Removed(r) if r.name == "b"));
+        assert!(diff(&before, &before).is_empty());
     }
 }

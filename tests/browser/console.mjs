@@ -48,9 +48,9 @@ async function admin(method, path, body) {
 }
 
 let shot = 0;
-async function snap(page, name) {
+async function snap(page, name, fullPage = true) {
   shot += 1;
-  await page.screenshot({ path: join(shots, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(shots, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage });
 }
 
 async function test(name, body) {
@@ -83,6 +83,7 @@ try {
   assert.equal(created.password, undefined, 'a given password is not echoed');
   await admin('POST', '/admin/subscribers', { id: 'other', name: 'Other shop' });
   await admin('POST', '/admin/subscribers/other/users', { email: 'bob@other.example', role: 'admin', password: 'other-password-123' });
+  await admin('POST', '/admin/subscribers/demo/users', { email: 'ada@example.com', role: 'admin', password: 'admin-password-123' });
 
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -146,7 +147,7 @@ try {
   });
 
   await test('an analyst cannot reach admin pages (403)', async () => {
-    for (const path of ['/console/users', '/console/rules', '/console/subscribers']) {
+    for (const path of ['/console/users', '/console/rules', '/console/rules/draft', '/console/subscribers']) {
       const r = await page.goto(base + path);
       assert.equal(r.status(), 403, path);
     }
@@ -184,6 +185,70 @@ try {
     assert.equal(r.status(), 404);
     await snap(bob, 'other-tenant-404');
     await other.close();
+  });
+
+  await test('an admin drafts a rule, backtests it, runs it as shadow and publishes it', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await signIn(ctx, 'ada@example.com', 'admin-password-123', 'admin');
+    await p.getByRole('link', { name: 'Rules', exact: true }).click();
+    await p.waitForURL('**/console/rules');
+    await snap(p, 'rules-overview');
+    assert.match(await p.textContent('main'), /default rule pack/);
+    await p.getByRole('link', { name: 'New draft' }).click();
+    await p.waitForURL('**/console/rules/draft');
+    // The editor starts from the live rules and ends with empty rows.
+    const rows = await p.locator('fieldset.rule').count();
+    assert.ok(rows > 2, `rows: ${rows}`);
+    const i = rows - 2;
+    await p.fill(`#r${i}_name`, 'Big basket');
+    await p.fill(`#r${i}_weight`, '0.5');
+    await p.selectOption(`#r${i}_action`, 'block');
+    await p.fill('#note', 'block big baskets');
+    // Validated as typed: a broken expression shows its error, fixing it clears it.
+    await p.locator(`#r${i}_expression`).pressSequentially('amount >', { delay: 30 });
+    const error = p.locator(`#r${i}_errors`);
+    await error.waitFor({ state: 'visible', timeout: 10000 });
+    assert.match(await error.textContent(), /does not compile/);
+    assert.equal(await p.locator(`#r${i}_expression`).getAttribute('aria-invalid'), 'true');
+    await p.locator(`fieldset[data-row="${i}"]`).scrollIntoViewIfNeeded();
+    await snap(p, 'rules-draft-error', false);
+    await p.locator(`#r${i}_expression`).pressSequentially(' 400', { delay: 30 });
+    await error.waitFor({ state: 'hidden', timeout: 10000 });
+    assert.equal(await p.locator('fieldset.rule.bad').count(), 0, 'no rule is marked');
+    await snap(p, 'rules-draft-fixed', false);
+    await Promise.all([p.waitForURL('**/console/rules/versions/*'), p.getByRole('button', { name: 'Save draft' }).click()]);
+    const versionUrl = p.url();
+    const version = Number(versionUrl.split('/').pop());
+    assert.equal(await p.locator('.head .tag.r-draft').count(), 1, 'a draft');
+    assert.match(await p.textContent('main'), /Big basket/);
+    assert.ok(await p.locator('table.diff .tag.d-added').count() >= 1, 'the diff shows the added rule');
+    await snap(p, 'rules-version');
+
+    await Promise.all([p.waitForURL('**/console/rules/backtests/bt_*'), p.getByRole('button', { name: 'Start backtest' }).click()]);
+    await snap(p, 'rules-backtest-running');
+    await p.locator('.head .tag.b-done').waitFor({ timeout: 60000 });
+    const result = await p.textContent('main');
+    assert.match(result, /Live and candidate, side by side/);
+    assert.match(result, /Blocked against the labels/);
+    await snap(p, 'rules-backtest-done');
+
+    await p.goto(versionUrl);
+    await Promise.all([p.waitForURL('**/console/rules'), p.getByRole('button', { name: 'Run as shadow' }).click()]);
+    assert.match(await p.textContent('main'), new RegExp(`Version ${version} runs beside the live version`));
+    await snap(p, 'rules-shadow');
+    await p.goto(base + '/console/rules/stats');
+    assert.match(await p.textContent('main'), new RegExp(`Shadow: v${version}`));
+    await snap(p, 'rules-stats');
+
+    await p.goto(versionUrl);
+    await Promise.all([p.waitForURL('**/publish'), p.getByRole('link', { name: 'Publish…' }).click()]);
+    await snap(p, 'rules-publish-confirm');
+    await Promise.all([p.waitForURL(versionUrl), p.getByRole('button', { name: `Yes, publish version ${version}` }).click()]);
+    assert.equal(await p.locator('.head .tag.r-live').count(), 1, 'live');
+    await snap(p, 'rules-published');
+    const { versions } = await admin('GET', '/admin/subscribers/demo/rules/versions');
+    assert.equal(versions.find((v) => v.version === version).status, 'live');
+    await ctx.close();
   });
 
   await test('signing out ends the session', async () => {

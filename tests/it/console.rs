@@ -616,6 +616,449 @@ async fn console_store_searches_decisions_exactly(backend: Backend) {
     app.stop().await;
 }
 
+// ---- rules (admins) -------------------------------------------------------
+
+/// Posts a form; the status, the body and the redirect target.
+async fn submit(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let resp = client()
+        .post(app.url(path))
+        .header("cookie", format!("rg_session={cookie}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, resp.text().await.unwrap(), location)
+}
+
+/// The draft editor's fields for these rules (name, expression, weight,
+/// action), all enabled.
+fn draft_form<'a>(
+    csrf: &'a str,
+    rules: &[(&'a str, &'a str, &'a str, &'a str)],
+) -> Vec<(String, String)> {
+    let mut form = vec![
+        ("csrf".to_owned(), csrf.to_owned()),
+        ("rows".to_owned(), rules.len().to_string()),
+        ("review_threshold".to_owned(), "0.3".to_owned()),
+        ("block_threshold".to_owned(), "0.7".to_owned()),
+    ];
+    for (i, (name, expression, weight, action)) in rules.iter().enumerate() {
+        for (k, v) in [
+            ("name", *name),
+            ("expression", *expression),
+            ("weight", *weight),
+            ("action", *action),
+            ("enabled", "on"),
+        ] {
+            form.push((format!("r{i}_{k}"), v.to_owned()));
+        }
+    }
+    form
+}
+
+fn as_pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The status of each stored version, by the operator's JSON API.
+async fn version_statuses(app: &TestApp, sub: &str) -> Vec<(i64, String)> {
+    let (status, body) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/subscribers/{sub}/rules/versions"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut all: Vec<(i64, String)> = body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+async fn score_amount(app: &TestApp, key: &str, n: &str, amount: u32) -> Value {
+    let body = json!({"request_id": format!("r-{n}"), "subscriber_id": "shop",
+        "payload": {"transaction_amount": amount, "currency": "USD", "user_id": format!("u-{n}")}});
+    let resp = app
+        .client
+        .post(app.url("/risk/bin/score"))
+        .header("X-API-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `2025-01-31T09:30`, as a `datetime-local` input sends it.
+fn local_time(ms: i64) -> String {
+    riskgate::clock::rfc3339(ms)[..16].to_owned()
+}
+
+async fn console_admins_draft_backtest_shadow_and_publish_rules(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("shop").await;
+    let ada = user(&app, "shop", "ada@example.com", "admin").await;
+    let ada_id = ada["user"]["id"].as_str().unwrap().to_owned();
+    let small = score_amount(&app, &key, "small", 20).await;
+    let big = score_amount(&app, &key, "big", 900).await;
+    let big_id = big["decision_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        big["result"]["action"], "allow",
+        "the default pack lets it through"
+    );
+    let cookie = sign_in_user(&app, "ada@example.com").await;
+
+    let (status, page, _) = get(&app, &cookie, "/console/rules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("default rule pack"), "{page}");
+    let (status, editor, _) = get(&app, &cookie, "/console/rules/draft").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        editor.contains("<textarea") && editor.contains("data-validate"),
+        "one field per rule, checked as typed"
+    );
+    let csrf = csrf_of(&editor);
+
+    // A broken expression: nothing stored, the error next to its rule, the
+    // text kept.
+    let broken = draft_form(
+        &csrf,
+        &[
+            ("big amount", "amount > 500", "0.9", "block"),
+            ("half typed", "amount >", "0.1", ""),
+        ],
+    );
+    let (status, page, _) = submit(&app, &cookie, "/console/rules/draft", &as_pairs(&broken)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let at = page.find("id=\"r1_errors\"").expect("rule 2's error line");
+    assert!(
+        page[at..]
+            .starts_with("id=\"r1_errors\" aria-live=\"polite\">the expression does not compile"),
+        "{}",
+        &page[at..at + 200]
+    );
+    assert!(
+        !page.contains("id=\"r0_errors\" aria-live=\"polite\">the"),
+        "rule 1 is fine"
+    );
+    assert!(page.contains(">amount &gt;</textarea>"), "the text is kept");
+    assert!(version_statuses(&app, "shop").await.is_empty());
+
+    // The endpoint the editor's script calls answers each rule's errors.
+    let resp = client()
+        .post(app.url("/console/rules/validate"))
+        .header("cookie", format!("rg_session={cookie}"))
+        .form(&as_pairs(&broken))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, answer) = read(resp).await;
+    assert_eq!(answer["valid"], false, "{answer}");
+    assert_eq!(answer["rules"][0]["row"], 0);
+    assert_eq!(answer["rules"][0]["errors"], json!([]), "{answer}");
+    assert_eq!(answer["rules"][1]["row"], 1);
+    assert!(
+        answer["rules"][1]["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the expression does not compile"),
+        "{answer}"
+    );
+
+    // Fixed, it is stored as a draft by this user.
+    let fixed = draft_form(
+        &csrf,
+        &[
+            ("big amount", "amount > 500", "0.9", "block"),
+            ("huge amount", "amount > 100000", "0.1", ""),
+        ],
+    );
+    let (status, _, location) =
+        submit(&app, &cookie, "/console/rules/draft", &as_pairs(&fixed)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/rules/versions/1"));
+    assert_eq!(version_statuses(&app, "shop").await, [(1, "draft".into())]);
+    let (_, one) = app
+        .admin(
+            Method::GET,
+            "/admin/subscribers/shop/rules/versions/1",
+            None,
+        )
+        .await;
+    assert_eq!(one["author"], format!("user:{ada_id}"));
+    assert_eq!(one["rules"].as_array().unwrap().len(), 2);
+    let (status, page, _) = get(&app, &cookie, "/console/rules/versions/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("big amount") && page.contains("tag d-added"),
+        "a diff against live"
+    );
+    assert!(page.contains("ada@example.com"), "the author by email");
+
+    // A backtest started from the version's page completes; its page shows
+    // live beside the candidate and links the decision it changes.
+    let now = riskgate::store::now_millis();
+    let (from, to) = (local_time(now - 3_600_000), local_time(now + 120_000));
+    let (status, _, location) = submit(
+        &app,
+        &cookie,
+        "/console/rules/backtests",
+        &[
+            ("csrf", &csrf),
+            ("version", "1"),
+            ("from", &from),
+            ("to", &to),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("/console/rules/backtests/bt_"),
+        "{location}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let (status, page, _) = get(&app, &cookie, &location).await;
+        assert_eq!(status, StatusCode::OK);
+        if page.contains("tag b-done") {
+            break page;
+        }
+        assert!(!page.contains("tag b-failed"), "{page}");
+        assert!(std::time::Instant::now() < deadline, "not done in 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(done.contains("Live and candidate, side by side"));
+    assert!(done.contains("Flagged (review or block) against the labels"));
+    assert!(
+        done.contains(&format!("/console/decisions/{big_id}")),
+        "the blocked big payment is a changed decision"
+    );
+    assert!(
+        !done.contains(small["decision_id"].as_str().unwrap()),
+        "the small one does not change"
+    );
+    let (_, overview, _) = get(&app, &cookie, "/console/rules").await;
+    assert!(overview.contains(&location), "recent backtests are listed");
+
+    // Shadow, stopped.
+    let (status, _, _) = submit(
+        &app,
+        &cookie,
+        "/console/rules/versions/1/shadow",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(version_statuses(&app, "shop").await, [(1, "shadow".into())]);
+    let (_, overview, _) = get(&app, &cookie, "/console/rules").await;
+    assert!(overview.contains("Stop shadow"));
+    let shadowed = score_amount(&app, &key, "shadowed", 800).await;
+    assert_eq!(
+        shadowed["result"]["action"], "allow",
+        "the shadow never acts"
+    );
+    let (status, stats, _) = get(&app, &cookie, "/console/rules/stats?range=1h").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(stats.contains("Shadow: v1"), "{stats}");
+    let (status, _, _) = submit(
+        &app,
+        &cookie,
+        "/console/rules/shadow/stop",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(version_statuses(&app, "shop").await, [(1, "draft".into())]);
+
+    // Publishing: a confirmation page first, then live.
+    let (status, confirm, _) = get(&app, &cookie, "/console/rules/versions/1/publish").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(confirm.contains("Yes, publish version 1"));
+    assert_eq!(
+        version_statuses(&app, "shop").await,
+        [(1, "draft".into())],
+        "asking is not doing"
+    );
+    let (status, _, _) = submit(
+        &app,
+        &cookie,
+        "/console/rules/versions/1/publish",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(version_statuses(&app, "shop").await, [(1, "live".into())]);
+    let blocked = score_amount(&app, &key, "after", 700).await;
+    assert_eq!(
+        (
+            blocked["result"]["action"].as_str(),
+            blocked["result"]["rules_version"].as_i64()
+        ),
+        (Some("block"), Some(1)),
+        "{blocked}"
+    );
+
+    // A second version published, then a rollback to the first.
+    let second = draft_form(&csrf, &[("big amount", "amount > 5000", "0.9", "block")]);
+    let (status, _, location) =
+        submit(&app, &cookie, "/console/rules/draft", &as_pairs(&second)).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/rules/versions/2"))
+    );
+    let (_, page, _) = get(&app, &cookie, "/console/rules/versions/2").await;
+    assert!(
+        page.contains("amount &gt; 5000") && page.contains("tag d-changed"),
+        "changed against live"
+    );
+    submit(
+        &app,
+        &cookie,
+        "/console/rules/versions/2/publish",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        version_statuses(&app, "shop").await,
+        [(1, "retired".into()), (2, "live".into())]
+    );
+    let (_, page, _) = get(&app, &cookie, "/console/rules/versions/1").await;
+    assert!(page.contains("Roll back to this version"));
+    let (_, confirm, _) = get(&app, &cookie, "/console/rules/versions/1/publish").await;
+    assert!(confirm.contains("Yes, roll back to version 1"));
+    let (status, _, _) = submit(
+        &app,
+        &cookie,
+        "/console/rules/versions/1/publish",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        version_statuses(&app, "shop").await,
+        [(1, "live".into()), (2, "retired".into())]
+    );
+    let (_, audit) = app
+        .admin(Method::GET, "/admin/subscribers/shop/audit", None)
+        .await;
+    let by_ada = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == format!("user:{ada_id}"))
+        .count();
+    assert!(
+        by_ada >= 7,
+        "drafts, backtest, shadow, publishes by the user: {audit}"
+    );
+    app.stop().await;
+}
+
+async fn console_rules_are_for_admins_and_need_csrf(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.subscriber_with_key("shop").await;
+    user(&app, "shop", "ann@example.com", "analyst").await;
+    user(&app, "shop", "ada@example.com", "admin").await;
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/admin/subscribers/shop/rules/versions",
+            Some(json!({"rules": [{"name": "a", "expression": "amount > 1", "weight": 0.1}]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let ann = sign_in_user(&app, "ann@example.com").await;
+    let ada = sign_in_user(&app, "ada@example.com").await;
+    for path in [
+        "/console/rules",
+        "/console/rules/draft",
+        "/console/rules/versions/1",
+        "/console/rules/versions/1/publish",
+        "/console/rules/stats",
+        "/console/rules/backtests/bt_unknown",
+    ] {
+        let (status, page, _) = get(&app, &ann, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.contains("Not allowed"), "{path}");
+    }
+    let ann_csrf = csrf_of(&get(&app, &ann, "/console/overview").await.1);
+    let ada_csrf = csrf_of(&get(&app, &ada, "/console/overview").await.1);
+    let now = riskgate::store::now_millis();
+    let (from, to) = (local_time(now - 60_000), local_time(now));
+    let posts: [(&str, Vec<(&str, &str)>); 6] = [
+        (
+            "/console/rules/draft",
+            vec![
+                ("rows", "1"),
+                ("r0_name", "b"),
+                ("r0_expression", "amount > 2"),
+                ("r0_weight", "0.1"),
+            ],
+        ),
+        ("/console/rules/validate", vec![("rows", "0")]),
+        ("/console/rules/versions/1/publish", vec![]),
+        ("/console/rules/versions/1/shadow", vec![]),
+        ("/console/rules/shadow/stop", vec![]),
+        (
+            "/console/rules/backtests",
+            vec![("version", "1"), ("from", &from), ("to", &to)],
+        ),
+    ];
+    for (path, form) in &posts {
+        let mut with_token = form.clone();
+        with_token.push(("csrf", &ann_csrf));
+        let (status, _, _) = submit(&app, &ann, path, &with_token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "an analyst: {path}");
+        let (status, _, _) = submit(&app, &ada, path, form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "no token: {path}");
+        let mut wrong = form.clone();
+        wrong.push(("csrf", "0123456789abcdef0123456789abcdef"));
+        let (status, _, _) = submit(&app, &ada, path, &wrong).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a wrong token: {path}");
+        let mut right = form.clone();
+        right.push(("csrf", &ada_csrf));
+        assert_eq!(
+            post(&app, &ada, path, &right, Some("https://evil.example")).await,
+            StatusCode::FORBIDDEN,
+            "another site: {path}"
+        );
+    }
+    assert_eq!(
+        version_statuses(&app, "shop").await,
+        [(1, "draft".into())],
+        "nothing changed"
+    );
+    let (_, list) = app
+        .admin(Method::GET, "/admin/subscribers/shop/backtests", None)
+        .await;
+    assert_eq!(list["backtests"], json!([]), "no backtest queued");
+    app.stop().await;
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -626,6 +1069,8 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             console_roles_gate_admin_pages,
             console_sign_in_failures_are_throttled,
             console_store_searches_decisions_exactly,
+            console_admins_draft_backtest_shadow_and_publish_rules,
+            console_rules_are_for_admins_and_need_csrf,
         ],
     }
 }

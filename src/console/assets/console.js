@@ -32,3 +32,40 @@
   rows.forEach(function (r, j) { r.addEventListener('focus', function () { at = j; rows.forEach(function (x, i) { x.classList.toggle('sel', i === j); }); }); });
   if (rows.length && !document.activeElement.closest('form')) select(0);
 })();
+
+// Rules draft editor: each rule checked as it is typed (the server compiles
+// it, POST /console/rules/validate), the error shown next to the rule.
+// Without script, saving the form checks it the same way.
+(function () {
+  var form = document.querySelector('form[data-validate]');
+  if (!form || !window.fetch) return;
+  var timer, asked = 0;
+  function show(el, list) {
+    if (!el) return;
+    el.textContent = list.join(' · ');
+    el.hidden = !list.length;
+  }
+  function check() {
+    var mine = ++asked;
+    fetch(form.getAttribute('data-validate'), {
+      method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' },
+      body: new URLSearchParams(new FormData(form)),
+    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (answer) {
+      if (!answer || mine !== asked) return;
+      var byRow = {};
+      answer.rules.forEach(function (r) { byRow[r.row] = r; });
+      [].forEach.call(form.querySelectorAll('[data-row]'), function (box) {
+        var r = byRow[box.getAttribute('data-row')] || { errors: [], warnings: [] };
+        show(box.querySelector('.rule-errors'), r.errors);
+        show(box.querySelector('.rule-warnings'), r.warnings);
+        box.classList.toggle('bad', r.errors.length > 0);
+        var text = box.querySelector('textarea');
+        if (text) text.setAttribute('aria-invalid', r.errors.length ? 'true' : 'false');
+      });
+      show(form.querySelector('.set-errors'), answer.errors);
+    }).catch(function () {});
+  }
+  function soon() { clearTimeout(timer); timer = setTimeout(check, 300); }
+  form.addEventListener('input', soon);
+  form.addEventListener('change', soon);
+})();
