@@ -83,6 +83,8 @@ fn decision(i: usize, now: i64, rng: &mut rand::rngs::StdRng) -> NewDecision {
         }),
         callback: None,
         shadow: None,
+        ip_address: Some(format!("10.{}.{}.{}", i % 200, i % 250, i % 240)),
+        email_domain: Some(format!("d{}.example", i % 300)),
         references: Vec::new(),
     }
 }

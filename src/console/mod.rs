@@ -57,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit", get(audit::page))
         .route("/console/users", get(users::page))
         .route("/console/rules", get(rules::page))
+        .merge(lists::routes())
+        .merge(account::routes())
         .route(
             "/console/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
@@ -87,13 +89,13 @@ enum Need {
     Admin,
 }
 
-/// The navigation, in order. Lists and rule versions slot in here when
-/// their APIs land (`/console/lists`, `/console/rules`).
+/// The navigation, in order.
 const NAV: &[(&str, &str, Need)] = &[
     ("/console/overview", "Overview", Need::Anyone),
     ("/console/review", "Review", Need::Anyone),
     ("/console/decisions", "Decisions", Need::Anyone),
     ("/console/customers", "Customers", Need::Anyone),
+    ("/console/lists", "Lists", Need::Anyone),
     ("/console/audit", "Audit log", Need::Anyone),
     ("/console/rules", "Rules", Need::Admin),
     ("/console/users", "Users", Need::Admin),
@@ -162,7 +164,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: &st
         }
         h.raw("</ul></nav><div class=\"who\">");
         let who = s.principal.email.as_deref().unwrap_or("operator");
-        h.el("span", "class=\"muted\"", who);
+        h.link("/console/account", who);
         if let Some(sub) = &s.principal.subscriber_id {
             h.raw(" · ");
             if s.principal.is_operator() {

@@ -14,6 +14,11 @@
     if (b && !b.disabled) b.form.requestSubmit ? b.form.requestSubmit(b) : b.form.submit();
     return !!b;
   }
+  // l: to the add-to-list control (a select), of the item or the page.
+  function toList(scope, e) {
+    var s = scope.querySelector('[data-hook="add-to-list"] select');
+    if (s) { s.focus(); e.preventDefault(); }
+  }
   document.addEventListener('keydown', function (e) {
     var t = e.target;
     if (e.ctrlKey || e.metaKey || e.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return;
@@ -24,9 +29,11 @@
       if (k === 'o' || (k === 'Enter' && t.classList.contains('item'))) {
         var a = rows[at].querySelector('a.open'); if (a) { location.href = a.href; e.preventDefault(); } return;
       }
+      if (k === 'l') { toList(rows[at], e); return; }
       if ('adtb'.indexOf(k) >= 0 && press(rows[at], k)) e.preventDefault();
       return;
     }
+    if (k === 'l') { toList(document, e); return; }
     if ('adc'.indexOf(k) >= 0 && press(document, k)) e.preventDefault();
   });
   rows.forEach(function (r, j) { r.addEventListener('focus', function () { at = j; rows.forEach(function (x, i) { x.classList.toggle('sel', i === j); }); }); });
