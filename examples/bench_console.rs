@@ -1,7 +1,7 @@
 //! Console page-render benchmark: seeds 100,000 decisions of one subscriber
 //! (SQLite, spread over the last 7 days, 1 in 12 sent to review, 60,000
-//! customers) and times each console page, measured at the client over
-//! loopback: the first request (the overview is then computed; later ones
+//! customers, a card list of 500 entries) and times each console page,
+//! measured at the client over loopback: the first request (the overview is then computed; later ones
 //! within 15 s reuse it), then p50/p99 of 50 more.
 //!
 //! ```text
@@ -156,6 +156,29 @@ async fn main() {
         seeded.elapsed().as_secs_f64()
     );
 
+    // A card list of 500 entries (a page shows 100), one expired.
+    let put = admin(
+        reqwest::Method::PUT,
+        "/admin/subscribers/bench/lists/blocked_cards",
+        json!({"kind": "card", "description": "bench"}),
+    )
+    .await
+    .unwrap();
+    assert!(put.status().is_success());
+    for i in 0..500 {
+        let mut entry = json!({"value": format!("{}:{:04}", 400_000 + i, i), "reason": "bench"});
+        if i == 3 {
+            entry["expires_at"] = json!("2020-01-01T00:00:00Z");
+        }
+        let added = admin(
+            reqwest::Method::POST,
+            "/admin/subscribers/bench/lists/blocked_cards/entries",
+            entry,
+        )
+        .await
+        .unwrap();
+        assert_eq!(added.status(), 201);
+    }
     let created = admin(
         reqwest::Method::POST,
         "/admin/subscribers/bench/users",
@@ -212,7 +235,7 @@ async fn main() {
             "/console/decisions?rule=New+device".to_owned(),
         ),
         (
-            "decisions by IP (12 h)",
+            "decisions by IP",
             "/console/decisions?ip=10.1.2.3".to_owned(),
         ),
         (
@@ -222,6 +245,12 @@ async fn main() {
         ("decision", format!("/console/decisions/{}", review.id)),
         ("customer", "/console/customers/u42".to_owned()),
         ("audit log", "/console/audit".to_owned()),
+        ("lists", "/console/lists".to_owned()),
+        (
+            "list entries (100)",
+            "/console/lists/blocked_cards".to_owned(),
+        ),
+        ("account", "/console/account".to_owned()),
     ];
     println!(
         "{:<26} {:>9} {:>9} {:>9} {:>9}",

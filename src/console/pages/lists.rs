@@ -306,7 +306,10 @@ async fn render_list(
         .el(
             "span",
             "class=\"muted\"",
-            &format!("{} entries, expired ones included", list.entries_total()),
+            &match list.entries_total() {
+                1 => "1 entry".to_owned(),
+                n => format!("{n} entries, expired ones included"),
+            },
         )
         .raw("</div>");
     if let Some(d) = list.description() {
@@ -621,9 +624,7 @@ pub fn decision_forms(
             esc(&capitalized(what(v.kind))),
             esc(&v.shown)
         ));
-        if open.is_empty() {
-            h.el("span", "class=\"muted\"", "on every list of its kind");
-        } else {
+        if !open.is_empty() {
             h.fmt(format_args!("<select id=\"{id}\" name=\"list\">"));
             for (name, new) in &open {
                 h.raw("<option value=\"").text(name).raw("\">").text(name);
@@ -638,7 +639,12 @@ pub fn decision_forms(
             ));
         }
         if !on.is_empty() {
-            h.el("span", "class=\"muted\"", &format!("on {}", on.join(", ")));
+            let already = if open.is_empty() { "on" } else { "already on" };
+            h.el(
+                "span",
+                "class=\"muted\"",
+                &format!("{already} {}", on.join(", ")),
+            );
         }
         h.raw("</form>");
     }
