@@ -236,7 +236,7 @@ async fn main() {
         ),
         (
             "decisions by IP",
-            "/console/decisions?ip=10.1.2.3".to_owned(),
+            "/console/decisions?ip=10.0.0.0".to_owned(),
         ),
         (
             "decisions by email domain",

@@ -162,6 +162,13 @@ try {
     assert.equal(await page.evaluate(() => document.activeElement.tagName), 'SELECT');
     assert.equal(await page.evaluate(() => document.activeElement.closest('[data-hook="add-to-list"]') !== null), true);
     await snap(page, 'review-add-to-list');
+    const target = await page.evaluate(() => document.activeElement.value);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(page.url(), /\/console\/review$/, 'Enter added it and came back');
+    const [, list] = target.split(':');
+    await page.goto(`${base}/console/lists/${list}`);
+    await snap(page, 'list-after-review');
+    assert.match(await page.locator('table.entries').textContent(), /from decision dec_/);
   });
 
   await test('a customer is marked blocked', async () => {

@@ -21,6 +21,10 @@
   }
   document.addEventListener('keydown', function (e) {
     var t = e.target;
+    // Enter on an add-to-list select adds (a select alone does not submit).
+    if (e.key === 'Enter' && t.tagName === 'SELECT' && t.closest('[data-hook="add-to-list"]') && t.form) {
+      t.form.requestSubmit ? t.form.requestSubmit() : t.form.submit(); e.preventDefault(); return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return;
     var k = e.key;
     if (rows.length) {

@@ -356,11 +356,22 @@ async fn render_list(
     if detail.entries().is_empty() {
         h.el("p", "class=\"empty\"", "No entries.");
     } else {
+        // One form for the table (the token once); each button names its
+        // entry and its action.
+        let here = match after {
+            Some(a) => format!("{href}?after={}", url(a)),
+            None => href.clone(),
+        };
+        h.raw("<form method=\"post\" action=\"")
+            .text(&format!("{href}/expire"))
+            .raw("\">");
+        h.hidden("csrf", csrf).hidden("next", &here);
         h.raw(
             "<div class=\"scroll\"><table class=\"list entries\"><thead><tr><th scope=\"col\">Value</th>\
              <th scope=\"col\">Reason</th><th scope=\"col\">Expires (UTC)</th><th scope=\"col\">Added by</th>\
              <th scope=\"col\">Added (UTC)</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
         );
+        let remove = esc(&format!("{href}/remove"));
         for e in detail.entries() {
             let expired = e.expires_at_ms().is_some_and(|at| at <= now);
             h.raw(if expired {
@@ -387,28 +398,18 @@ async fn render_list(
             h.el("td", "", author)
                 .el("td", "", &time(e.created_at_ms()))
                 .raw("<td><div class=\"acts\">");
-            let fields = [("value", e.value()), ("next", href.as_str())];
+            let value = esc(e.value());
             if !expired {
-                h.post_button(
-                    &format!("{href}/expire"),
-                    csrf,
-                    &fields,
-                    "",
-                    "Expire now",
-                    "",
-                );
+                h.fmt(format_args!(
+                    "<button type=\"submit\" name=\"value\" value=\"{value}\">Expire now</button>"
+                ));
             }
-            h.post_button(
-                &format!("{href}/remove"),
-                csrf,
-                &fields,
-                "bad",
-                "Remove",
-                "",
-            );
+            h.fmt(format_args!(
+                "<button type=\"submit\" class=\"bad\" formaction=\"{remove}\" name=\"value\" value=\"{value}\">Remove</button>"
+            ));
             h.raw("</div></td></tr>");
         }
-        h.raw("</tbody></table></div>");
+        h.raw("</tbody></table></div></form>");
     }
     let page: Page<()> = Page {
         items: Vec::new(),
