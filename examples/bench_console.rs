@@ -1,9 +1,9 @@
 //! Console page-render benchmark: seeds 100,000 decisions of one subscriber
 //! (SQLite, spread over the last 7 days, 1 in 12 sent to review, 60,000
 //! customers; a rule version run as the shadow and a finished backtest of
-//! it over 24 hours) and times each console page, measured at the client over
-//! loopback: the first request (the overview is then computed; later ones
-//! within 15 s reuse it), then p50/p99 of 50 more.
+//! it over 24 hours; a card list of 500 entries) and times each console page,
+//! measured at the client over loopback: the first request (the overview is
+//! then computed; later ones within 15 s reuse it), then p50/p99 of 50 more.
 //!
 //! ```text
 //! cargo run --release --example bench_console [-- DECISIONS]
@@ -84,6 +84,8 @@ fn decision(i: usize, now: i64, rng: &mut rand::rngs::StdRng) -> NewDecision {
         }),
         callback: None,
         shadow: None,
+        ip_address: Some(format!("10.{}.{}.{}", i % 200, i % 250, i % 240)),
+        email_domain: Some(format!("d{}.example", i % 300)),
         references: Vec::new(),
     }
 }
@@ -174,6 +176,29 @@ async fn main() {
         seeded.elapsed().as_secs_f64()
     );
 
+    // A card list of 500 entries (a page shows 100), one expired.
+    let put = admin(
+        reqwest::Method::PUT,
+        "/admin/subscribers/bench/lists/blocked_cards",
+        json!({"kind": "card", "description": "bench"}),
+    )
+    .await
+    .unwrap();
+    assert!(put.status().is_success());
+    for i in 0..500 {
+        let mut entry = json!({"value": format!("{}:{:04}", 400_000 + i, i), "reason": "bench"});
+        if i == 3 {
+            entry["expires_at"] = json!("2020-01-01T00:00:00Z");
+        }
+        let added = admin(
+            reqwest::Method::POST,
+            "/admin/subscribers/bench/lists/blocked_cards/entries",
+            entry,
+        )
+        .await
+        .unwrap();
+        assert_eq!(added.status(), 201);
+    }
     let created = admin(
         reqwest::Method::POST,
         "/admin/subscribers/bench/users",
@@ -295,8 +320,8 @@ async fn main() {
             "/console/decisions?rule=New+device".to_owned(),
         ),
         (
-            "decisions by IP (12 h)",
-            "/console/decisions?ip=10.1.2.3".to_owned(),
+            "decisions by IP",
+            "/console/decisions?ip=10.0.0.0".to_owned(),
         ),
         (
             "decisions by email domain",
@@ -321,6 +346,12 @@ async fn main() {
             "backtest (done)",
             format!("/console/rules/backtests/{backtest}"),
         ),
+        ("lists", "/console/lists".to_owned()),
+        (
+            "list entries (100)",
+            "/console/lists/blocked_cards".to_owned(),
+        ),
+        ("account", "/console/account".to_owned()),
     ];
     println!(
         "{:<26} {:>9} {:>9} {:>9} {:>9}",

@@ -58,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/users", get(users::page))
         // Rules (admins): overview, versions, draft editor, backtests, stats.
         .merge(rules::router())
+        .merge(lists::routes())
+        .merge(account::routes())
         .route(
             "/console/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
@@ -88,13 +90,13 @@ enum Need {
     Admin,
 }
 
-/// The navigation, in order. Lists and rule versions slot in here when
-/// their APIs land (`/console/lists`, `/console/rules`).
+/// The navigation, in order.
 const NAV: &[(&str, &str, Need)] = &[
     ("/console/overview", "Overview", Need::Anyone),
     ("/console/review", "Review", Need::Anyone),
     ("/console/decisions", "Decisions", Need::Anyone),
     ("/console/customers", "Customers", Need::Anyone),
+    ("/console/lists", "Lists", Need::Anyone),
     ("/console/audit", "Audit log", Need::Anyone),
     ("/console/rules", "Rules", Need::Admin),
     ("/console/users", "Users", Need::Admin),
@@ -163,7 +165,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: &st
         }
         h.raw("</ul></nav><div class=\"who\">");
         let who = s.principal.email.as_deref().unwrap_or("operator");
-        h.el("span", "class=\"muted\"", who);
+        h.link("/console/account", who);
         if let Some(sub) = &s.principal.subscriber_id {
             h.raw(" · ");
             if s.principal.is_operator() {

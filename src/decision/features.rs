@@ -689,7 +689,7 @@ fn identifiers(expression: &str) -> Vec<&str> {
 }
 
 /// The names read as `lists.<name>` (a root `lists`, a `.`, a name).
-fn list_names(expression: &str) -> Vec<&str> {
+pub fn list_names(expression: &str) -> Vec<&str> {
     let mut out = Vec::new();
     for (start, end) in identifier_spans(expression) {
         if &expression[start..end] != "lists" {

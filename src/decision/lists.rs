@@ -416,6 +416,18 @@ impl ListIndex {
         )
     }
 
+    /// Whether `value` (as a list of the kind keeps it; an address for an IP
+    /// list) is on the list `name` and has not expired at `now`.
+    pub fn holds(&self, name: &str, value: &str, now: i64) -> bool {
+        self.lists.iter().filter(|l| l.name == name).any(|l| {
+            if l.kind == Some(ListKind::Ip) {
+                l.ip_on(value, now)
+            } else {
+                l.on(value, now)
+            }
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
     }

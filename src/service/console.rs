@@ -477,6 +477,91 @@ pub async fn sign_out(store: &dyn Store, principal: &Principal) -> ServiceResult
     Ok(())
 }
 
+/// Why a password change was refused.
+#[derive(Debug)]
+pub enum PasswordChangeError {
+    /// The current password is wrong (counted by the sign-in throttle).
+    Wrong,
+    /// The new password does not fit: why, for the form.
+    Unfit(&'static str),
+    Throttled(u64),
+    Failed(ServiceError),
+}
+
+impl From<crate::store::StoreError> for PasswordChangeError {
+    fn from(err: crate::store::StoreError) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+impl From<ServiceError> for PasswordChangeError {
+    fn from(err: ServiceError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// A console user changes their own password: the current one checked
+/// (wrong guesses count against the account as failed sign-ins do), the new
+/// one twice. The user's other sessions end; this one stays.
+pub async fn change_password(
+    store: &dyn Store,
+    throttle: &LoginThrottle,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+    repeated: &str,
+    address: &str,
+) -> Result<(), PasswordChangeError> {
+    let (Some(user_id), Some(subscriber_id)) = (&principal.user_id, &principal.subscriber_id)
+    else {
+        return Err(ServiceError::Forbidden(
+            "The operator signs in with the admin token: there is no password to change".into(),
+        )
+        .into());
+    };
+    let user = store
+        .console_user(user_id)
+        .await?
+        .filter(|u| u.status == "active" && u.subscriber_id == *subscriber_id)
+        .ok_or_else(|| ServiceError::not_found("No such console user"))?;
+    if let Some(wait) = throttle.blocked(&user.email, address) {
+        return Err(PasswordChangeError::Throttled(wait));
+    }
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&new.chars().count()) {
+        return Err(PasswordChangeError::Unfit(
+            "The new password must be 12 to 256 characters long.",
+        ));
+    }
+    if new != repeated {
+        return Err(PasswordChangeError::Unfit("The two new passwords differ."));
+    }
+    if !verify_password(current, &user.password_hash).await {
+        throttle.fail(&user.email, address);
+        return Err(PasswordChangeError::Wrong);
+    }
+    if new == current {
+        return Err(PasswordChangeError::Unfit(
+            "The new password is the current one.",
+        ));
+    }
+    throttle.succeed(&user.email);
+    let hash = hash_password(new).await?;
+    let changed = store
+        .set_console_user_password(
+            subscriber_id,
+            user_id,
+            &hash,
+            &principal.token_hash,
+            now_millis(),
+            &principal.actor(),
+        )
+        .await?;
+    if !changed {
+        return Err(ServiceError::not_found("No such console user").into());
+    }
+    Ok(())
+}
+
 /// The operator picks the subscriber the session views.
 pub async fn pick_subscriber(
     store: &dyn Store,

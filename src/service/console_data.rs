@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::scoring::DecisionDetail;
 use super::{ServiceError, ServiceResult};
+use crate::decision::lists::{normalize, ListKind};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::store::{now_millis, CustomerProfile, DecisionFilter, DecisionRow, Millis, Store};
@@ -20,8 +21,8 @@ pub const REVIEW_PAGE: i64 = 25;
 /// are computed over.
 pub const OVERVIEW_SAMPLE: i64 = 2_000;
 /// The widest time window a search that reads inside the stored JSON may
-/// scan (IP, email domain or rule without a user, card or device to narrow
-/// it by index): without a `from`, it starts
+/// scan (a rule hit without a user, card, device, IP or email domain to
+/// narrow it by index): without a `from`, it starts
 /// this long before `to` (or now): 12 hours of a subscriber making 14,000
 /// decisions a day are read in about 30 ms.
 pub const JSON_SCAN_WINDOW: Millis = 12 * 3600 * 1000;
@@ -246,6 +247,43 @@ pub struct DecisionSummary {
     pub country: Option<String>,
     /// The heaviest rule hits first (at most three).
     pub top_rules: Vec<(String, f64)>,
+    /// What of it may go on a list (card, device, email, email domain).
+    pub list_values: Vec<ListValue>,
+}
+
+/// A value of a decision that a list of `kind` can hold, as the list keeps
+/// it (`value`) and as the console shows it (`shown`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListValue {
+    pub kind: ListKind,
+    pub value: String,
+    pub shown: String,
+}
+
+/// The decision's card (BIN and last4 as stored), device (visitor id), email
+/// and email domain, each normalized as its list kind keeps it; a value that
+/// would not fit its kind is left out.
+pub fn list_values(input: &Value) -> Vec<ListValue> {
+    let mut out = Vec::new();
+    let mut push = |kind: ListKind, raw: Option<String>, shown: Option<String>| {
+        if let Some(raw) = raw {
+            if let Ok(value) = normalize(kind, &raw) {
+                let shown = shown.unwrap_or_else(|| value.clone());
+                out.push(ListValue { kind, value, shown });
+            }
+        }
+    };
+    if let (Some(bin), Some(last4)) = (text(&input["bin"]), text(&input["last4"])) {
+        push(
+            ListKind::Card,
+            Some(format!("{bin}:{last4}")),
+            Some(format!("{bin}…{last4}")),
+        );
+    }
+    push(ListKind::Device, text(&input["device"]["visitor_id"]), None);
+    push(ListKind::Email, text(&input["email"]), None);
+    push(ListKind::EmailDomain, text(&input["email_domain"]), None);
+    out
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -283,6 +321,7 @@ pub fn summary(row: &DecisionRow) -> DecisionSummary {
             .or_else(|| text(&input["ip_country"]))
             .or_else(|| text(&input["card_country"])),
         top_rules,
+        list_values: list_values(&input),
     }
 }
 
@@ -403,11 +442,12 @@ pub fn search_filter(q: &HashMap<String, String>) -> ServiceResult<DecisionFilte
     if filter.reads_json() && filter.from.is_none() {
         filter.from = Some(filter.to.unwrap_or_else(now_millis) - JSON_SCAN_WINDOW);
     }
-    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+    if let Some(from) = filter.from {
+        let to = filter.to.unwrap_or_else(now_millis);
         if filter.reads_json() && to - from > JSON_SCAN_WINDOW {
             return Err(ServiceError::invalid(
                 "from",
-                "a search by IP, email domain or rule alone spans at most 12 hours",
+                "a search by rule alone spans at most 12 hours",
             ));
         }
     }
@@ -542,13 +582,42 @@ mod tests {
         let f = q("…4242").unwrap();
         assert_eq!((f.bin, f.last4.as_deref()), (None, Some("4242")));
         assert!(f.from.is_none(), "a card is found by index, in any range");
-        let mut m = HashMap::new();
-        m.insert("ip".to_owned(), "10.0.0.1".to_owned());
+        let one = |k: &str, v: &str| {
+            let mut m = HashMap::new();
+            m.insert(k.to_owned(), v.to_owned());
+            search_filter(&m).unwrap()
+        };
         assert!(
-            search_filter(&m).unwrap().from.is_some(),
-            "an IP search is bounded in time"
+            one("ip", "10.0.0.1").from.is_none(),
+            "an IP is found by index, in any range"
+        );
+        assert!(one("email_domain", "example.com").from.is_none());
+        assert!(
+            one("rule", "New device").from.is_some(),
+            "a rule alone is bounded in time"
         );
         assert!(q("12").is_err());
+    }
+
+    #[test]
+    fn a_decisions_list_values_are_kept_as_their_lists_keep_them() {
+        let input = serde_json::json!({"bin": "41111111", "last4": "1111",
+            "email": "Ann@Example.com", "email_domain": "example.com",
+            "device": {"visitor_id": "v-1"}});
+        let got: Vec<(ListKind, String)> = list_values(&input)
+            .into_iter()
+            .map(|v| (v.kind, v.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ListKind::Card, "411111:1111".to_owned()),
+                (ListKind::Device, "v-1".to_owned()),
+                (ListKind::Email, "ann@example.com".to_owned()),
+                (ListKind::EmailDomain, "example.com".to_owned()),
+            ]
+        );
+        assert!(list_values(&serde_json::json!({"bin": "4111", "last4": "1"})).is_empty());
     }
 
     #[test]

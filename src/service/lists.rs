@@ -25,8 +25,8 @@ use crate::decision::lists::{is_list_name, normalize, ListIndex, ListKind, MAX_V
 use crate::decision::scrub::masked_id;
 use crate::fields::{optional, optional_text, required};
 use crate::store::{
-    Actor, AddEntry, ListEntryRow, ListRow, Millis, NewListEntry, PutList, RemoveEntry, Store,
-    StoreError,
+    now_millis, Actor, AddEntry, ExpireEntry, ListEntryRow, ListRow, Millis, NewListEntry, PutList,
+    RemoveEntry, Store, StoreError,
 };
 use crate::ttl_cache::{TtlCache, LOOKUP_TTL};
 
@@ -173,6 +173,10 @@ pub struct ListEntryView {
     /// Who added it: `operator`, `api_key:<key id>` or `user:<id>`.
     author: String,
     created_at: String,
+    #[serde(skip)]
+    expires_at_ms: Option<Millis>,
+    #[serde(skip)]
+    created_at_ms: Millis,
 }
 
 /// A list with a page of its entries, by value.
@@ -189,6 +193,59 @@ pub struct ListDetail {
 #[derive(Serialize, ToSchema)]
 pub struct ListsPage {
     lists: Vec<ListView>,
+}
+
+/// Read access for the console, which renders the same views as HTML.
+impl ListView {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    pub fn entries_total(&self) -> i64 {
+        self.entries_total
+    }
+}
+
+impl ListEntryView {
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+    pub fn author(&self) -> &str {
+        &self.author
+    }
+    /// When it stops matching (Unix milliseconds); `None`: never.
+    pub fn expires_at_ms(&self) -> Option<Millis> {
+        self.expires_at_ms
+    }
+    pub fn created_at_ms(&self) -> Millis {
+        self.created_at_ms
+    }
+}
+
+impl ListDetail {
+    pub fn list(&self) -> &ListView {
+        &self.list
+    }
+    pub fn entries(&self) -> &[ListEntryView] {
+        &self.entries
+    }
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+}
+
+impl ListsPage {
+    pub fn lists(&self) -> &[ListView] {
+        &self.lists
+    }
 }
 
 fn list_view(row: ListRow) -> ListView {
@@ -209,6 +266,8 @@ fn entry_view(row: ListEntryRow) -> ListEntryView {
         expires_at: row.expires_at.map(rfc3339),
         author: row.author,
         created_at: rfc3339(row.created_at),
+        expires_at_ms: row.expires_at,
+        created_at_ms: row.created_at,
     }
 }
 
@@ -547,6 +606,147 @@ pub async fn remove_entry(
             "No such entry in list '{name}'"
         ))),
     }
+}
+
+/// Makes an entry stop matching now; it stays on the list (with its author
+/// and reason) until removed.
+pub async fn expire_entry(
+    store: &Arc<dyn Store>,
+    book: &Arc<ListBook>,
+    subscriber: &str,
+    name: &str,
+    value: &str,
+    actor: Actor,
+) -> ServiceResult<ListEntryView> {
+    let name = list_name(name)?.to_owned();
+    let list = store
+        .get_list(subscriber, &name)
+        .await?
+        .ok_or_else(|| no_list(&name))?;
+    let value = ListKind::parse(&list.kind)
+        .and_then(|kind| normalize(kind, value).ok())
+        .unwrap_or_else(|| value.to_owned());
+    let (store, sub, n) = (store.clone(), subscriber.to_owned(), name.clone());
+    let expired = change(book, subscriber, async move {
+        Ok(store
+            .expire_list_entry(&sub, &n, &value, now_millis(), &actor)
+            .await?)
+    })
+    .await?;
+    match expired {
+        ExpireEntry::Expired(row) => Ok(entry_view(row)),
+        ExpireEntry::NoList => Err(no_list(&name)),
+        ExpireEntry::NoEntry => Err(ServiceError::not_found(format!(
+            "No such entry in list '{name}'"
+        ))),
+    }
+}
+
+/// The list the console offers to create when a subscriber has no list of
+/// a kind yet, so that blocking a card from a decision is one step.
+pub fn default_list(kind: ListKind) -> &'static str {
+    match kind {
+        ListKind::Email => "blocked_emails",
+        ListKind::EmailDomain => "blocked_email_domains",
+        ListKind::Ip => "blocked_ips",
+        ListKind::Bin => "blocked_bins",
+        ListKind::Card => "blocked_cards",
+        ListKind::Device => "blocked_devices",
+        ListKind::User => "blocked_users",
+        ListKind::Country => "blocked_countries",
+    }
+}
+
+/// Adds `value` to the list `name` of `kind`. When the subscriber has no
+/// list so named and it is [`default_list`] of the kind, the list is
+/// created first (its own audit entry); `true` then.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_creating_default(
+    store: &Arc<dyn Store>,
+    book: &Arc<ListBook>,
+    subscriber: &str,
+    name: &str,
+    kind: ListKind,
+    value: &str,
+    reason: &str,
+    actor: Actor,
+) -> ServiceResult<(bool, ListEntryView)> {
+    let name = list_name(name)?;
+    let created = match store.get_list(subscriber, name).await? {
+        Some(list) if list.kind != kind.as_str() => {
+            return Err(ServiceError::Invalid(format!(
+                "List '{name}' holds values of kind '{}', not '{}'",
+                list.kind,
+                kind.as_str()
+            )))
+        }
+        Some(_) => false,
+        None if name == default_list(kind) => {
+            let mut body = Map::new();
+            body.insert("kind".into(), Value::from(kind.as_str()));
+            body.insert(
+                "description".into(),
+                Value::from("Created from the console's add-to-list step."),
+            );
+            put(store, book, subscriber, name, &body, actor.clone())
+                .await?
+                .0
+        }
+        None => return Err(no_list(name)),
+    };
+    let mut body = Map::new();
+    body.insert("value".into(), Value::from(value));
+    body.insert("reason".into(), Value::from(reason));
+    let entry = add_entry(store, book, subscriber, name, &body, actor).await?;
+    Ok((created, entry))
+}
+
+/// One enabled rule of the live rule set that reads `lists.<name>`.
+#[derive(Debug, Clone)]
+pub struct ListUse {
+    pub rule: String,
+    pub weight: f64,
+    /// The action the rule forces when it hits, if any.
+    pub action: Option<&'static str>,
+    pub is_final: bool,
+}
+
+/// What the subscriber's live rule set (the default pack until one is
+/// published) does with each list, by list name: a list means only what
+/// the rules that read it make of it.
+pub async fn live_uses(
+    store: &dyn Store,
+    subscriber: &str,
+) -> ServiceResult<std::collections::HashMap<String, Vec<ListUse>>> {
+    let live = store.active_rule_sets(subscriber).await?.live;
+    let parsed;
+    let set = match &live {
+        Some(row) => {
+            parsed = serde_json::from_str::<crate::decision::RuleSet>(&row.body)
+                .map_err(|e| StoreError::Corrupt(format!("rule set: {e}")))?;
+            &parsed
+        }
+        None => crate::decision::rules::default_rule_set().map_err(|e| {
+            tracing::error!(error = %e, "default rule pack");
+            ServiceError::internal("default rule pack")
+        })?,
+    };
+    let mut uses: std::collections::HashMap<String, Vec<ListUse>> =
+        std::collections::HashMap::new();
+    for rule in set.rules.iter().filter(|r| r.enabled) {
+        let mut names = crate::decision::features::list_names(&rule.expression);
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            uses.entry(name.to_owned()).or_default().push(ListUse {
+                rule: rule.name.clone(),
+                weight: rule.weight,
+                action: rule.action.map(crate::decision::Action::as_str),
+                is_final: rule.is_final,
+            });
+        }
+    }
+    Ok(uses)
 }
 
 #[cfg(test)]

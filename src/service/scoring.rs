@@ -113,6 +113,10 @@ pub struct Assessment {
     /// The shadow rule set's outcome, when one runs: stored, never answered.
     pub shadow_json: Option<Arc<str>>,
     pub touch: Option<CustomerTouch>,
+    /// What the console searches decisions by (see
+    /// [`NewDecision::ip_address`]).
+    pub ip_address: Option<String>,
+    pub email_domain: Option<String>,
 }
 
 impl Scoring {
@@ -199,6 +203,8 @@ impl Scoring {
             duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
             created_at: now,
             shadow: assessed.shadow_json,
+            ip_address: assessed.ip_address,
+            email_domain: assessed.email_domain,
             customer: assessed.touch,
             callback,
             references,
@@ -324,6 +330,11 @@ impl Scoring {
             shadow_json: shadow.as_ref().map(json).transpose()?,
             outcome,
             touch,
+            ip_address: input
+                .ip_address
+                .clone()
+                .or_else(|| input.device.ip_address.clone()),
+            email_domain: input.email_domain.clone(),
         })
     }
 

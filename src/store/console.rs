@@ -44,9 +44,13 @@ pub struct ConsoleSession {
 }
 
 /// What the decision search filters on; every field narrows. Text filters
-/// on the stored input (card, device, IP, email domain) and on the rule hits
-/// are exact matches of the JSON value. A card or device search finds the
-/// decisions of customers (`user_id`) seen with that card or device.
+/// on the stored input (card, device) and on the rule hits are exact matches
+/// of the JSON value; IP and email domain are exact matches of the columns
+/// written with the decision (see [`NewDecision::ip_address`]). A card or
+/// device search finds the decisions of customers (`user_id`) seen with that
+/// card or device.
+///
+/// [`NewDecision::ip_address`]: crate::store::NewDecision::ip_address
 #[derive(Debug, Clone, Default)]
 pub struct DecisionFilter {
     pub from: Option<Millis>,
@@ -67,14 +71,17 @@ pub struct DecisionFilter {
 
 impl DecisionFilter {
     /// Whether a filter can only be checked by reading each decision's
-    /// stored JSON in the time range (a bounded scan). A card or a device
-    /// is looked up through the customers seen with it instead (indexed).
+    /// stored JSON in the time range (a bounded scan): a rule hit with
+    /// nothing indexed beside it. A card or a device is looked up through
+    /// the customers seen with it, an IP or an email domain by its column.
     pub fn reads_json(&self) -> bool {
         let indexed = self.user_id.is_some()
             || self.bin.is_some()
             || self.last4.is_some()
-            || self.device.is_some();
-        !indexed && (self.rule.is_some() || self.ip.is_some() || self.email_domain.is_some())
+            || self.device.is_some()
+            || self.ip.is_some()
+            || self.email_domain.is_some();
+        !indexed && self.rule.is_some()
     }
 }
 
@@ -119,6 +126,19 @@ pub trait ConsoleStore: Send + Sync {
         at: Millis,
         actor: &Actor,
     ) -> StoreResult<Option<ConsoleUser>>;
+    /// Replaces the user's password hash and ends the user's other sessions
+    /// (all but `keep`, the session's token hash), with a
+    /// `console_user.password` audit entry, in one transaction. `false`: no
+    /// such user of the subscriber.
+    async fn set_console_user_password(
+        &self,
+        subscriber_id: &str,
+        id: &str,
+        password_hash: &str,
+        keep: &str,
+        at: Millis,
+        actor: &Actor,
+    ) -> StoreResult<bool>;
     async fn record_console_sign_in(&self, user_id: &str, at: Millis) -> StoreResult<()>;
     async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()>;
     /// The session, unless it expired (absolute `expires_at`, or idle since
@@ -344,6 +364,55 @@ macro_rules! console_impls {
                 user.status = status.to_owned();
                 user.updated_at = at;
                 Ok(Some(user))
+            }
+
+            async fn set_console_user_password(
+                &self,
+                subscriber_id: &str,
+                id: &str,
+                password_hash: &str,
+                keep: &str,
+                at: $crate::store::Millis,
+                actor: &$crate::store::Actor,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = begin_write(self.writes()).await?;
+                let changed = sqlx::query(
+                    "UPDATE console_users SET password_hash = $1, updated_at = $2 \
+                     WHERE subscriber_id = $3 AND id = $4",
+                )
+                .bind(password_hash)
+                .bind(at)
+                .bind(subscriber_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+                if changed == 0 {
+                    return Ok(false);
+                }
+                let ended = sqlx::query(
+                    "DELETE FROM console_sessions WHERE user_id = $1 AND token_hash <> $2",
+                )
+                .bind(id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+                record_audit_on(
+                    &mut *tx,
+                    &$crate::store::NewAudit::new(
+                        subscriber_id,
+                        actor,
+                        "console_user.password",
+                        format!("users/{id}"),
+                        serde_json::json!({"other_sessions_ended": ended}),
+                    ),
+                )
+                .await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
             }
 
             async fn record_console_sign_in(
@@ -576,12 +645,16 @@ macro_rules! console_impls {
                         v.clone(),
                     );
                 }
+                if let Some(v) = &filter.ip {
+                    text(&mut sql, " AND ip_address = $?", v.clone());
+                }
+                if let Some(v) = &filter.email_domain {
+                    text(&mut sql, " AND email_domain = $?", v.clone());
+                }
                 for (key, value) in [
                     ("bin", &filter.bin),
                     ("last4", &filter.last4),
                     ("visitor_id", &filter.device),
-                    ("ip_address", &filter.ip),
-                    ("email_domain", &filter.email_domain),
                 ] {
                     if let Some(v) = value {
                         text(&mut sql, &format!(" AND {contains}(input, $?) > 0"), json_pair(key, v));

@@ -79,6 +79,12 @@ pub struct NewDecision {
     /// The shadow rule set's outcome on this decision, JSON (`version`,
     /// `risk_score`, `risk_level`, `action`, `rule_hits`); never acts.
     pub shadow: Option<Arc<str>>,
+    /// The IP a list of kind `ip` matches (the request's `ip_address`, else
+    /// the device's) and the request's email domain (lower case), kept
+    /// beside the JSON so the console finds decisions by them through an
+    /// index.
+    pub ip_address: Option<String>,
+    pub email_domain: Option<String>,
     /// The customer profile update that goes with the decision (same transaction).
     pub customer: Option<CustomerTouch>,
     /// A job recorded with the decision, in the same transaction, when the

@@ -69,6 +69,16 @@ pub enum RemoveEntry {
     NoEntry,
 }
 
+/// What `expire_list_entry` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpireEntry {
+    /// The entry as it now stands (its expiry at the time asked, or the
+    /// earlier one it had).
+    Expired(ListEntryRow),
+    NoList,
+    NoEntry,
+}
+
 /// All of a subscriber's lists with every entry, as a process keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct ListSnapshot {
@@ -127,6 +137,16 @@ pub trait Lists: Send + Sync {
         value: &str,
         actor: &Actor,
     ) -> StoreResult<RemoveEntry>;
+    /// Makes the entry stop matching at `at` (kept, with its author and
+    /// reason, so the list still shows it; an earlier expiry stays).
+    async fn expire_list_entry(
+        &self,
+        subscriber_id: &str,
+        name: &str,
+        value: &str,
+        at: Millis,
+        actor: &Actor,
+    ) -> StoreResult<ExpireEntry>;
     /// The subscriber's list revision (0 before any change).
     async fn lists_revision(&self, subscriber_id: &str) -> StoreResult<i64>;
     /// Every list and entry of the subscriber.
@@ -483,6 +503,73 @@ macro_rules! lists_impls {
                 .await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(RemoveEntry::Removed)
+            }
+
+            async fn expire_list_entry(
+                &self,
+                subscriber_id: &str,
+                name: &str,
+                value: &str,
+                at: Millis,
+                actor: &Actor,
+            ) -> StoreResult<ExpireEntry> {
+                let mut tx = begin_write(self.writes()).await?;
+                bump_list_revision(&mut tx, subscriber_id).await?;
+                if list_on(&mut tx, subscriber_id, name).await?.is_none() {
+                    return Ok(ExpireEntry::NoList);
+                }
+                let previous: Option<(Option<Millis>,)> = sqlx::query_as(
+                    "SELECT expires_at FROM list_entries \
+                     WHERE subscriber_id = $1 AND list_name = $2 AND value = $3",
+                )
+                .bind(subscriber_id)
+                .bind(name)
+                .bind(value)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let Some((previous,)) = previous else {
+                    return Ok(ExpireEntry::NoEntry);
+                };
+                let expires_at = previous.map_or(at, |p| p.min(at));
+                let row: ListEntryRow = sqlx::query_as(&format!(
+                    "UPDATE list_entries SET expires_at = $4 \
+                     WHERE subscriber_id = $1 AND list_name = $2 AND value = $3 \
+                     RETURNING {LIST_ENTRY_COLUMNS}"
+                ))
+                .bind(subscriber_id)
+                .bind(name)
+                .bind(value)
+                .bind(expires_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                sqlx::query(
+                    "UPDATE lists SET updated_at = $3 WHERE subscriber_id = $1 AND name = $2",
+                )
+                .bind(subscriber_id)
+                .bind(name)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                record_audit_on(
+                    &mut tx,
+                    &NewAudit::new(
+                        subscriber_id,
+                        actor,
+                        "list.entry.expire",
+                        format!("lists/{name}"),
+                        serde_json::json!({
+                            "value": value,
+                            "expires_at": expires_at,
+                            "previous": previous,
+                        }),
+                    ),
+                )
+                .await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(ExpireEntry::Expired(row))
             }
 
             async fn lists_revision(&self, subscriber_id: &str) -> StoreResult<i64> {

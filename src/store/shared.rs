@@ -257,6 +257,8 @@ macro_rules! store_impls {
                 .bind(decision.duration_us)
                 .bind(decision.created_at)
                 .bind(decision.shadow.as_deref())
+                .bind(decision.ip_address.as_deref())
+                .bind(decision.email_domain.as_deref())
         }
 
         #[async_trait::async_trait]
@@ -1678,9 +1680,10 @@ macro_rules! store_impls {
                     sqlx::query(
                     "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
                      request_hash, input, result, risk_score, risk_level, action, rules_version, \
-                     callback_url, user_id, duration_us, created_at, shadow) \
+                     callback_url, user_id, duration_us, created_at, shadow, ip_address, \
+                     email_domain) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16) \
+                     $16, $17, $18) \
                      ON CONFLICT (subscriber_id, idempotency_key) \
                      WHERE idempotency_key IS NOT NULL DO NOTHING",
                     ),
@@ -1794,8 +1797,9 @@ macro_rules! store_impls {
                 let sql = format!(
                     "INSERT INTO decisions (id, subscriber_id, request_id, idempotency_key, \
                      request_hash, input, result, risk_score, risk_level, action, rules_version, \
-                     callback_url, user_id, duration_us, created_at, shadow) VALUES {}",
-                    values(chunk.len(), 16)
+                     callback_url, user_id, duration_us, created_at, shadow, ip_address, \
+                     email_domain) VALUES {}",
+                    values(chunk.len(), 18)
                 );
                 let mut query = sqlx::query(&sql);
                 for decision in chunk {

@@ -128,7 +128,52 @@ try {
     await snap(page, 'decision-labelled');
   });
 
+  await test('a card is blocked from the decision in one step, and the Lists page shows it', async () => {
+    await page.goto(decisionUrl);
+    const form = page.locator('#lists form.add').filter({ has: page.locator('input[name=kind][value=card]') });
+    assert.equal(await form.count(), 1, 'the decision offers its card');
+    assert.match(await form.locator('select').textContent(), /blocked_cards \(new list\)/);
+    await Promise.all([page.waitForNavigation(), form.getByRole('button', { name: 'Add card' }).click()]);
+    assert.equal(page.url(), decisionUrl, 'back on the decision');
+    assert.match(await page.locator('#lists').textContent(), /on blocked_cards/);
+    await snap(page, 'decision-card-blocked');
+    await page.getByRole('link', { name: 'Lists', exact: true }).click();
+    await page.waitForURL('**/console/lists');
+    await snap(page, 'lists');
+    const row = page.locator('table.list tbody tr').filter({ hasText: 'blocked_cards' });
+    assert.equal(await row.count(), 1);
+    assert.equal((await row.locator('td.num').textContent()).trim(), '1');
+    await row.getByRole('link', { name: 'blocked_cards' }).click();
+    await page.waitForURL('**/console/lists/blocked_cards');
+    await snap(page, 'list-blocked-cards');
+    const id = decisionUrl.split('/').pop();
+    const entry = page.locator('table.entries tbody tr');
+    assert.equal(await entry.count(), 1);
+    assert.match(await entry.textContent(), new RegExp(`from decision ${id}`));
+    assert.match(await entry.textContent(), /ann@example\.com/);
+    // Expire it now: it stays, marked expired.
+    await Promise.all([page.waitForNavigation(), entry.getByRole('button', { name: 'Expire now' }).click()]);
+    assert.equal(await page.locator('table.entries tr.expired').count(), 1);
+    await snap(page, 'list-entry-expired');
+  });
+
+  await test('l focuses the add-to-list control on the review queue', async () => {
+    await page.goto(base + '/console/review');
+    await page.keyboard.press('l');
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'SELECT');
+    assert.equal(await page.evaluate(() => document.activeElement.closest('[data-hook="add-to-list"]') !== null), true);
+    await snap(page, 'review-add-to-list');
+    const target = await page.evaluate(() => document.activeElement.value);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(page.url(), /\/console\/review$/, 'Enter added it and came back');
+    const [, list] = target.split(':');
+    await page.goto(`${base}/console/lists/${list}`);
+    await snap(page, 'list-after-review');
+    assert.match(await page.locator('table.entries').textContent(), /from decision dec_/);
+  });
+
   await test('a customer is marked blocked', async () => {
+    await page.goto(decisionUrl);
     await page.locator('main a[href^="/console/customers/"]').first().click();
     await page.waitForURL('**/console/customers/**');
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Block' }).click()]);

@@ -1,6 +1,8 @@
-//! The analyst console's security over plain HTTP, on every backend:
-//! cookie flags, CSRF refusal, tenant isolation, roles, the sign-in
-//! throttle, session expiry and sign-out, and the operator's user API.
+//! The analyst console over plain HTTP, on every backend: cookie flags,
+//! CSRF refusal, tenant isolation, roles, the sign-in throttle, session
+//! expiry and sign-out, the operator's user API, the lists pages and their
+//! one-step add from a decision, changing one's password, and the rules
+//! pages (draft, backtest, shadow, publish, rollback) for admins only.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -1059,6 +1061,713 @@ async fn console_rules_are_for_admins_and_need_csrf(backend: Backend) {
     app.stop().await;
 }
 
+/// A form POST and what came back: status, body and `Location`.
+async fn post_page(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let resp = client()
+        .post(app.url(path))
+        .header("cookie", format!("rg_session={cookie}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, resp.text().await.unwrap(), location)
+}
+
+/// The subscriber API's view of a list.
+async fn api_list(app: &TestApp, key: &str, name: &str) -> (u16, Value) {
+    let resp = app
+        .client
+        .get(app.url(&format!("/lists/{name}")))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    (status, body)
+}
+
+async fn audit_actions(app: &TestApp, sub: &str) -> Vec<String> {
+    let (_, audit) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/subscribers/{sub}/audit"),
+            None,
+        )
+        .await;
+    audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn console_analysts_edit_lists(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("shop").await;
+    user(&app, "shop", "ann@example.com", "analyst").await;
+    let ann = sign_in_user(&app, "ann@example.com").await;
+    let (status, page, _) = get(&app, &ann, "/console/lists").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("No list yet"), "{page}");
+    assert!(
+        page.contains("href=\"/console/lists\""),
+        "the navigation leads analysts to the lists"
+    );
+    let csrf = csrf_of(&page);
+
+    // A name that cannot be a list's: the form again, with what was typed.
+    let (status, page, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists",
+        &[
+            ("csrf", &csrf),
+            ("name", "Stolen Cards"),
+            ("kind", "card"),
+            ("description", "from the bank"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("role=\"alert\""), "{page}");
+    assert!(page.contains("value=\"Stolen Cards\"") && page.contains("value=\"from the bank\""));
+    let (status, _, location) = post_page(
+        &app,
+        &ann,
+        "/console/lists",
+        &[
+            ("csrf", &csrf),
+            ("name", "stolen_cards"),
+            ("kind", "card"),
+            ("description", "from the bank"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/lists/stolen_cards"));
+    let (_, page, _) = get(&app, &ann, "/console/lists").await;
+    assert!(
+        page.contains("No live rule reads it"),
+        "its meaning: none yet"
+    );
+
+    // A value that does not fit the kind: 400, the message, the value kept.
+    let entries = "/console/lists/stolen_cards/entries";
+    let (status, page, _) = post_page(
+        &app,
+        &ann,
+        entries,
+        &[
+            ("csrf", &csrf),
+            ("value", "not-a-card"),
+            ("reason", "r1"),
+            ("expiry", "7d"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not a value for a card list"), "{page}");
+    assert!(page.contains("value=\"not-a-card\"") && page.contains("value=\"r1\""));
+    assert!(
+        page.contains("<option value=\"7d\" selected>"),
+        "the expiry kept"
+    );
+    assert_eq!(
+        api_list(&app, &key, "stolen_cards").await.1["entries_total"],
+        0
+    );
+
+    for (value, expiry) in [("4111 1111 1111 1111", "30d"), ("550000:0004", "never")] {
+        let (status, _, location) = post_page(
+            &app,
+            &ann,
+            entries,
+            &[
+                ("csrf", &csrf),
+                ("value", value),
+                ("reason", "reported"),
+                ("expiry", expiry),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{value}");
+        assert_eq!(location.as_deref(), Some("/console/lists/stolen_cards"));
+    }
+    let (status, list) = api_list(&app, &key, "stolen_cards").await;
+    assert_eq!(status, 200);
+    let e = &list["entries"];
+    assert_eq!(e.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(e[0]["value"], "411111:1111", "only BIN and last4 are kept");
+    let in_30_days = riskgate::store::now_millis() + 30 * 86_400_000;
+    let expires =
+        riskgate::service::lists::parse_rfc3339(e[0]["expires_at"].as_str().unwrap()).unwrap();
+    assert!((in_30_days - expires).abs() < 60_000, "{list}");
+    assert_eq!(e[1]["expires_at"], Value::Null);
+    assert!(e[1]["author"].as_str().unwrap().starts_with("user:usr_"));
+    let (_, page, _) = get(&app, &ann, "/console/lists/stolen_cards").await;
+    assert!(
+        page.contains("411111:1111") && page.contains("ann@example.com"),
+        "{page}"
+    );
+    assert!(!page.contains("tag bad\">expired"), "nothing expired yet");
+
+    // A rule that reads the list: both pages say what being on it does.
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/subscribers/shop/rules",
+            Some(
+                json!({"rules": [{"name": "Stolen card", "expression": "lists.stolen_cards",
+                "weight": 0.5, "action": "block", "final": true}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, page, _) = get(&app, &ann, "/console/lists").await;
+    assert!(
+        page.contains("<q>Stolen card</q> when it hits: blocks"),
+        "{page}"
+    );
+
+    // Expired now: kept on the list, shown expired, no longer matching.
+    let card =
+        json!({"transaction_amount": 5, "currency": "USD", "bin": "55000000", "last4": "0004"});
+    let score = |payload: Value| {
+        let body = json!({"request_id": format!("r-{}", riskgate::secrets::random_id(8)),
+            "subscriber_id": "shop", "payload": payload});
+        let req = app
+            .client
+            .post(app.url("/risk/bin/score"))
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send();
+        async move { read(req.await.unwrap()).await.1 }
+    };
+    assert_eq!(score(card.clone()).await["result"]["action"], "block");
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists/stolen_cards/expire",
+        &[("csrf", &csrf), ("value", "550000:0004")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let resp = score(card.clone()).await;
+    assert_eq!(
+        resp["input"]["lists"],
+        json!({}),
+        "an expired entry does not match: {resp}"
+    );
+    let (_, list) = api_list(&app, &key, "stolen_cards").await;
+    let expired = &list["entries"][1];
+    assert_eq!(expired["value"], "550000:0004");
+    assert_eq!(expired["reason"], "reported", "the entry keeps its reason");
+    assert!(expired["expires_at"].is_string());
+    let (_, page, _) = get(&app, &ann, "/console/lists/stolen_cards").await;
+    assert!(page.contains("<tr class=\"expired\">") && page.contains("tag bad\">expired"));
+
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists/stolen_cards/remove",
+        &[("csrf", &csrf), ("value", "550000:0004")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, list) = api_list(&app, &key, "stolen_cards").await;
+    assert_eq!(list["entries_total"], 1, "{list}");
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists/stolen_cards/remove",
+        &[("csrf", &csrf), ("value", "550000:0004")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "removed already");
+    let actions = audit_actions(&app, "shop").await;
+    for want in [
+        "list.create",
+        "list.entry.add",
+        "list.entry.expire",
+        "list.entry.remove",
+    ] {
+        assert!(actions.iter().any(|a| a == want), "{want} in {actions:?}");
+    }
+    app.stop().await;
+}
+
+async fn console_adds_a_decisions_card_to_a_list_in_one_step(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = app.subscriber_with_key("shop").await;
+    user(&app, "shop", "ann@example.com", "analyst").await;
+    let ann = sign_in_user(&app, "ann@example.com").await;
+    let id = decision(&app, &key, "shop", "u-1").await;
+    let href = format!("/console/decisions/{id}");
+    let (status, page, _) = get(&app, &ann, &href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("411111…1111"), "the card is offered");
+    assert!(page.contains("blocked_cards (new list)"), "{page}");
+    let csrf = csrf_of(&page);
+    // A list that is neither the subscriber's nor the kind's default.
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/add-to-list",
+        &[
+            ("csrf", &csrf),
+            ("decision", &id),
+            ("kind", "card"),
+            ("list", "vip_cards"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A `next` off the console is not followed.
+    let (status, _, location) = post_page(
+        &app,
+        &ann,
+        "/console/add-to-list",
+        &[
+            ("csrf", &csrf),
+            ("decision", &id),
+            ("kind", "card"),
+            ("list", "blocked_cards"),
+            ("next", "https://evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(href.as_str()));
+    let (status, list) = api_list(&app, &key, "blocked_cards").await;
+    assert_eq!(status, 200, "the default list was created: {list}");
+    assert_eq!(list["kind"], "card");
+    assert_eq!(list["entries"][0]["value"], "411111:1111");
+    assert_eq!(list["entries"][0]["reason"], format!("from decision {id}"));
+    let (_, page, _) = get(&app, &ann, &href).await;
+    assert!(
+        page.contains("on blocked_cards"),
+        "the page says it is on the list"
+    );
+
+    // The next payment with that card is on the list.
+    let body = json!({"request_id": "r-next", "subscriber_id": "shop",
+        "payload": {"transaction_amount": 9, "currency": "USD", "bin": "411111", "last4": "1111"}});
+    let resp = app
+        .client
+        .post(app.url("/risk/bin/score"))
+        .header("X-API-Key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (_, scored) = read(resp).await;
+    assert_eq!(
+        scored["input"]["lists"],
+        json!({"blocked_cards": true}),
+        "{scored}"
+    );
+
+    // The review queue's form names value and list in one field.
+    let other = decision(&app, &key, "shop", "u-2").await;
+    let (status, _, location) = post_page(
+        &app,
+        &ann,
+        "/console/add-to-list",
+        &[
+            ("csrf", &csrf),
+            ("decision", &other),
+            ("target", "card:blocked_cards"),
+            ("next", "/console/review"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/review"));
+    let (_, list) = api_list(&app, &key, "blocked_cards").await;
+    assert_eq!(list["entries_total"], 1, "the same card: one entry");
+    assert_eq!(
+        list["entries"][0]["reason"],
+        format!("from decision {other}")
+    );
+    // A kind the decision has no value of.
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/add-to-list",
+        &[
+            ("csrf", &csrf),
+            ("decision", &id),
+            ("target", "email:blocked_emails"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+async fn console_lists_are_the_subscribers_own(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key_a = app.subscriber_with_key("a").await;
+    app.subscriber_with_key("b").await;
+    user(&app, "a", "ann@a.example", "analyst").await;
+    user(&app, "b", "bob@b.example", "analyst").await;
+    let ann = sign_in_user(&app, "ann@a.example").await;
+    let bob = sign_in_user(&app, "bob@b.example").await;
+    let id = decision(&app, &key_a, "a", "u-a").await;
+    let csrf_a = csrf_of(&get(&app, &ann, "/console/lists").await.1);
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists",
+        &[("csrf", &csrf_a), ("name", "a_cards"), ("kind", "card")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = post_page(
+        &app,
+        &ann,
+        "/console/lists/a_cards/entries",
+        &[("csrf", &csrf_a), ("value", "411111:1111")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let page = get(&app, &bob, "/console/lists").await.1;
+    assert!(!page.contains("a_cards"), "A's list is not listed to B");
+    assert_eq!(
+        get(&app, &bob, "/console/lists/a_cards").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let csrf = csrf_of(&page);
+    for (path, form) in [
+        (
+            "/console/lists/a_cards/entries",
+            vec![("value", "550000:0004")],
+        ),
+        (
+            "/console/lists/a_cards/expire",
+            vec![("value", "411111:1111")],
+        ),
+        (
+            "/console/lists/a_cards/remove",
+            vec![("value", "411111:1111")],
+        ),
+        (
+            "/console/add-to-list",
+            vec![
+                ("decision", id.as_str()),
+                ("kind", "card"),
+                ("list", "blocked_cards"),
+            ],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        assert_eq!(
+            post_page(&app, &bob, path, &form).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let (_, list) = api_list(&app, &key_a, "a_cards").await;
+    assert_eq!(list["entries_total"], 1, "{list}");
+    assert_eq!(list["entries"][0]["expires_at"], Value::Null);
+    assert_eq!(api_list(&app, &key_a, "blocked_cards").await.0, 404);
+
+    // Without the token, or from another site, nothing of the new forms runs.
+    for (path, form) in [
+        (
+            "/console/lists",
+            vec![("name", "x_cards"), ("kind", "card")],
+        ),
+        (
+            "/console/lists/a_cards/entries",
+            vec![("value", "550000:0004")],
+        ),
+        (
+            "/console/lists/a_cards/expire",
+            vec![("value", "411111:1111")],
+        ),
+        (
+            "/console/lists/a_cards/remove",
+            vec![("value", "411111:1111")],
+        ),
+        (
+            "/console/add-to-list",
+            vec![
+                ("decision", id.as_str()),
+                ("kind", "card"),
+                ("list", "blocked_cards"),
+            ],
+        ),
+        (
+            "/console/account/password",
+            vec![
+                ("current", PASSWORD),
+                ("new", "another-password-1"),
+                ("repeat", "another-password-1"),
+            ],
+        ),
+    ] {
+        assert_eq!(
+            post(&app, &ann, path, &form, None).await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        let mut with_token = form.clone();
+        with_token.push(("csrf", &csrf_a));
+        assert_eq!(
+            post(&app, &ann, path, &with_token, Some("https://evil.example")).await,
+            StatusCode::FORBIDDEN,
+            "{path} cross-site"
+        );
+    }
+    let (_, list) = api_list(&app, &key_a, "a_cards").await;
+    assert_eq!(list["entries_total"], 1, "no forged change: {list}");
+    assert_eq!(list["entries"][0]["expires_at"], Value::Null);
+    assert_eq!(api_list(&app, &key_a, "x_cards").await.0, 404);
+    assert_eq!(
+        get(&app, &ann, "/console/overview").await.0,
+        StatusCode::OK,
+        "the password did not change"
+    );
+    app.stop().await;
+}
+
+async fn console_users_change_their_password(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.subscriber_with_key("shop").await;
+    user(&app, "shop", "ann@example.com", "analyst").await;
+    let here = sign_in_user(&app, "ann@example.com").await;
+    let elsewhere = sign_in_user(&app, "ann@example.com").await;
+    let (status, page, _) = get(&app, &here, "/console/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Change password"), "{page}");
+    assert!(
+        page.contains("href=\"/console/account\""),
+        "the header links to it"
+    );
+    let csrf = csrf_of(&page);
+    let new = "a-new-password-2";
+    let change = |current: &'static str, new: &'static str, repeat: &'static str| {
+        let csrf = csrf.clone();
+        let here = here.clone();
+        let app = &app;
+        async move {
+            post_page(
+                app,
+                &here,
+                "/console/account/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("new", new),
+                    ("repeat", repeat),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, page, _) = change("wrong-password-00", new, new).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("The current password is wrong."), "{page}");
+    let (status, page, _) = change(PASSWORD, new, "a-new-password-3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("differ"), "{page}");
+    let (status, _, _) = change(PASSWORD, "short", "short").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, location) = change(PASSWORD, new, new).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/account?changed=1"));
+
+    assert_eq!(
+        get(&app, &here, "/console/overview").await.0,
+        StatusCode::OK,
+        "this session stays"
+    );
+    let (status, _, location) = get(&app, &elsewhere, "/console/overview").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/login")),
+        "the other session ended"
+    );
+    let old = client()
+        .post(app.url("/console/login"))
+        .form(&[("email", "ann@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is refused"
+    );
+    sign_in(
+        &app,
+        &[
+            ("kind", "user"),
+            ("email", "ann@example.com"),
+            ("password", new),
+        ],
+    )
+    .await;
+    assert!(audit_actions(&app, "shop")
+        .await
+        .iter()
+        .any(|a| a == "console_user.password"));
+
+    // Guessing the current password is throttled as sign-ins are.
+    for _ in 0..riskgate::service::console::ACCOUNT_FAILURES {
+        assert_eq!(
+            change("wrong-password-00", "x-new-password-9", "x-new-password-9")
+                .await
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let (status, _, _) = change(new, "x-new-password-9", "x-new-password-9").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+
+    // The operator has no password to change.
+    let (op, _) = sign_in(
+        &app,
+        &[("kind", "operator"), ("token", crate::common::ADMIN_TOKEN)],
+    )
+    .await;
+    let page = get(&app, &op, "/console/account").await.1;
+    assert!(page.contains("no password to change"), "{page}");
+    let (status, _, _) = post_page(
+        &app,
+        &op,
+        "/console/account/password",
+        &[
+            ("csrf", &csrf_of(&page)),
+            ("current", "x"),
+            ("new", new),
+            ("repeat", new),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// An IP or email domain search reads indexed columns: it finds exactly
+/// the decisions with that value, in any time range.
+async fn console_searches_by_ip_and_domain_beyond_12_hours(backend: Backend) {
+    use riskgate::store::NewDecision;
+    let app = TestApp::start(backend).await;
+    app.subscriber_with_key("shop").await;
+    app.subscriber_with_key("other").await;
+    user(&app, "shop", "ann@example.com", "analyst").await;
+    let store = app.store();
+    let day = 86_400_000;
+    let now = riskgate::store::now_millis();
+    let old = |id: &str, sub: &str, ip: Option<&str>, domain: Option<&str>, age: i64| NewDecision {
+        id: id.into(),
+        subscriber_id: sub.into(),
+        request_id: format!("req-{id}"),
+        idempotency_key: None,
+        request_hash: "h".into(),
+        input: json!({"ip_address": ip, "email_domain": domain})
+            .to_string()
+            .into(),
+        result: json!({"action": "allow", "rule_hits": []})
+            .to_string()
+            .into(),
+        risk_score: 0.1,
+        risk_level: "low".into(),
+        action: "allow".into(),
+        rules_version: 0,
+        callback_url: None,
+        user_id: None,
+        duration_us: 1,
+        created_at: now - age,
+        shadow: None,
+        ip_address: ip.map(str::to_owned),
+        email_domain: domain.map(str::to_owned),
+        customer: None,
+        callback: None,
+        references: Vec::new(),
+    };
+    for d in [
+        old(
+            "dec_ip3d",
+            "shop",
+            Some("10.0.0.1"),
+            Some("a.example"),
+            3 * day,
+        ),
+        old("dec_ip30d", "shop", Some("10.0.0.1"), None, 30 * day),
+        old(
+            "dec_ip10",
+            "shop",
+            Some("10.0.0.10"),
+            Some("b.example"),
+            2 * day,
+        ),
+        old(
+            "dec_theirs",
+            "other",
+            Some("10.0.0.1"),
+            Some("a.example"),
+            2 * day,
+        ),
+    ] {
+        store.record_decision(&d, 0).await.unwrap();
+    }
+    let ann = sign_in_user(&app, "ann@example.com").await;
+    let found = |page: &str| {
+        let mut ids: Vec<String> = page
+            .match_indices("/console/decisions/dec_")
+            .map(|(at, _)| page[at + 19..].split('"').next().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let (status, page, _) = get(&app, &ann, "/console/decisions?ip=10.0.0.1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found(&page), ["dec_ip30d", "dec_ip3d"], "{page}");
+    assert!(!page.contains("12 hours"), "no time limit is announced");
+    let page = get(&app, &ann, "/console/decisions?email_domain=A.example")
+        .await
+        .1;
+    assert_eq!(found(&page), ["dec_ip3d"]);
+    let page = get(
+        &app,
+        &ann,
+        "/console/decisions?ip=10.0.0.1&from=2000-01-01T00:00",
+    )
+    .await
+    .1;
+    assert_eq!(found(&page).len(), 2, "a wide explicit range is fine");
+    // A rule alone still reads the JSON, 12 hours at most.
+    let (status, _, _) = get(
+        &app,
+        &ann,
+        "/console/decisions?rule=x&from=2000-01-01T00:00",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [
@@ -1071,6 +1780,11 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             console_store_searches_decisions_exactly,
             console_admins_draft_backtest_shadow_and_publish_rules,
             console_rules_are_for_admins_and_need_csrf,
+            console_analysts_edit_lists,
+            console_adds_a_decisions_card_to_a_list_in_one_step,
+            console_lists_are_the_subscribers_own,
+            console_users_change_their_password,
+            console_searches_by_ip_and_domain_beyond_12_hours,
         ],
     }
 }

@@ -1098,6 +1098,8 @@ fn decision(id: &str, subscriber_id: &str, key: Option<&str>, created_at: Millis
         duration_us: 1_234,
         created_at,
         shadow: None,
+        ip_address: None,
+        email_domain: None,
         customer: None,
         callback: None,
         references: Vec::new(),

@@ -14,8 +14,17 @@
     if (b && !b.disabled) b.form.requestSubmit ? b.form.requestSubmit(b) : b.form.submit();
     return !!b;
   }
+  // l: to the add-to-list control (a select), of the item or the page.
+  function toList(scope, e) {
+    var s = scope.querySelector('[data-hook="add-to-list"] select');
+    if (s) { s.focus(); e.preventDefault(); }
+  }
   document.addEventListener('keydown', function (e) {
     var t = e.target;
+    // Enter on an add-to-list select adds (a select alone does not submit).
+    if (e.key === 'Enter' && t.tagName === 'SELECT' && t.closest('[data-hook="add-to-list"]') && t.form) {
+      t.form.requestSubmit ? t.form.requestSubmit() : t.form.submit(); e.preventDefault(); return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return;
     var k = e.key;
     if (rows.length) {
@@ -24,9 +33,11 @@
       if (k === 'o' || (k === 'Enter' && t.classList.contains('item'))) {
         var a = rows[at].querySelector('a.open'); if (a) { location.href = a.href; e.preventDefault(); } return;
       }
+      if (k === 'l') { toList(rows[at], e); return; }
       if ('adtb'.indexOf(k) >= 0 && press(rows[at], k)) e.preventDefault();
       return;
     }
+    if (k === 'l') { toList(document, e); return; }
     if ('adc'.indexOf(k) >= 0 && press(document, k)) e.preventDefault();
   });
   rows.forEach(function (r, j) { r.addEventListener('focus', function () { at = j; rows.forEach(function (x, i) { x.classList.toggle('sel', i === j); }); }); });

@@ -118,7 +118,7 @@ pub async fn list(
     };
     let status = if let Some((page, filter)) = result {
         if filter.reads_json() {
-            h.el("p", "class=\"muted\"", "Searches by IP, email domain or rule alone look at 12 hours at most; add a user, card or device to search further back.");
+            h.el("p", "class=\"muted\"", "A search by rule alone looks at 12 hours at most; add a user, card, device, IP or email domain to search further back.");
         }
         decision_table(&mut h, &page.items);
         let keep: Vec<(String, String)> = q.into_iter().collect();
@@ -188,6 +188,7 @@ pub async fn show(
 ) -> PageResult {
     let sub = session.subscriber()?;
     let e = console_data::explain(app.scoring.decision(sub, &id).await?);
+    let offer = super::lists::Offer::load(&app, sub).await?;
     let row = &e.detail.row;
     let csrf = session.csrf();
     let href = format!("/console/decisions/{}", url(&row.id));
@@ -246,8 +247,15 @@ pub async fn show(
             );
         }
     }
-    h.raw("<button type=\"button\" class=\"hook\" data-hook=\"add-to-list\" disabled title=\"Lists arrive with the lists API\">Add to list…</button>");
-    h.raw("</div></section><section><h2>Why this score</h2>");
+    h.raw("</div></section>");
+    super::lists::decision_forms(
+        &mut h,
+        &offer,
+        csrf,
+        &row.id,
+        &console_data::list_values(&e.input),
+    );
+    h.raw("<section><h2>Why this score</h2>");
     let mut parts = vec![("device risk".to_owned(), e.device_risk)];
     parts.extend(e.hits.iter().map(|(r, w, _)| (r.clone(), *w)));
     h.raw(&score_parts(&parts, None, None));

@@ -1,9 +1,11 @@
 //! One module per console page; each reads through a service and renders
 //! with [`Html`](super::html::Html).
 
+pub mod account;
 pub mod audit;
 pub mod customers;
 pub mod decisions;
+pub mod lists;
 pub mod overview;
 pub mod review;
 pub mod rules;

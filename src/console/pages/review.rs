@@ -1,6 +1,7 @@
 //! The review queue: review decisions without a label, oldest first, worked
 //! from the keyboard (j/k move, a approve = legit, d decline = fraud,
-//! t/b trust/block the customer, o open). Plain forms without script.
+//! t/b trust/block the customer, l add its card, device or email to a
+//! list, o open). Plain forms without script.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -21,6 +22,7 @@ pub async fn page(
     let q = query(q);
     let after = console_data::parse_cursor(q.get("after").map(String::as_str))?;
     let (page, depth) = console_data::review_queue(app.store.as_ref(), sub, after).await?;
+    let offer = super::lists::Offer::load(&app, sub).await?;
     let csrf = session.csrf();
     let mut h = Html::new();
     h.raw("<div class=\"head\"><h1>Review queue</h1>");
@@ -31,7 +33,7 @@ pub async fn page(
     );
     h.raw("</div><p class=\"keys\" id=\"keys\"><kbd>j</kbd>/<kbd>k</kbd> move · <kbd>a</kbd> approve (legit) · \
            <kbd>d</kbd> decline (fraud) · <kbd>t</kbd> trust customer · <kbd>b</kbd> block customer · \
-           <kbd>o</kbd> open</p>");
+           <kbd>l</kbd> add to list · <kbd>o</kbd> open</p>");
     if page.items.is_empty() {
         h.el("p", "class=\"empty\"", "Nothing to review. 🎉");
     }
@@ -93,8 +95,7 @@ pub async fn page(
                 "data-key=\"b\"",
             );
         }
-        // Filled in by the lists API: add this card, device or email to a list.
-        h.raw("<button type=\"button\" class=\"hook\" data-hook=\"add-to-list\" disabled title=\"Lists arrive with the lists API\">Add to list…</button>");
+        super::lists::queue_form(&mut h, &offer, csrf, &d.id, &d.list_values);
         h.raw("</div></li>");
     }
     h.raw("</ol>");
