@@ -1061,28 +1061,6 @@ async fn console_rules_are_for_admins_and_need_csrf(backend: Backend) {
     app.stop().await;
 }
 
-/// A form POST and what came back: status, body and `Location`.
-async fn post_page(
-    app: &TestApp,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String, Option<String>) {
-    let resp = client()
-        .post(app.url(path))
-        .header("cookie", format!("rg_session={cookie}"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, resp.text().await.unwrap(), location)
-}
-
 /// The subscriber API's view of a list.
 async fn api_list(app: &TestApp, key: &str, name: &str) -> (u16, Value) {
     let resp = app
@@ -1127,7 +1105,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
     let csrf = csrf_of(&page);
 
     // A name that cannot be a list's: the form again, with what was typed.
-    let (status, page, _) = post_page(
+    let (status, page, _) = submit(
         &app,
         &ann,
         "/console/lists",
@@ -1142,7 +1120,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("role=\"alert\""), "{page}");
     assert!(page.contains("value=\"Stolen Cards\"") && page.contains("value=\"from the bank\""));
-    let (status, _, location) = post_page(
+    let (status, _, location) = submit(
         &app,
         &ann,
         "/console/lists",
@@ -1164,7 +1142,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
 
     // A value that does not fit the kind: 400, the message, the value kept.
     let entries = "/console/lists/stolen_cards/entries";
-    let (status, page, _) = post_page(
+    let (status, page, _) = submit(
         &app,
         &ann,
         entries,
@@ -1189,7 +1167,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
     );
 
     for (value, expiry) in [("4111 1111 1111 1111", "30d"), ("550000:0004", "never")] {
-        let (status, _, location) = post_page(
+        let (status, _, location) = submit(
             &app,
             &ann,
             entries,
@@ -1255,7 +1233,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
         async move { read(req.await.unwrap()).await.1 }
     };
     assert_eq!(score(card.clone()).await["result"]["action"], "block");
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/lists/stolen_cards/expire",
@@ -1277,7 +1255,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
     let (_, page, _) = get(&app, &ann, "/console/lists/stolen_cards").await;
     assert!(page.contains("<tr class=\"expired\">") && page.contains("tag bad\">expired"));
 
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/lists/stolen_cards/remove",
@@ -1287,7 +1265,7 @@ async fn console_analysts_edit_lists(backend: Backend) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, list) = api_list(&app, &key, "stolen_cards").await;
     assert_eq!(list["entries_total"], 1, "{list}");
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/lists/stolen_cards/remove",
@@ -1320,7 +1298,7 @@ async fn console_adds_a_decisions_card_to_a_list_in_one_step(backend: Backend) {
     assert!(page.contains("blocked_cards (new list)"), "{page}");
     let csrf = csrf_of(&page);
     // A list that is neither the subscriber's nor the kind's default.
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/add-to-list",
@@ -1334,7 +1312,7 @@ async fn console_adds_a_decisions_card_to_a_list_in_one_step(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A `next` off the console is not followed.
-    let (status, _, location) = post_page(
+    let (status, _, location) = submit(
         &app,
         &ann,
         "/console/add-to-list",
@@ -1380,7 +1358,7 @@ async fn console_adds_a_decisions_card_to_a_list_in_one_step(backend: Backend) {
 
     // The review queue's form names value and list in one field.
     let other = decision(&app, &key, "shop", "u-2").await;
-    let (status, _, location) = post_page(
+    let (status, _, location) = submit(
         &app,
         &ann,
         "/console/add-to-list",
@@ -1401,7 +1379,7 @@ async fn console_adds_a_decisions_card_to_a_list_in_one_step(backend: Backend) {
         format!("from decision {other}")
     );
     // A kind the decision has no value of.
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/add-to-list",
@@ -1426,7 +1404,7 @@ async fn console_lists_are_the_subscribers_own(backend: Backend) {
     let bob = sign_in_user(&app, "bob@b.example").await;
     let id = decision(&app, &key_a, "a", "u-a").await;
     let csrf_a = csrf_of(&get(&app, &ann, "/console/lists").await.1);
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/lists",
@@ -1434,7 +1412,7 @@ async fn console_lists_are_the_subscribers_own(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &ann,
         "/console/lists/a_cards/entries",
@@ -1475,7 +1453,7 @@ async fn console_lists_are_the_subscribers_own(backend: Backend) {
         let mut form = form;
         form.push(("csrf", &csrf));
         assert_eq!(
-            post_page(&app, &bob, path, &form).await.0,
+            submit(&app, &bob, path, &form).await.0,
             StatusCode::NOT_FOUND,
             "{path}"
         );
@@ -1565,7 +1543,7 @@ async fn console_users_change_their_password(backend: Backend) {
         let here = here.clone();
         let app = &app;
         async move {
-            post_page(
+            submit(
                 app,
                 &here,
                 "/console/account/password",
@@ -1651,7 +1629,7 @@ async fn console_users_change_their_password(backend: Backend) {
     .await;
     let page = get(&app, &op, "/console/account").await.1;
     assert!(page.contains("no password to change"), "{page}");
-    let (status, _, _) = post_page(
+    let (status, _, _) = submit(
         &app,
         &op,
         "/console/account/password",

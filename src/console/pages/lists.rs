@@ -476,6 +476,13 @@ pub async fn add(
     }
 }
 
+/// What a button on an entry does.
+#[derive(Clone, Copy)]
+enum EntryChange {
+    Expire,
+    Remove,
+}
+
 pub async fn expire(
     State(app): State<AppState>,
     session: Session,
@@ -483,23 +490,7 @@ pub async fn expire(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> PageResult {
-    let form = pairs(&body);
-    session.check_form(&headers, &form)?;
-    let sub = session.subscriber()?;
-    let value = form.get("value").map(String::as_str).unwrap_or_default();
-    lists::expire_entry(
-        &app.store,
-        &app.scoring.lists,
-        sub,
-        &name,
-        value,
-        session.principal.actor(),
-    )
-    .await?;
-    Ok(see_other(
-        form.get("next").map(String::as_str),
-        &format!("/console/lists/{}", url(&name)),
-    ))
+    change_entry(app, session, name, headers, body, EntryChange::Expire).await
 }
 
 pub async fn remove(
@@ -509,19 +500,30 @@ pub async fn remove(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> PageResult {
+    change_entry(app, session, name, headers, body, EntryChange::Remove).await
+}
+
+async fn change_entry(
+    app: AppState,
+    session: Session,
+    name: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    change: EntryChange,
+) -> PageResult {
     let form = pairs(&body);
     session.check_form(&headers, &form)?;
     let sub = session.subscriber()?;
     let value = form.get("value").map(String::as_str).unwrap_or_default();
-    lists::remove_entry(
-        &app.store,
-        &app.scoring.lists,
-        sub,
-        &name,
-        value,
-        session.principal.actor(),
-    )
-    .await?;
+    let actor = session.principal.actor();
+    match change {
+        EntryChange::Expire => {
+            lists::expire_entry(&app.store, &app.scoring.lists, sub, &name, value, actor).await?;
+        }
+        EntryChange::Remove => {
+            lists::remove_entry(&app.store, &app.scoring.lists, sub, &name, value, actor).await?;
+        }
+    }
     Ok(see_other(
         form.get("next").map(String::as_str),
         &format!("/console/lists/{}", url(&name)),
