@@ -181,7 +181,9 @@ pub trait ConsoleStore: Send + Sync {
         before: Option<(Millis, String)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionRow>>;
-    /// Decisions from `from` on, counted per `bucket_ms` and action.
+    /// Decisions from `from` on, counted per `bucket_ms` and action, from the
+    /// hourly counters: `from` is taken down to its hour and `bucket_ms` up
+    /// to whole hours.
     async fn action_buckets(
         &self,
         subscriber_id: &str,
@@ -699,12 +701,15 @@ macro_rules! console_impls {
                 from: $crate::store::Millis,
                 bucket_ms: $crate::store::Millis,
             ) -> $crate::store::StoreResult<Vec<$crate::store::ActionBucket>> {
-                let bucket_ms = bucket_ms.max(1);
+                // The counters hold whole hours: a bucket starts on one.
+                let hour = $crate::store::decision_counts::HOUR;
+                let from = from.div_euclid(hour) * hour;
+                let bucket_ms = (bucket_ms.max(1) + hour - 1) / hour * hour;
                 sqlx::query_as(
-                    "SELECT (created_at - $2) / $3 * $3 + $2 AS bucket, action, \
-                     COUNT(*) AS count FROM decisions \
-                     WHERE subscriber_id = $1 AND created_at >= $2 \
-                     GROUP BY (created_at - $2) / $3, action ORDER BY bucket",
+                    "SELECT (hour - $2) / $3 * $3 + $2 AS bucket, action, \
+                     CAST(SUM(count) AS BIGINT) AS count FROM decision_counts \
+                     WHERE subscriber_id = $1 AND hour >= $2 \
+                     GROUP BY (hour - $2) / $3, action ORDER BY bucket",
                 )
                 .bind(subscriber_id)
                 .bind(from)

@@ -16,14 +16,18 @@
 //! callback jobs of its new decisions in another, and its customer updates
 //! are merged per customer (and per device, per card) into one multi-row
 //! upsert each, and the payment references of its new decisions go in one
-//! multi-row upsert. A write the caller described is not read back.
+//! multi-row upsert, and the batch's new decisions are added to the hourly
+//! counters the console charts (see [`decision_counts`](super::decision_counts))
+//! in one more. A write the caller described is not read back.
 //!
 //! Batches commit concurrently on PostgreSQL, so each takes its row locks in
 //! one global order: first jobs and decisions (sorted by [`Op::lock_order`]),
 //! then payment references (sorted by subscriber and reference), then
-//! customer profiles (sorted by subscriber and user). A batch never waits
-//! for a decision-level lock while holding a customer lock, and two updates of
-//! one customer in a batch simply reuse the lock the first one took.
+//! customer profiles (sorted by subscriber and user), last the decision
+//! counters (sorted by subscriber, hour and action, and each committer task
+//! has a shard of its own). A batch never waits for a decision-level lock
+//! while holding a customer lock, and two updates of one customer in a batch
+//! simply reuse the lock the first one took.
 
 use std::sync::Arc;
 
@@ -31,6 +35,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::customer_memory::CustomerMemory;
+use super::decision_counts::{self, HourCount};
 use super::gateway_refs::{distinct_refs, RefRow};
 use super::shared::inserted_decision;
 pub(super) use super::touches::Touches;
@@ -165,6 +170,9 @@ pub(super) trait Committer: Send + Sync + 'static {
     async fn insert_refs(&self, tx: &mut Self::Tx, refs: &[RefRow<'_>]) -> StoreResult<()>;
     /// The second phase: the customer profile updates.
     async fn touch(&self, tx: &mut Self::Tx, touches: &Touches<'_>) -> StoreResult<()>;
+    /// Adds the batch's new decisions to the hourly counters.
+    async fn count_decisions(&self, tx: &mut Self::Tx, counts: &[HourCount<'_>])
+        -> StoreResult<()>;
     /// Commits; a transaction dropped without it is rolled back.
     async fn commit(&self, tx: Self::Tx) -> StoreResult<()>;
     /// The in-memory copy of customer features to update after each commit,
@@ -192,8 +200,8 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let rx = Arc::new(Mutex::new(rx));
         let committer = Arc::new(committer);
-        for _ in 0..committers {
-            tokio::spawn(run(committer.clone(), rx.clone()));
+        for shard in 0..committers {
+            tokio::spawn(run(committer.clone(), rx.clone(), shard as i64));
         }
         Self { tx }
     }
@@ -258,14 +266,14 @@ impl GroupCommit {
     }
 }
 
-async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
+async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, shard: i64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let received = rx.lock().await.recv_many(&mut batch, MAX_BATCH).await;
         if received == 0 {
             return;
         }
-        match bounded_commit(committer.as_ref(), &batch).await {
+        match bounded_commit(committer.as_ref(), &batch, shard).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
@@ -281,7 +289,7 @@ async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Reque
             Err(_) => {
                 for request in batch.drain(..) {
                     let outcome =
-                        bounded_commit(committer.as_ref(), std::slice::from_ref(&request))
+                        bounded_commit(committer.as_ref(), std::slice::from_ref(&request), shard)
                             .await
                             .map(|mut outcomes| outcomes.remove(0));
                     let _ = request.reply.send(outcome);
@@ -294,16 +302,24 @@ async fn run<C: Committer>(committer: Arc<C>, rx: Arc<Mutex<mpsc::Receiver<Reque
 /// [`commit_batch`], bounded by [`COMMIT_TIMEOUT`] on a backend that keeps
 /// no copy. One that does (SQLite, a local file) runs every batch to its end:
 /// the copy must follow what the file committed.
-async fn bounded_commit<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {
+async fn bounded_commit<C: Committer>(
+    committer: &C,
+    batch: &[Request],
+    shard: i64,
+) -> StoreResult<Vec<Done>> {
     if committer.memory().is_some() {
-        return commit_batch(committer, batch).await;
+        return commit_batch(committer, batch, shard).await;
     }
-    tokio::time::timeout(COMMIT_TIMEOUT, commit_batch(committer, batch))
+    tokio::time::timeout(COMMIT_TIMEOUT, commit_batch(committer, batch, shard))
         .await
         .unwrap_or_else(|_| Err(super::timed_out()))
 }
 
-async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreResult<Vec<Done>> {
+async fn commit_batch<C: Committer>(
+    committer: &C,
+    batch: &[Request],
+    shard: i64,
+) -> StoreResult<Vec<Done>> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].op.lock_order().cmp(&batch[b].op.lock_order()));
     let memory = committer.memory();
@@ -386,6 +402,10 @@ async fn commit_batch<C: Committer>(committer: &C, batch: &[Request]) -> StoreRe
             .filter_map(|(request, done)| request.op.customer_touch(done.as_ref()?)),
     );
     committer.touch(&mut tx, &touches).await?;
+    let counts = decision_counts::gather(&inserted, shard);
+    if !counts.is_empty() {
+        committer.count_decisions(&mut tx, &counts).await?;
+    }
     committer.commit(tx).await?;
     // This runs on the committer's task, which no caller can cancel: a
     // committed batch always reaches the copy.

@@ -15,6 +15,7 @@ mod circuit;
 mod console;
 mod customer_memory;
 mod customers;
+mod decision_counts;
 mod decisions;
 mod gateway_refs;
 mod group_commit;

@@ -319,6 +319,14 @@ macro_rules! store_impls {
                 touch_customers_on(tx, touches).await
             }
 
+            async fn count_decisions(
+                &self,
+                tx: &mut Self::Tx,
+                counts: &[$crate::store::decision_counts::HourCount<'_>],
+            ) -> StoreResult<()> {
+                count_decisions_on(tx, counts).await
+            }
+
             async fn commit(&self, tx: Self::Tx) -> StoreResult<()> {
                 tx.commit().await.map_err(db_err)
             }
@@ -1895,6 +1903,33 @@ macro_rules! store_impls {
                         .bind(k.key.1)
                         .bind(k.first_seen)
                         .bind(k.last_seen);
+                }
+                query.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        /// Adds to the hourly decision counters, `ROWS_PER_STATEMENT` to a
+        /// statement; every key appears once (the batch's counts are merged).
+        async fn count_decisions_on(
+            conn: &mut $conn,
+            counts: &[$crate::store::decision_counts::HourCount<'_>],
+        ) -> StoreResult<()> {
+            for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO decision_counts (subscriber_id, hour, action, shard, count) \
+                     VALUES {} ON CONFLICT (subscriber_id, hour, action, shard) DO UPDATE SET \
+                     count = decision_counts.count + excluded.count",
+                    values(chunk.len(), 5)
+                );
+                let mut query = sqlx::query(&sql);
+                for c in chunk {
+                    query = query
+                        .bind(c.subscriber_id)
+                        .bind(c.hour)
+                        .bind(c.action)
+                        .bind(c.shard)
+                        .bind(c.count);
                 }
                 query.execute(&mut *conn).await.map_err(db_err)?;
             }

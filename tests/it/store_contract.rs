@@ -1344,6 +1344,116 @@ async fn concurrent_decisions_with_one_key_record_one(backend: Backend) {
     assert_eq!((c.decisions_review, c.amount_count), (1, 1), "counted once");
 }
 
+const HOUR: Millis = 3_600_000;
+
+/// The overview's counts, as (bucket start, action, count).
+async fn counts(
+    store: &Arc<dyn Store>,
+    from: Millis,
+    bucket: Millis,
+) -> Vec<(Millis, String, i64)> {
+    let mut counts: Vec<_> = store
+        .action_buckets("13", from, bucket)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.bucket, b.action, b.count))
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// The same, counted one by one from what was sent.
+fn expected(sent: &[(Millis, &str)], from: Millis, bucket: Millis) -> Vec<(Millis, String, i64)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (at, action) in sent {
+        *counts
+            .entry(((at - from) / bucket * bucket + from, action.to_string()))
+            .or_insert(0) += 1;
+    }
+    counts.into_iter().map(|((b, a), n)| (b, a, n)).collect()
+}
+
+async fn decisions_are_counted_per_hour_and_action_once_each(backend: Backend) {
+    let (store, db) = open(backend).await;
+    for id in ["13", "14"] {
+        store.create_subscriber(&subscriber(id), &OP).await.unwrap();
+    }
+    let other = connect(&db.url).await.unwrap();
+    let start = (now_millis() / HOUR - 20) * HOUR;
+    let actions = ["allow", "review", "block"];
+    // Keyless and keyed decisions from two processes at once, over 14 hours;
+    // each keyed one is sent twice, once by each process.
+    let sent: Vec<(Millis, &str)> = (0..60)
+        .map(|i: i64| {
+            (
+                start + (i % 14) * HOUR + i * 7_000,
+                actions[(i % 3) as usize],
+            )
+        })
+        .collect();
+    let sends = sent.iter().enumerate().flat_map(|(i, &(at, action))| {
+        let keyed = i % 2 == 0;
+        let twice = if keyed { 2 } else { 1 };
+        (0..twice).map({
+            let (store, other) = (store.clone(), other.clone());
+            move |copy| {
+                let store = if (i + copy) % 2 == 0 {
+                    store.clone()
+                } else {
+                    other.clone()
+                };
+                let mut new =
+                    customer_decision(&format!("d{i}-{copy}"), "u1", action, at, None, None, None);
+                new.subscriber_id = "13".into();
+                if keyed {
+                    new.idempotency_key = Some(format!("key{i}"));
+                }
+                tokio::spawn(async move { store.record_decision(&new, at - 60_000).await.unwrap() })
+            }
+        })
+    });
+    let mut elsewhere = customer_decision("t", "u1", "allow", start, None, None, None);
+    elsewhere.subscriber_id = "14".into();
+    store.record_decision(&elsewhere, 0).await.unwrap();
+    futures_join(sends.collect::<Vec<_>>().into_iter()).await;
+
+    let hourly = counts(&store, start, HOUR).await;
+    assert_eq!(
+        hourly,
+        expected(&sent, start, HOUR),
+        "each decision once, per hour"
+    );
+    assert_eq!(
+        counts(&other, start, 6 * HOUR).await,
+        expected(&sent, start, 6 * HOUR),
+        "the same counts in 6-hour buckets"
+    );
+    assert_eq!(
+        counts(&store, start + 1_234, HOUR).await,
+        hourly,
+        "a start within an hour counts that hour whole"
+    );
+    assert_eq!(counts(&store, start + 14 * HOUR, HOUR).await, []);
+
+    // A database upgraded from before the counters gets them from its decisions.
+    drop((store, other));
+    let mut raw = OtherProcess::connect(&db.url).await;
+    raw.execute(
+        "DROP TABLE decision_counts; \
+         CREATE INDEX decisions_overview ON decisions (subscriber_id, created_at, action, duration_us); \
+         DELETE FROM _sqlx_migrations WHERE version = 12",
+    )
+    .await;
+    drop(raw);
+    let upgraded = connect(&db.url).await.unwrap();
+    assert_eq!(
+        counts(&upgraded, start, HOUR).await,
+        hourly,
+        "counted on upgrade"
+    );
+}
+
 /// A second process's own connection to the test database, outside any store.
 enum OtherProcess {
     Sqlite(sqlx::SqliteConnection),
@@ -3326,6 +3436,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             decisions_are_recorded_and_tenant_scoped,
             idempotency_keys_answer_within_the_window_only,
             concurrent_decisions_with_one_key_record_one,
+            decisions_are_counted_per_hour_and_action_once_each,
             a_decision_racing_another_process_for_its_key_ends_existing,
             concurrent_decisions_for_shared_customers_neither_deadlock_nor_lose_counts,
             labels_keep_fraud_counts_consistent,
