@@ -582,9 +582,13 @@ macro_rules! console_impls {
                     "instr"
                 };
                 let (at, id) = before.unwrap_or((i64::MAX, String::new()));
+                // The position as one row value, not an OR: SQLite's planner
+                // may read an OR through two indexes at once and so miss the
+                // one the filters below want (a customer's decisions: 200 ms
+                // instead of 1 at 100,000 decisions).
                 let mut sql = format!(
                     "SELECT {DECISION_COLUMNS} FROM decisions WHERE subscriber_id = $1 \
-                     AND (created_at < $2 OR (created_at = $2 AND id < $3))"
+                     AND (created_at, id) < ($2, $3)"
                 );
                 // Each condition's text and its bound value, numbered in order.
                 let mut texts: Vec<String> = Vec::new();
