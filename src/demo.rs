@@ -69,6 +69,9 @@ pub fn instructions(base: &str, api_key: &str) -> String {
          \x20 curl -s -X POST {base}/fingerprint/ingest -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' \\\n\
          \x20   -d '{{\"request_id\": \"demo-1\", \"subscriber_id\": \"{DEMO_SUBSCRIBER}\", \"session_id\": \"sess-1\", \"user_id\": \"user-1\"}}'\n\
          Read its normalized signals:\n\
-         \x20 curl -s {base}/fingerprint/events/demo-1 -H 'X-API-Key: {api_key}'"
+         \x20 curl -s {base}/fingerprint/events/demo-1 -H 'X-API-Key: {api_key}'\n\
+         Play a day of honest shoppers and attacks through it (the reviewed payments are left for an analyst):\n\
+         \x20 riskgate simulate-traffic --url {base} --api-key {api_key}\n\
+         Then work them in the console, signed in with the admin token: {base}/console"
     )
 }

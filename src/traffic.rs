@@ -4,7 +4,8 @@
 //! `simulator/persona.rs`). For each transaction: `POST /fingerprint/ingest`,
 //! wait for the device signals, `POST /risk/bin/score`, then the truth as a
 //! label (`POST /risk/decisions/{id}/feedback`: `fraud` for attacks, `legit`
-//! for honest shoppers). Prints, per scenario, how many were allowed,
+//! for honest shoppers), by default for every decision not sent to review:
+//! those are left for an analyst, as at a merchant. Prints, per scenario, how many were allowed,
 //! reviewed and blocked, the catch rate of attacks and the false-positive
 //! rate of honest shoppers. Scenarios and sources: `docs/simulated-traffic.md`.
 
@@ -24,6 +25,10 @@ use population::{Planned, SCENARIOS};
 /// When the labels are posted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LabelTiming {
+    /// Right after each decision, but for the decisions sent to review: those
+    /// wait for an analyst (the console's review queue), as they would at a
+    /// merchant.
+    ExceptReview,
     /// Right after each decision (the label feeds the next decisions).
     Each,
     /// After every transaction was scored, as chargebacks arrive weeks later.
@@ -76,12 +81,14 @@ pub struct TrafficConfig {
           value_parser = humantime::parse_duration)]
     pub duration: Duration,
 
-    /// When labels are posted: `each` (after each decision), `end`, or `none`.
+    /// When labels are posted: `except-review` (after each decision, but
+    /// the reviewed ones are left for an analyst), `each` (after each
+    /// decision), `end`, or `none`.
     #[arg(
         long,
         env = "RISKGATE_TRAFFIC_LABELS",
         value_enum,
-        default_value = "each"
+        default_value = "except-review"
     )]
     pub labels: LabelTiming,
 
@@ -428,7 +435,7 @@ pub async fn run(config: &TrafficConfig) -> anyhow::Result<Report> {
                 continue;
             }
         }
-        if config.labels == LabelTiming::Each {
+        if config.labels != LabelTiming::End && config.labels.labels(out) {
             label_one(&api, out).await;
         }
     }
@@ -438,6 +445,17 @@ pub async fn run(config: &TrafficConfig) -> anyhow::Result<Report> {
         }
     }
     Ok(report(config, &plan, outcomes, started.elapsed()))
+}
+
+impl LabelTiming {
+    /// Whether the run labels this decision at all.
+    fn labels(self, out: &Outcome) -> bool {
+        match self {
+            Self::Each | Self::End => true,
+            Self::ExceptReview => out.action.as_deref() != Some("review"),
+            Self::None => false,
+        }
+    }
 }
 
 async fn label_one(api: &Api, out: &mut Outcome) {

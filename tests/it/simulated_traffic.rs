@@ -67,6 +67,8 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
                 "11",
                 "--shoppers",
                 "12",
+                "--labels",
+                "each",
                 "--json",
             ])
         }
@@ -148,6 +150,67 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
     server.stop();
 }
 
+/// What a new user sees: the default run labels every decision but the
+/// reviewed ones, which are left in the console's review queue.
+async fn by_default_the_reviewed_decisions_are_left_for_an_analyst(backend: Backend) {
+    let db = fresh_db(backend).await;
+    let server = Server::start(&db.url, &["--demo"]);
+    let key = demo_key(&server).await;
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let (base, key) = (server.base.clone(), key.clone());
+        move || {
+            traffic(&[
+                "--url",
+                &base,
+                "--api-key",
+                &key,
+                "--shoppers",
+                "60",
+                "--json",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stderr}\n{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let decisions = report["decisions"].as_array().unwrap();
+    let reviewed: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["action"] == "review")
+        .collect();
+    assert!(
+        !reviewed.is_empty(),
+        "60 shoppers and their attacks: {stdout}"
+    );
+    assert_eq!(
+        count(&report, "labelled"),
+        (decisions.len() - reviewed.len()) as u64
+    );
+    assert!(decisions
+        .iter()
+        .all(|d| d["labelled"] == (d["action"] != "review")));
+    let client = reqwest::Client::new();
+    for d in [
+        reviewed[0],
+        decisions.iter().find(|d| d["action"] != "review").unwrap(),
+    ] {
+        let id = d["decision_id"].as_str().unwrap();
+        let req = client
+            .get(format!("{}/risk/decisions/{id}", server.base))
+            .header("X-API-Key", &key);
+        let (status, stored) = read(req.send().await.unwrap()).await;
+        assert_eq!(status, 200, "{stored}");
+        let label = if d["action"] == "review" {
+            Value::Null
+        } else {
+            d["label"].clone()
+        };
+        assert_eq!(stored["label"], label, "{stored}");
+    }
+    server.stop();
+}
+
 fn a_seed_plans_the_same_population() {
     let plan = |seed: &str| {
         let (ok, stdout, stderr) = traffic(&["--dry-run", "--seed", seed, "--shoppers", "30"]);
@@ -189,6 +252,7 @@ fn bad_flags_and_a_missing_key_say_what_is_wrong() {
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     crate::common::trials! {
         each(Backend::ALL) => [every_transaction_is_scored_and_labelled_with_its_truth],
+        each(&[Backend::Sqlite]) => [by_default_the_reviewed_decisions_are_left_for_an_analyst],
         sync => [
             a_seed_plans_the_same_population,
             bad_flags_and_a_missing_key_say_what_is_wrong,
