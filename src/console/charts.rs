@@ -135,10 +135,12 @@ pub fn score_parts(parts: &[(String, f64)], review: Option<f64>, block: Option<f
     for (class, at) in [("thr", review), ("thr", block), ("clamp", Some(1.0))] {
         if let Some(at) = at {
             let tx = w * at / scale_max;
+            // A label centred on the chart's edge would be cut in half.
+            let anchor = if tx > w - 12.0 { "end" } else { "middle" };
             let _ = write!(
                 s,
                 "<line class=\"{class}\" x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"0\" y2=\"34\"/>\
-                 <text class=\"tick\" x=\"{tx:.1}\" y=\"43\" text-anchor=\"middle\">{at}</text>"
+                 <text class=\"tick\" x=\"{tx:.1}\" y=\"43\" text-anchor=\"{anchor}\">{at}</text>"
             );
         }
     }
