@@ -51,35 +51,36 @@ fn count(v: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
-async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backend) {
-    let db = fresh_db(backend).await;
-    let server = Server::start(&db.url, &["--demo"]);
-    let key = demo_key(&server).await;
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-        let (base, key) = (server.base.clone(), key.clone());
-        move || {
-            traffic(&[
-                "--url",
-                &base,
-                "--api-key",
-                &key,
-                "--seed",
-                "11",
-                "--shoppers",
-                "12",
-                "--labels",
-                "each",
-                "--json",
-            ])
-        }
+/// Plays traffic through a demo server with these extra flags; its JSON report.
+async fn play(server: &Server, key: &str, flags: &[&str]) -> Value {
+    let args: Vec<String> = ["--url", &server.base, "--api-key", key, "--json"]
+        .iter()
+        .chain(flags)
+        .map(|a| a.to_string())
+        .collect();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        traffic(&args)
     })
     .await
     .unwrap();
     assert!(ok, "{stderr}\n{stdout}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    serde_json::from_str(&stdout).unwrap()
+}
+
+async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backend) {
+    let db = fresh_db(backend).await;
+    let server = Server::start(&db.url, &["--demo"]);
+    let key = demo_key(&server).await;
+    let report = play(
+        &server,
+        &key,
+        &["--seed", "11", "--shoppers", "12", "--labels", "each"],
+    )
+    .await;
     let total = count(&report, "transactions");
     assert!(total >= 20, "{total} transactions for 12 shoppers");
-    assert_eq!(count(&report, "scored"), total, "{stderr}");
+    assert_eq!(count(&report, "scored"), total, "{report}");
     assert_eq!(count(&report, "labelled"), total);
     assert_eq!(count(&report, "errors"), 0);
 
@@ -156,24 +157,7 @@ async fn by_default_the_reviewed_decisions_are_left_for_an_analyst(backend: Back
     let db = fresh_db(backend).await;
     let server = Server::start(&db.url, &["--demo"]);
     let key = demo_key(&server).await;
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-        let (base, key) = (server.base.clone(), key.clone());
-        move || {
-            traffic(&[
-                "--url",
-                &base,
-                "--api-key",
-                &key,
-                "--shoppers",
-                "60",
-                "--json",
-            ])
-        }
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{stderr}\n{stdout}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let report = play(&server, &key, &["--shoppers", "60"]).await;
     let decisions = report["decisions"].as_array().unwrap();
     let reviewed: Vec<&Value> = decisions
         .iter()
@@ -181,7 +165,7 @@ async fn by_default_the_reviewed_decisions_are_left_for_an_analyst(backend: Back
         .collect();
     assert!(
         !reviewed.is_empty(),
-        "60 shoppers and their attacks: {stdout}"
+        "60 shoppers and their attacks: {report}"
     );
     assert_eq!(
         count(&report, "labelled"),
