@@ -68,6 +68,17 @@ async fn play(server: &Server, key: &str, flags: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
+/// The decision riskgate stored for a row of the report.
+async fn stored(server: &Server, key: &str, row: &Value) -> Value {
+    let id = row["decision_id"].as_str().unwrap();
+    let req = reqwest::Client::new()
+        .get(format!("{}/risk/decisions/{id}", server.base))
+        .header("X-API-Key", key);
+    let (status, stored) = read(req.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{stored}");
+    stored
+}
+
 async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backend) {
     let db = fresh_db(backend).await;
     let server = Server::start(&db.url, &["--demo"]);
@@ -116,7 +127,6 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
         .iter()
         .map(|r| (r["scenario"].as_str().unwrap(), r["fraud"] == true))
         .collect();
-    let client = reqwest::Client::new();
     let mut checked = (0, 0);
     for d in decisions {
         let label = d["label"].as_str().unwrap();
@@ -131,12 +141,7 @@ async fn every_transaction_is_scored_and_labelled_with_its_truth(backend: Backen
             continue;
         }
         *wanted += 1;
-        let id = d["decision_id"].as_str().unwrap();
-        let req = client
-            .get(format!("{}/risk/decisions/{id}", server.base))
-            .header("X-API-Key", &key);
-        let (status, stored) = read(req.send().await.unwrap()).await;
-        assert_eq!(status, 200, "{stored}");
+        let stored = stored(&server, &key, d).await;
         assert_eq!(stored["label"], label, "{stored}");
         assert_eq!(stored["request_id"], d["request_id"], "{stored}");
         assert_eq!(stored["result"]["action"], d["action"], "{stored}");
@@ -174,17 +179,11 @@ async fn by_default_the_reviewed_decisions_are_left_for_an_analyst(backend: Back
     assert!(decisions
         .iter()
         .all(|d| d["labelled"] == (d["action"] != "review")));
-    let client = reqwest::Client::new();
     for d in [
         reviewed[0],
         decisions.iter().find(|d| d["action"] != "review").unwrap(),
     ] {
-        let id = d["decision_id"].as_str().unwrap();
-        let req = client
-            .get(format!("{}/risk/decisions/{id}", server.base))
-            .header("X-API-Key", &key);
-        let (status, stored) = read(req.send().await.unwrap()).await;
-        assert_eq!(status, 200, "{stored}");
+        let stored = stored(&server, &key, d).await;
         let label = if d["action"] == "review" {
             Value::Null
         } else {
