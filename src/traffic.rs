@@ -5,9 +5,10 @@
 //! wait for the device signals, `POST /risk/bin/score`, then the truth as a
 //! label (`POST /risk/decisions/{id}/feedback`: `fraud` for attacks, `legit`
 //! for honest shoppers), by default for every decision not sent to review:
-//! those are left for an analyst, as at a merchant. Prints, per scenario, how many were allowed,
-//! reviewed and blocked, the catch rate of attacks and the false-positive
-//! rate of honest shoppers. Scenarios and sources: `docs/simulated-traffic.md`.
+//! those are left for an analyst, as at a merchant. Prints, per scenario,
+//! how many were allowed, reviewed and blocked, the catch rate of attacks
+//! and the false-positive rate of honest shoppers. Scenarios and sources:
+//! `docs/simulated-traffic.md`.
 
 pub mod population;
 mod rng;
@@ -435,7 +436,8 @@ pub async fn run(config: &TrafficConfig) -> anyhow::Result<Report> {
                 continue;
             }
         }
-        if config.labels != LabelTiming::End && config.labels.labels(out) {
+        let as_it_goes = matches!(config.labels, LabelTiming::Each | LabelTiming::ExceptReview);
+        if as_it_goes && config.labels.labels(out) {
             label_one(&api, out).await;
         }
     }

@@ -3,7 +3,7 @@
 -- decisions row by row. Same conventions as 0001.
 --
 -- hour: the start of the hour (ms); shard: the committer task that added
--- (each has its own row, so concurrent batches never wait on one another);
+-- (each has its own row, so one process's concurrent batches never wait on one another);
 -- a read sums the shards. Filled here from the decisions stored before, as
 -- shard 0.
 CREATE TABLE decision_counts (

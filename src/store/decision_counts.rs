@@ -2,9 +2,10 @@
 //! what the console's overview charts. Counting a week of decisions row by
 //! row grows with traffic; summing at most 168 hours per action does not.
 //!
-//! Each committer task adds to its own shard of a counter, so that batches
-//! committing at once on PostgreSQL never wait on one another's counter
-//! rows; a read sums the shards.
+//! Each committer task adds to its own shard of a counter, so that the
+//! batches of one process committing at once on PostgreSQL never wait on
+//! one another's counter rows (another process's task of the same number
+//! may, briefly); a read sums the shards.
 
 use std::collections::BTreeMap;
 
